@@ -1,0 +1,77 @@
+//! `host`: runs workloads of Wasm components, routing declared imports over wRPC.
+
+mod runtime;
+mod workload;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tracing_subscriber::EnvFilter;
+use wrpc_client_plugin::{Defaults, Target};
+
+/// Run workloads of WebAssembly components on Wasmtime.
+#[derive(Debug, Parser)]
+#[command(name = "host", version, about)]
+struct Cli {
+    /// Default target for `wrpc:` entries without one (nats://HOST:PORT[/PREFIX] or tcp://HOST:PORT).
+    #[arg(long, env = "WRPC_TARGET", global = true)]
+    wrpc_target: Option<Target>,
+
+    /// Default deadline for each wRPC call.
+    #[arg(long, env = "WRPC_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
+    wrpc_timeout: Duration,
+
+    /// Log line format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a workload until its components finish; exits with the first failing component's code.
+    Run {
+        /// The workload manifest (YAML).
+        workload: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    let Command::Run { workload } = cli.command;
+    let result = workload::Workload::load(&workload)
+        .map_err(anyhow::Error::from)
+        .and_then(|workload| {
+            let defaults = Defaults {
+                target: cli.wrpc_target,
+                timeout: cli.wrpc_timeout,
+            };
+            tokio::runtime::Runtime::new()?.block_on(runtime::run(workload, defaults))
+        });
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(err) => {
+            eprintln!("host: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! The workload manifest: what to run and what to route.
+
+use core::fmt;
+use core::str::FromStr;
+use core::time::Duration;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use wrpc_client_plugin::{Declaration, InterfaceName, Target};
+
+/// A named set of components plus config, and the interfaces routed over wRPC.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// The workload's name.
+    pub name: String,
+    /// Its namespace.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// The components, in the order they start.
+    pub components: Vec<ComponentSpec>,
+    /// Interfaces served by extensions over wRPC.
+    #[serde(default)]
+    pub wrpc: Vec<WrpcEntry>,
+}
+
+fn default_namespace() -> String {
+    "default".into()
+}
+
+/// One component of a workload.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentSpec {
+    /// Its name within the workload.
+    pub name: String,
+    /// A `.wasm` file, relative to the manifest.
+    pub file: Option<PathBuf>,
+    /// An OCI image reference (not supported yet).
+    pub image: Option<String>,
+    /// Configuration, given to the component as environment variables.
+    #[serde(default)]
+    pub config: BTreeMap<String, Scalar>,
+}
+
+/// A config value: any YAML scalar, kept as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scalar(pub String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_yaml::Value::deserialize(d)? {
+            serde_yaml::Value::String(s) => Ok(Self(s)),
+            serde_yaml::Value::Number(n) => Ok(Self(n.to_string())),
+            serde_yaml::Value::Bool(b) => Ok(Self(b.to_string())),
+            other => Err(de::Error::custom(format!(
+                "config values must be strings, numbers or booleans, not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// One `wrpc:` entry, short (`- wasi:keyvalue`) or long form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrpcEntry(pub Declaration);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LongEntry {
+    interface: Parsed<InterfaceName>,
+    target: Option<Parsed<Target>>,
+    timeout: Option<Parsed<humantime::Duration>>,
+}
+
+impl<'de> Deserialize<'de> for WrpcEntry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct EntryVisitor;
+        impl<'de> Visitor<'de> for EntryVisitor {
+            type Value = WrpcEntry;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an interface name, or a map with `interface`, `target`, `timeout`")
+            }
+
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<WrpcEntry, E> {
+                let interface = s.parse::<InterfaceName>().map_err(E::custom)?;
+                Ok(WrpcEntry(Declaration {
+                    interface,
+                    target: None,
+                    timeout: None,
+                }))
+            }
+
+            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<WrpcEntry, M::Error> {
+                let long = LongEntry::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                let timeout: Option<Duration> = long.timeout.map(|t| t.0.into());
+                if timeout == Some(Duration::ZERO) {
+                    return Err(de::Error::custom("timeout must be greater than zero"));
+                }
+                Ok(WrpcEntry(Declaration {
+                    interface: long.interface.0,
+                    target: long.target.map(|t| t.0),
+                    timeout,
+                }))
+            }
+        }
+        d.deserialize_any(EntryVisitor)
+    }
+}
+
+/// Any `FromStr` value read from a YAML string, its error kept with its position.
+struct Parsed<T>(T);
+
+impl<'de, T> Deserialize<'de> for Parsed<T>
+where
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map(Parsed).map_err(de::Error::custom)
+    }
+}
+
+/// Why a manifest cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The manifest path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The YAML is malformed or does not fit the schema; the message has the line and column.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The manifest path.
+        path: PathBuf,
+        /// The parser's error, with its location.
+        source: serde_yaml::Error,
+    },
+    /// The manifest parses but is not a valid workload.
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// The manifest path.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Workload {
+    /// Reads and checks the manifest at `path`; component files are resolved
+    /// relative to it.
+    ///
+    /// # Errors
+    ///
+    /// A [`ManifestError`] saying what is wrong and where.
+    pub fn load(path: &Path) -> Result<Self, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut workload = Self::parse(&text).map_err(|source| ManifestError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let invalid = |reason: String| ManifestError::Invalid {
+            path: path.to_path_buf(),
+            reason,
+        };
+        workload.validate().map_err(invalid)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for c in &mut workload.components {
+            if let Some(file) = &c.file {
+                c.file = Some(base.join(file));
+            }
+        }
+        Ok(workload)
+    }
+
+    /// Parses manifest text.
+    ///
+    /// # Errors
+    ///
+    /// The parser's error, with the line and column.
+    pub fn parse(text: &str) -> Result<Self, serde_yaml::Error> {
+        serde_yaml::from_str(text)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.name.trim().is_empty() {
+            return Err("`name` must not be empty".into());
+        }
+        if self.components.is_empty() {
+            return Err("`components` must list at least one component".into());
+        }
+        let mut names = HashSet::new();
+        for c in &self.components {
+            if !names.insert(c.name.as_str()) {
+                return Err(format!("component name `{}` is used twice", c.name));
+            }
+            match (&c.file, &c.image) {
+                (Some(_), None) => {}
+                (None, Some(image)) => {
+                    return Err(format!(
+                        "component `{}`: `image: {image}` is not supported yet; use `file:`",
+                        c.name
+                    ))
+                }
+                _ => {
+                    return Err(format!(
+                        "component `{}` needs exactly one of `file` or `image`",
+                        c.name
+                    ))
+                }
+            }
+        }
+        let mut declared = HashSet::new();
+        for WrpcEntry(d) in &self.wrpc {
+            if !declared.insert(&d.interface) {
+                return Err(format!("`{}` is declared twice under `wrpc:`", d.interface));
+            }
+        }
+        Ok(())
+    }
+
+    /// The `wrpc:` declarations.
+    pub fn declarations(&self) -> Vec<Declaration> {
+        self.wrpc.iter().map(|e| e.0.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name: counter
+namespace: demo
+components:
+  - name: api
+    file: ./counter.wasm
+    config: { greeting: hello, count: 3 }
+wrpc:
+  - wasi:keyvalue
+  - interface: example:echo/echo
+    target: tcp://127.0.0.1:7762
+    timeout: 5s
+"#;
+
+    #[test]
+    fn parses_short_and_long_entries() {
+        let w = Workload::parse(GOOD).unwrap();
+        assert_eq!(w.namespace, "demo");
+        assert_eq!(w.components[0].config["count"], Scalar("3".into()));
+        let d = w.declarations();
+        assert_eq!(d[0].interface.to_string(), "wasi:keyvalue");
+        assert_eq!(d[0].target, None);
+        assert_eq!(
+            d[1].target.as_ref().unwrap().to_string(),
+            "tcp://127.0.0.1:7762"
+        );
+        assert_eq!(d[1].timeout, Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn errors_carry_line_and_column() {
+        let err = Workload::parse("name: x\ncomponents:\n  - name: a\n    file: [\n").unwrap_err();
+        assert!(err.location().is_some(), "{err}");
+        let bad_target = GOOD.replace("tcp://127.0.0.1:7762", "udp://x:1");
+        let err = Workload::parse(&bad_target).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("unsupported scheme `udp`") && msg.contains("line 10"),
+            "{msg}"
+        );
+        let bad_iface = GOOD.replace("- wasi:keyvalue", "- keyvalue");
+        let msg = Workload::parse(&bad_iface).unwrap_err().to_string();
+        assert!(
+            msg.contains("`keyvalue` is not an interface name") && msg.contains("line 8"),
+            "{msg}"
+        );
+        let unknown = GOOD.replace("namespace: demo", "namespce: demo");
+        let msg = Workload::parse(&unknown).unwrap_err().to_string();
+        assert!(msg.contains("unknown field `namespce`"), "{msg}");
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let w = Workload::parse(&GOOD.replace("file: ./counter.wasm", "image: r/x:1")).unwrap();
+        assert!(w.validate().unwrap_err().contains("not supported yet"));
+        let twice = format!("{GOOD}  - wasi:keyvalue\n");
+        let w = Workload::parse(&twice).unwrap();
+        assert!(w.validate().unwrap_err().contains("declared twice"));
+    }
+}

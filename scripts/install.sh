@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs everything this project needs on a fresh Debian 12 machine:
+# the wasm32-wasip2 Rust target, nats-server, redis-server, Podman (+ runc)
+# and the S3-compatible test server (moto, from PyPI).
+# Idempotent: re-running it only installs what is missing.
+set -euo pipefail
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+need_apt=()
+command -v nats-server  >/dev/null 2>&1 || need_apt+=(nats-server)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v podman       >/dev/null 2>&1 || need_apt+=(podman)
+command -v runc         >/dev/null 2>&1 || need_apt+=(runc)
+command -v pkg-config   >/dev/null 2>&1 || need_apt+=(pkg-config)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  log "apt-get install ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+# The Debian redis-server package starts a system-wide instance on :6379; the
+# project starts its own servers on free ports, so that one is not needed.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet redis-server 2>/dev/null; then
+  $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true
+fi
+
+if ! command -v rustup >/dev/null 2>&1; then
+  echo "rustup is required (https://rustup.rs); install it and re-run" >&2
+  exit 1
+fi
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+  log "rustup target add wasm32-wasip2"
+  rustup target add wasm32-wasip2
+fi
+
+if ! python3 -c 'import moto.server' >/dev/null 2>&1; then
+  log "pip install moto[server] (S3-compatible test server)"
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6'
+fi
+
+log "installed: $(nats-server --version), $(redis-server --version | cut -d' ' -f1-3), $(podman --version)"

@@ -1,0 +1,88 @@
+//! Why a routed call or the plugin's set-up failed.
+
+use core::time::Duration;
+
+use crate::{InterfaceName, Target};
+
+/// Why a call to an extension failed. Its message names the interface, the
+/// function and the target.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// No answer arrived before the call's deadline.
+    #[error("{interface}.{func}: no answer from {target} within {timeout:?}")]
+    Timeout {
+        /// The interface called.
+        interface: String,
+        /// The function called.
+        func: String,
+        /// Where the call went.
+        target: Target,
+        /// The deadline.
+        timeout: Duration,
+    },
+    /// Nothing is serving the interface at the target.
+    #[error("{interface}.{func}: extension unreachable at {target}: {reason}")]
+    Unreachable {
+        /// The interface called.
+        interface: String,
+        /// The function called.
+        func: String,
+        /// Where the call went.
+        target: Target,
+        /// What the transport said.
+        reason: String,
+    },
+    /// The call started but broke (connection lost, malformed reply, …).
+    #[error("{interface}.{func}: call to {target} failed: {reason}")]
+    Transport {
+        /// The interface called.
+        interface: String,
+        /// The function called.
+        func: String,
+        /// Where the call went.
+        target: Target,
+        /// What the transport said.
+        reason: String,
+    },
+    /// The interface has no route (it was not declared under `wrpc:`).
+    #[error("{interface}.{func}: not routed (declare it under `wrpc:`)")]
+    NotRouted {
+        /// The interface called.
+        interface: String,
+        /// The function called.
+        func: String,
+    },
+}
+
+/// Why the plugin could not be set up for a workload.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// A declaration has no target and there is no default.
+    #[error("`{0}` has no target and the host has no default (--wrpc-target)")]
+    NoTarget(InterfaceName),
+    /// The same interface is declared twice.
+    #[error("`{0}` is declared more than once under `wrpc:`")]
+    Duplicate(InterfaceName),
+    /// The NATS server of a target cannot be reached.
+    #[error("cannot connect to NATS at {url} (for {interface}): {reason}")]
+    Nats {
+        /// The server URL.
+        url: String,
+        /// The first interface routed there.
+        interface: InterfaceName,
+        /// What the client said.
+        reason: String,
+    },
+    /// Linking a declared interface into a component failed.
+    #[error("cannot route `{instance}` for component `{component}`: {reason}")]
+    Link {
+        /// The component.
+        component: String,
+        /// The import.
+        instance: String,
+        /// Why.
+        reason: String,
+    },
+}

@@ -1,0 +1,120 @@
+//! Declared interface names and how they match a component's imports.
+
+use core::fmt;
+use core::str::FromStr;
+
+/// A declared interface: `ns:pkg` (every interface of the package),
+/// `ns:pkg/iface`, either optionally with `@version`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct InterfaceName {
+    /// `ns:pkg`.
+    pub package: String,
+    /// The interface, or `None` for the whole package.
+    pub interface: Option<String>,
+    /// The version, or `None` for any.
+    pub version: Option<String>,
+}
+
+/// A declared interface name that does not parse.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("`{0}` is not an interface name (expected ns:pkg, ns:pkg/iface or either with @version)")]
+pub struct InterfaceNameError(pub String);
+
+impl FromStr for InterfaceName {
+    type Err = InterfaceNameError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || InterfaceNameError(s.to_string());
+        let (path, version) = match s.split_once('@') {
+            Some((path, version)) if !version.is_empty() => (path, Some(version.to_string())),
+            Some(_) => return Err(bad()),
+            None => (s, None),
+        };
+        let (package, interface) = match path.split_once('/') {
+            Some((package, iface)) => (package, Some(iface.to_string())),
+            None => (path, None),
+        };
+        let ok_ident = |p: &str| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        match package.split_once(':') {
+            Some((ns, pkg)) if ok_ident(ns) && ok_ident(pkg) => {}
+            _ => return Err(bad()),
+        }
+        if interface.as_deref().is_some_and(|i| !ok_ident(i)) {
+            return Err(bad());
+        }
+        Ok(Self {
+            package: package.to_string(),
+            interface,
+            version,
+        })
+    }
+}
+
+impl fmt::Display for InterfaceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.package)?;
+        if let Some(i) = &self.interface {
+            write!(f, "/{i}")?;
+        }
+        if let Some(v) = &self.version {
+            write!(f, "@{v}")?;
+        }
+        Ok(())
+    }
+}
+
+impl InterfaceName {
+    /// Whether an import named `instance` (`ns:pkg/iface@version`) falls under this declaration.
+    pub fn matches(&self, instance: &str) -> bool {
+        let (path, version) = match instance.split_once('@') {
+            Some((path, version)) => (path, Some(version)),
+            None => (instance, None),
+        };
+        let (package, interface) = match path.split_once('/') {
+            Some((package, iface)) => (package, Some(iface)),
+            None => (path, None),
+        };
+        package == self.package
+            && self
+                .interface
+                .as_deref()
+                .is_none_or(|i| interface == Some(i))
+            && self.version.as_deref().is_none_or(|v| version == Some(v))
+    }
+
+    /// The same declaration for another package (e.g. its wire package).
+    pub(crate) fn with_package(&self, package: &str) -> Self {
+        Self {
+            package: package.to_string(),
+            ..self.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_matches_every_interface_and_version() {
+        let n: InterfaceName = "wasi:keyvalue".parse().unwrap();
+        assert!(n.matches("wasi:keyvalue/store@0.2.0-draft"));
+        assert!(n.matches("wasi:keyvalue/atomics@0.2.0-draft2"));
+        assert!(!n.matches("wasi:keyvalues/store@0.2.0-draft"));
+        let n: InterfaceName = "wasi:keyvalue/store@0.2.0-draft".parse().unwrap();
+        assert!(n.matches("wasi:keyvalue/store@0.2.0-draft"));
+        assert!(!n.matches("wasi:keyvalue/atomics@0.2.0-draft"));
+        assert!(!n.matches("wasi:keyvalue/store@0.2.0-draft2"));
+    }
+
+    #[test]
+    fn rejects_malformed_names() {
+        for bad in ["keyvalue", "wasi:", ":x", "wasi:kv/", "wasi:kv@", "a b:c"] {
+            assert!(bad.parse::<InterfaceName>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The host plugin that routes a workload's declared imports to wRPC extensions.
+//!
+//! A workload lists the interfaces it wants served remotely (`wrpc:` in its
+//! manifest). For each, the plugin links the component's import to a
+//! [`Router`], which sends every call to the declared [`Target`] (NATS or TCP)
+//! with a deadline. Nothing else is routed.
+//!
+//! - `wasi:keyvalue@0.2.0-draft` is adapted here: the bucket resource stays in
+//!   the host and each call travels as flat `wrpc:keyvalue@0.2.0-draft`. A
+//!   failed call reaches the guest as `error::other` naming the interface,
+//!   the function and the target, never as a trap.
+//! - Any other declared interface without resources is forwarded as is.
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use wasmtime::component::{Component, Linker, ResourceTable};
+//! # use wrpc_client_plugin::*;
+//! struct State { plugin: WrpcPluginCtx, table: ResourceTable }
+//! impl WrpcPluginView for State {
+//!     fn wrpc_plugin(&mut self) -> PluginView<'_> {
+//!         PluginView { ctx: &mut self.plugin, table: &mut self.table }
+//!     }
+//! }
+//! impl wrpc_runtime_wasmtime::WrpcView for State {
+//!     type Invoke = Router;
+//!     fn wrpc(&mut self) -> wrpc_runtime_wasmtime::WrpcCtxView<'_, Router> {
+//!         wrpc_runtime_wasmtime::WrpcCtxView { ctx: &mut self.plugin, table: &mut self.table }
+//!     }
+//! }
+//! # async fn f(engine: wasmtime::Engine, component: Component) -> anyhow::Result<()> {
+//! let decl = Declaration {
+//!     interface: "wasi:keyvalue".parse()?,
+//!     target: Some("tcp://127.0.0.1:7761".parse()?),
+//!     timeout: None,
+//! };
+//! let router = Arc::new(Router::connect(&[decl], &Defaults::default()).await?);
+//! let mut linker = Linker::<State>::new(&engine);
+//! add_to_linker(&mut linker, &engine, &component, "api", &router)?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+mod generic;
+mod interface;
+mod keyvalue;
+mod router;
+mod target;
+mod transport;
+
+use std::sync::Arc;
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::Engine;
+use wrpc_runtime_wasmtime::{SharedResourceTable, WrpcCtx, WrpcView};
+
+pub use error::{CallError, SetupError};
+pub use interface::{InterfaceName, InterfaceNameError};
+pub use router::{Declaration, Defaults, Router};
+pub use target::{Target, TargetError};
+pub use transport::{Incoming, Outgoing};
+
+/// Header names sent with every call over NATS.
+pub mod headers {
+    /// Name of the calling workload.
+    pub const WORKLOAD: &str = "wrpc-workload";
+    /// Namespace of the calling workload.
+    pub const NAMESPACE: &str = "wrpc-namespace";
+    /// Name of the calling component.
+    pub const COMPONENT: &str = "wrpc-component";
+}
+
+/// Who makes the calls of one component instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// The workload's name.
+    pub workload: String,
+    /// The workload's namespace.
+    pub namespace: String,
+    /// The component's name within the workload.
+    pub component: String,
+}
+
+impl Caller {
+    fn headers(&self) -> async_nats::HeaderMap {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(headers::WORKLOAD, self.workload.as_str());
+        headers.insert(headers::NAMESPACE, self.namespace.as_str());
+        headers.insert(headers::COMPONENT, self.component.as_str());
+        headers
+    }
+}
+
+/// The plugin's per-store state.
+pub struct WrpcPluginCtx {
+    router: Arc<Router>,
+    caller: Arc<Caller>,
+    shared: SharedResourceTable,
+}
+
+impl WrpcPluginCtx {
+    /// State for one component instance calling through `router` as `caller`.
+    pub fn new(router: Arc<Router>, caller: Caller) -> Self {
+        Self {
+            router,
+            caller: Arc::new(caller),
+            shared: SharedResourceTable::default(),
+        }
+    }
+}
+
+impl WrpcCtx<Router> for WrpcPluginCtx {
+    fn context(&self) -> Arc<Caller> {
+        Arc::clone(&self.caller)
+    }
+
+    fn client(&self) -> &Router {
+        &self.router
+    }
+
+    fn shared_resources(&mut self) -> &mut SharedResourceTable {
+        &mut self.shared
+    }
+}
+
+/// What the plugin borrows from a store's data.
+pub struct PluginView<'a> {
+    /// The plugin's state.
+    pub ctx: &'a mut WrpcPluginCtx,
+    /// The store's resource table.
+    pub table: &'a mut ResourceTable,
+}
+
+/// Implemented by a host's store data to give the plugin its state.
+pub trait WrpcPluginView: Send {
+    /// Borrows the plugin's state and the resource table.
+    fn wrpc_plugin(&mut self) -> PluginView<'_>;
+}
+
+/// Links every import of `component` that `router` routes into `linker`.
+///
+/// # Errors
+///
+/// [`SetupError::Link`] if a routed import cannot be served: an adapted
+/// package at a version the plugin does not implement, a generic interface
+/// with resources, or a linker conflict.
+pub fn add_to_linker<T>(
+    linker: &mut Linker<T>,
+    engine: &Engine,
+    component: &Component,
+    component_name: &str,
+    router: &Router,
+) -> Result<(), SetupError>
+where
+    T: WrpcPluginView + WrpcView<Invoke = Router> + 'static,
+{
+    let mut keyvalue_linked = false;
+    for (instance, item) in component.component_type().imports(engine) {
+        if !router.routes(instance) {
+            continue;
+        }
+        let fail = |reason: String| SetupError::Link {
+            component: component_name.to_string(),
+            instance: instance.to_string(),
+            reason,
+        };
+        if instance.starts_with("wasi:keyvalue/") {
+            if !instance.ends_with(&format!("@{}", keyvalue::VERSION)) {
+                return Err(fail(format!(
+                    "the plugin implements wasi:keyvalue@{} only",
+                    keyvalue::VERSION
+                )));
+            }
+            if !keyvalue_linked {
+                keyvalue::add_to_linker(linker).map_err(|err| fail(format!("{err:#}")))?;
+                keyvalue_linked = true;
+            }
+            continue;
+        }
+        generic::link(engine, linker, component, component_name, instance, item)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! One byte-stream type for every transport, each bounded by the call's deadline.
+
+use core::pin::Pin;
+use core::task::{ready, Context, Poll};
+
+use std::io;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+use wrpc_transport::Index;
+
+/// A call's deadline, shared by all of its streams.
+#[derive(Clone, Debug)]
+pub(crate) struct Deadline {
+    at: Instant,
+    /// What to say when it passes: `interface.func`.
+    what: Arc<str>,
+}
+
+impl Deadline {
+    pub(crate) fn new(at: Instant, what: Arc<str>) -> Self {
+        Self { at, what }
+    }
+
+    pub(crate) fn at(&self) -> Instant {
+        self.at
+    }
+
+    fn timer(&self) -> Pin<Box<Sleep>> {
+        Box::pin(tokio::time::sleep_until(self.at))
+    }
+
+    fn poll_expired(&self, timer: &mut Pin<Box<Sleep>>, cx: &mut Context<'_>) -> Poll<io::Error> {
+        ready!(timer.as_mut().poll(cx));
+        Poll::Ready(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("deadline of {} passed", self.what),
+        ))
+    }
+}
+
+use core::future::Future as _;
+
+enum OutgoingKind {
+    Nats(wrpc_transport_nats::ParamWriter),
+    Tcp(wrpc_transport::frame::Outgoing),
+}
+
+enum IncomingKind {
+    Nats(wrpc_transport_nats::Reader),
+    Tcp(wrpc_transport::frame::Incoming),
+}
+
+/// Parameters on their way to an extension, over whichever transport the route uses.
+pub struct Outgoing {
+    kind: OutgoingKind,
+    deadline: Deadline,
+    timer: Pin<Box<Sleep>>,
+}
+
+/// Results on their way back from an extension.
+pub struct Incoming {
+    kind: IncomingKind,
+    deadline: Deadline,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl Outgoing {
+    pub(crate) fn nats(w: wrpc_transport_nats::ParamWriter, deadline: Deadline) -> Self {
+        Self::new(OutgoingKind::Nats(w), deadline)
+    }
+
+    pub(crate) fn tcp(w: wrpc_transport::frame::Outgoing, deadline: Deadline) -> Self {
+        Self::new(OutgoingKind::Tcp(w), deadline)
+    }
+
+    fn new(kind: OutgoingKind, deadline: Deadline) -> Self {
+        let timer = deadline.timer();
+        Self {
+            kind,
+            deadline,
+            timer,
+        }
+    }
+
+    fn guard<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: impl FnOnce(&mut OutgoingKind, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if let Poll::Ready(res) = op(&mut self.kind, cx) {
+            return Poll::Ready(res);
+        }
+        self.deadline.poll_expired(&mut self.timer, cx).map(Err)
+    }
+}
+
+impl Incoming {
+    pub(crate) fn nats(r: wrpc_transport_nats::Reader, deadline: Deadline) -> Self {
+        Self::new(IncomingKind::Nats(r), deadline)
+    }
+
+    pub(crate) fn tcp(r: wrpc_transport::frame::Incoming, deadline: Deadline) -> Self {
+        Self::new(IncomingKind::Tcp(r), deadline)
+    }
+
+    fn new(kind: IncomingKind, deadline: Deadline) -> Self {
+        let timer = deadline.timer();
+        Self {
+            kind,
+            deadline,
+            timer,
+        }
+    }
+}
+
+impl AsyncWrite for Outgoing {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().guard(cx, |kind, cx| match kind {
+            OutgoingKind::Nats(w) => Pin::new(w).poll_write(cx, buf),
+            OutgoingKind::Tcp(w) => Pin::new(w).poll_write(cx, buf),
+        })
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().guard(cx, |kind, cx| match kind {
+            OutgoingKind::Nats(w) => Pin::new(w).poll_flush(cx),
+            OutgoingKind::Tcp(w) => Pin::new(w).poll_flush(cx),
+        })
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().guard(cx, |kind, cx| match kind {
+            OutgoingKind::Nats(w) => Pin::new(w).poll_shutdown(cx),
+            OutgoingKind::Tcp(w) => Pin::new(w).poll_shutdown(cx),
+        })
+    }
+}
+
+impl AsyncRead for Incoming {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let res = match &mut this.kind {
+            IncomingKind::Nats(r) => Pin::new(r).poll_read(cx, buf),
+            IncomingKind::Tcp(r) => Pin::new(r).poll_read(cx, buf),
+        };
+        if res.is_ready() {
+            return res;
+        }
+        this.deadline.poll_expired(&mut this.timer, cx).map(Err)
+    }
+}
+
+impl Index<Self> for Outgoing {
+    fn index(&self, path: &[usize]) -> anyhow::Result<Self> {
+        let kind = match &self.kind {
+            OutgoingKind::Nats(w) => OutgoingKind::Nats(w.index(path)?),
+            OutgoingKind::Tcp(w) => OutgoingKind::Tcp(w.index(path)?),
+        };
+        Ok(Self::new(kind, self.deadline.clone()))
+    }
+}
+
+impl Index<Self> for Incoming {
+    fn index(&self, path: &[usize]) -> anyhow::Result<Self> {
+        let kind = match &self.kind {
+            IncomingKind::Nats(r) => IncomingKind::Nats(r.index(path)?),
+            IncomingKind::Tcp(r) => IncomingKind::Tcp(r.index(path)?),
+        };
+        Ok(Self::new(kind, self.deadline.clone()))
+    }
+}
