@@ -16,6 +16,7 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v podman       >/dev/null 2>&1 || need_apt+=(podman)
 command -v runc         >/dev/null 2>&1 || need_apt+=(runc)
 command -v pkg-config   >/dev/null 2>&1 || need_apt+=(pkg-config)
+command -v curl         >/dev/null 2>&1 || need_apt+=(curl ca-certificates)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq

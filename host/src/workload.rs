@@ -130,20 +130,20 @@ where
 #[non_exhaustive]
 pub enum ManifestError {
     /// The file cannot be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Read {
         /// The manifest path.
         path: PathBuf,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The YAML is malformed or does not fit the schema; the message has the line and column.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Parse {
         /// The manifest path.
         path: PathBuf,
         /// The parser's error, with its location.
-        source: serde_yaml::Error,
+        error: serde_yaml::Error,
     },
     /// The manifest parses but is not a valid workload.
     #[error("{path}: {reason}")]
@@ -163,13 +163,13 @@ impl Workload {
     ///
     /// A [`ManifestError`] saying what is wrong and where.
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ManifestError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
-        let mut workload = Self::parse(&text).map_err(|source| ManifestError::Parse {
+        let mut workload = Self::parse(&text).map_err(|error| ManifestError::Parse {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let invalid = |reason: String| ManifestError::Invalid {
             path: path.to_path_buf(),
@@ -284,7 +284,7 @@ wrpc:
         let bad_iface = GOOD.replace("- wasi:keyvalue", "- keyvalue");
         let msg = Workload::parse(&bad_iface).unwrap_err().to_string();
         assert!(
-            msg.contains("`keyvalue` is not an interface name") && msg.contains("line 8"),
+            msg.contains("`keyvalue` is not an interface name") && msg.contains("line 9"),
             "{msg}"
         );
         let unknown = GOOD.replace("namespace: demo", "namespce: demo");

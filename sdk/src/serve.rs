@@ -46,28 +46,28 @@ pub enum ServeError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The NATS server could not be reached.
-    #[error("cannot connect to NATS at {url}: {source}")]
+    #[error("cannot connect to NATS at {url}: {error}")]
     NatsConnect {
         /// The configured URL.
         url: String,
         /// The client's error.
-        source: async_nats::ConnectError,
+        error: async_nats::ConnectError,
     },
     /// A listening socket could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         /// The address.
         addr: String,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Registering handlers on a transport failed.
-    #[error("cannot serve on {transport}: {source:#}")]
+    #[error("cannot serve on {transport}: {error:#}")]
     Register {
         /// The transport, e.g. `nats://…` or `tcp://…`.
         transport: String,
         /// The underlying error.
-        source: anyhow::Error,
+        error: anyhow::Error,
     },
 }
 
@@ -138,13 +138,13 @@ impl Extension {
                 .connection_timeout(core::time::Duration::from_secs(5))
                 .connect(url.as_str())
                 .await
-                .map_err(|source| ServeError::NatsConnect {
+                .map_err(|error| ServeError::NatsConnect {
                     url: url.clone(),
-                    source,
+                    error,
                 })?;
-            let register = |source| ServeError::Register {
+            let register = |error| ServeError::Register {
                 transport: url.clone(),
-                source,
+                error,
             };
             let queue_group = args.queue_group.clone().unwrap_or_else(|| name.clone());
             let client = wrpc_transport_nats::Client::new(
@@ -168,9 +168,9 @@ impl Extension {
             let listener = bind(*sock).await?;
             let server = Arc::new(TcpServer::default());
             let registered = exports.serve(server.as_ref()).await;
-            streams.extend(registered.map_err(|source| ServeError::Register {
+            streams.extend(registered.map_err(|error| ServeError::Register {
                 transport: addr.to_string(),
-                source,
+                error,
             })?);
             info!(addr = %format!("tcp://{}", local(&listener)), "serving over TCP");
             tokio::spawn(accept_tcp(listener, server, stop.clone()));
@@ -266,9 +266,9 @@ async fn drain(mut tasks: JoinSet<()>, grace: core::time::Duration) {
 async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| ServeError::Bind {
+        .map_err(|error| ServeError::Bind {
             addr: addr.to_string(),
-            source,
+            error,
         })
 }
 

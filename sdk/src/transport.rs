@@ -1,6 +1,5 @@
 //! The transports an extension serves on, each giving handlers a [`CallerContext`].
 
-use core::future::Future;
 use core::net::SocketAddr;
 use core::time::Duration;
 
@@ -74,44 +73,42 @@ impl Accept for AcceptedTcp {
 /// Accepts connections until `stop` is cancelled. Each connection's header is
 /// read in its own task with a deadline, so a silent or garbage-sending peer
 /// never holds up the others.
-pub(crate) fn accept_tcp(
+pub(crate) async fn accept_tcp(
     listener: TcpListener,
     server: Arc<TcpServer>,
     stop: CancellationToken,
-) -> impl Future<Output = ()> + Send {
-    async move {
-        loop {
-            let accepted = tokio::select! {
-                () = stop.cancelled() => return,
-                accepted = listener.accept() => accepted,
-            };
-            let (stream, peer) = match accepted {
-                Ok(conn) => conn,
-                Err(err) => {
-                    // Typically EMFILE: back off instead of spinning.
-                    warn!(%err, "failed to accept TCP connection");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(conn) => conn,
+            Err(err) => {
+                // Typically EMFILE: back off instead of spinning.
+                warn!(%err, "failed to accept TCP connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let server = Arc::clone(&server);
+        tokio::spawn(async move {
+            let conn = AcceptedTcp(Mutex::new(Some((stream, peer))));
+            match tokio::time::timeout(TCP_HEADER_TIMEOUT, server.accept(conn)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(AcceptError::UnhandledFunction { instance, name })) => {
+                    warn!(%peer, instance, name, "call to a function this extension does not serve");
                 }
-            };
-            let _ = stream.set_nodelay(true);
-            let server = Arc::clone(&server);
-            tokio::spawn(async move {
-                let conn = AcceptedTcp(Mutex::new(Some((stream, peer))));
-                match tokio::time::timeout(TCP_HEADER_TIMEOUT, server.accept(conn)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(AcceptError::UnhandledFunction { instance, name })) => {
-                        warn!(%peer, instance, name, "call to a function this extension does not serve");
-                    }
-                    Ok(Err(AcceptError::UnsupportedVersion(v))) => {
-                        warn!(%peer, version = v, "dropped TCP connection: not wRPC (unsupported version byte)");
-                    }
-                    Ok(Err(err)) => debug!(%peer, %err, "dropped TCP connection"),
-                    Err(_) => {
-                        warn!(%peer, "dropped TCP connection: no invocation header within {TCP_HEADER_TIMEOUT:?}")
-                    }
+                Ok(Err(AcceptError::UnsupportedVersion(v))) => {
+                    warn!(%peer, version = v, "dropped TCP connection: not wRPC (unsupported version byte)");
                 }
-            });
-        }
+                Ok(Err(err)) => debug!(%peer, %err, "dropped TCP connection"),
+                Err(_) => {
+                    warn!(%peer, "dropped TCP connection: no invocation header within {TCP_HEADER_TIMEOUT:?}")
+                }
+            }
+        });
     }
 }

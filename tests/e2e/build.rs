@@ -1,0 +1,58 @@
+//! Builds the guest components in `tests/components/` for `wasm32-wasip2` and
+//! exports their paths as `GUEST_<NAME>` environment variables at compile time.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+const GUESTS: &[&str] = &["kv-guest"];
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let components = manifest_dir.join("../components");
+    let wit = manifest_dir.join("../../wit");
+    println!("cargo:rerun-if-changed={}", wit.display());
+    let target_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("guests");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    for guest in GUESTS {
+        let dir = components.join(guest);
+        println!("cargo:rerun-if-changed={}", dir.join("src").display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            dir.join("Cargo.toml").display()
+        );
+        let status = Command::new(&cargo)
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "--target",
+                "wasm32-wasip2",
+                "--manifest-path",
+            ])
+            .arg(dir.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target_dir)
+            // Flags meant for the host build must not leak into the guest's.
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_BUILD_RUSTFLAGS")
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET")
+            .status()
+            .expect("failed to run cargo for a guest component");
+        assert!(
+            status.success(),
+            "building guest `{guest}` for wasm32-wasip2 failed (is the target installed? run scripts/install.sh)"
+        );
+        let wasm = target_dir
+            .join("wasm32-wasip2/release")
+            .join(format!("{guest}.wasm"));
+        assert!(
+            wasm.exists(),
+            "guest `{guest}` built but {} is missing",
+            wasm.display()
+        );
+        let var = format!("GUEST_{}", guest.replace('-', "_").to_uppercase());
+        println!("cargo:rustc-env={var}={}", wasm.display());
+    }
+}

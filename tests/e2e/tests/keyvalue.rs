@@ -1,0 +1,264 @@
+//! The kv guest against keyvalue-redis, through the host and its wRPC plugin,
+//! with real nats-server and redis-server. Each scenario is written once and
+//! run per transport (`<scenario>_nats`, `<scenario>_tcp`).
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+use e2e::KV_GUEST;
+use harness::{run_host, Extension, HostRun, Nats, Redis};
+
+/// A hang guard for each host run, far above any deadline used here.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transport {
+    Nats,
+    Tcp,
+}
+
+/// Redis, NATS (when the transport is NATS) and keyvalue-redis serving on the transport.
+struct Stack {
+    redis: Redis,
+    _nats: Option<Nats>,
+    ext: Extension,
+    target: String,
+}
+
+impl Stack {
+    fn start(transport: Transport) -> Self {
+        let redis = Redis::start().unwrap();
+        let nats = (transport == Transport::Nats).then(|| Nats::start().unwrap());
+        let args = [
+            "--redis-url".into(),
+            redis.url(),
+            "--redis-timeout".into(),
+            "1s".into(),
+        ];
+        let ext = Extension::start(
+            "keyvalue-redis",
+            &args,
+            nats.as_ref().map(Nats::url).as_deref(),
+            transport == Transport::Tcp,
+        )
+        .unwrap();
+        let target = match transport {
+            Transport::Nats => nats.as_ref().unwrap().url(),
+            Transport::Tcp => ext.tcp_target().unwrap(),
+        };
+        Self {
+            redis,
+            _nats: nats,
+            ext,
+            target,
+        }
+    }
+
+    /// Runs the guest as workload `workload`, routed by the host's default target.
+    fn run(&self, workload: &str, scenario: &str, bucket: &str) -> HostRun {
+        let manifest = manifest(workload, scenario, bucket, "  - wasi:keyvalue\n");
+        run_host(
+            &manifest,
+            KV_GUEST.as_ref(),
+            &["--wrpc-target", &self.target],
+            RUN_LIMIT,
+        )
+        .unwrap()
+    }
+}
+
+fn manifest(workload: &str, scenario: &str, bucket: &str, wrpc: &str) -> String {
+    format!(
+        "name: {workload}\nnamespace: tests\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ SCENARIO: {scenario}, BUCKET: {bucket} }}\nwrpc:\n{wrpc}"
+    )
+}
+
+#[track_caller]
+fn assert_success(run: &HostRun, expect: &str) {
+    assert!(
+        run.code == Some(0) && run.stdout.contains(expect),
+        "expected success with `{expect}`\n{run:#?}"
+    );
+}
+
+macro_rules! per_transport {
+    ($($scenario:ident),* $(,)?) => {
+        mod nats {
+            $(#[test] fn $scenario() { super::$scenario(super::Transport::Nats) })*
+        }
+        mod tcp {
+            $(#[test] fn $scenario() { super::$scenario(super::Transport::Tcp) })*
+        }
+    };
+}
+
+per_transport!(
+    roundtrip,
+    extension_not_running,
+    extension_silent,
+    redis_outage,
+);
+
+/// Every store/atomics/batch call with checked values, then a second workload
+/// with another bucket that must not see the first one's keys.
+fn roundtrip(transport: Transport) {
+    let stack = Stack::start(transport);
+    let first = stack.run("first", "full", "alpha");
+    assert_success(&first, "atomics: ok");
+    assert!(first.stdout.contains("list-keys: 1202 keys"), "{first:#?}");
+    let second = stack.run("second", "isolated", "beta");
+    assert_success(&second, "isolated: ok");
+    // The first bucket kept its own marker.
+    let again = stack.run("first", "isolated", "alpha");
+    assert_eq!(again.code, Some(1), "{again:#?}");
+    assert!(
+        again.stdout.contains("another bucket's key is visible"),
+        "{again:#?}"
+    );
+
+    if transport == Transport::Tcp {
+        // Garbage on the extension's socket is dropped; serving goes on.
+        let port = stack.ext.tcp_port().unwrap();
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(b"\xffGET / HTTP/1.1\r\n\r\n\x00\x01garbage")
+            .unwrap();
+        drop(s);
+        assert_success(&stack.run("third", "full", "gamma"), "atomics: ok");
+    }
+    let status = stack.ext.terminate().unwrap();
+    assert!(
+        status.success(),
+        "SIGTERM should drain and exit 0, got {status}"
+    );
+}
+
+/// Nothing serves the interface: the guest gets an error value naming the
+/// interface and the target, not a trap or a hang.
+fn extension_not_running(transport: Transport) {
+    let nats = Nats::start().unwrap();
+    let target = match transport {
+        Transport::Nats => nats.url(),
+        Transport::Tcp => format!("tcp://127.0.0.1:{}", harness::free_port()),
+    };
+    let wrpc = format!("  - interface: wasi:keyvalue\n    target: {target}\n    timeout: 5s\n");
+    let run = run_host(
+        &manifest("orphan", "expect-error", "b", &wrpc),
+        KV_GUEST.as_ref(),
+        &[],
+        RUN_LIMIT,
+    )
+    .unwrap();
+    assert_success(&run, "error: other: wasi:keyvalue/store@0.2.0-draft.get");
+    assert!(
+        run.stdout
+            .contains(&format!("extension unreachable at {target}")),
+        "{run:#?}"
+    );
+}
+
+/// Something accepts the call but never answers: the declared deadline ends it.
+fn extension_silent(transport: Transport) {
+    let nats = Nats::start().unwrap();
+    let (target, _silent) = match transport {
+        Transport::Nats => {
+            // A real NATS client subscribed to every wRPC subject that never replies.
+            let addr = nats.url().trim_start_matches("nats://").to_string();
+            let mut conn = TcpStream::connect(&addr).unwrap();
+            conn.write_all(b"CONNECT {\"verbose\":false}\r\nSUB wrpc.> 1\r\nPING\r\n")
+                .unwrap();
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while !line.starts_with("PONG") {
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+            }
+            (nats.url(), Silent::Nats(conn))
+        }
+        Transport::Tcp => {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let target = format!("tcp://{}", listener.local_addr().unwrap());
+            (target, Silent::Tcp(listener))
+        }
+    };
+    let wrpc = format!("  - interface: wasi:keyvalue\n    target: {target}\n    timeout: 1s\n");
+    let run = run_host(
+        &manifest("patient", "expect-error", "b", &wrpc),
+        KV_GUEST.as_ref(),
+        &[],
+        RUN_LIMIT,
+    )
+    .unwrap();
+    assert_success(&run, &format!("no answer from {target} within 1s"));
+}
+
+#[allow(dead_code)]
+enum Silent {
+    Nats(TcpStream),
+    Tcp(TcpListener),
+}
+
+/// Redis stops under a running extension: calls return error values quickly
+/// and `/readyz` says why; Redis comes back: calls work again, no restart.
+fn redis_outage(transport: Transport) {
+    let mut stack = Stack::start(transport);
+    assert_success(&stack.run("counter", "counter", "visits"), "visit number 1");
+    stack.redis.stop();
+    let down = stack.run("counter", "expect-error", "visits");
+    assert_success(&down, "error: other: redis");
+    let (status, body) = stack.ext.http_get("/readyz").unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("backend"), "{body}");
+    stack.redis.restart().unwrap();
+    // Redis lost its data (no persistence): the counter starts over.
+    let mut recovered = stack.run("counter", "counter", "visits");
+    for _ in 0..20 {
+        if recovered.code == Some(0) {
+            break;
+        }
+        // The first call after the restart may still meet the old, broken connection.
+        std::thread::sleep(Duration::from_millis(250));
+        recovered = stack.run("counter", "counter", "visits");
+    }
+    assert_success(&recovered, "visit number 1");
+    assert_eq!(stack.ext.http_get("/readyz").unwrap().0, 200);
+}
+
+#[test]
+fn undeclared_import_fails_at_load() {
+    let manifest = "name: bare\ncomponents:\n  - name: api\n    file: ./guest.wasm\n";
+    let run = run_host(manifest, KV_GUEST.as_ref(), &[], RUN_LIMIT).unwrap();
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("component `api` imports `wasi:keyvalue/")
+            && run.stderr.contains("nothing on this host provides"),
+        "{run:#?}"
+    );
+    assert!(run.stdout.is_empty(), "nothing may run: {run:#?}");
+}
+
+#[test]
+fn malformed_manifest_names_line_and_column() {
+    let manifest = "name: broken\ncomponents:\n  - name: api\n    file: ./guest.wasm\nwrpc:\n  - interface: wasi:keyvalue\n    target: udp://127.0.0.1:1\n";
+    let run = run_host(manifest, KV_GUEST.as_ref(), &[], RUN_LIMIT).unwrap();
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(
+        run.stderr.contains("unsupported scheme `udp`")
+            && run.stderr.contains("line 6 column 5")
+            && run.stderr.lines().count() == 1,
+        "{run:#?}"
+    );
+}
+
+#[test]
+fn unknown_default_target_is_a_usage_error() {
+    let manifest =
+        "name: x\ncomponents:\n  - name: api\n    file: ./guest.wasm\nwrpc:\n  - wasi:keyvalue\n";
+    let run = run_host(manifest, KV_GUEST.as_ref(), &[], RUN_LIMIT).unwrap();
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(
+        run.stderr.contains("`wasi:keyvalue` has no target"),
+        "{run:#?}"
+    );
+}
