@@ -28,14 +28,19 @@ struct Stack {
 
 impl Stack {
     fn start(transport: Transport) -> Self {
+        Self::start_with(transport, &[])
+    }
+
+    fn start_with(transport: Transport, extra: &[&str]) -> Self {
         let redis = Redis::start().unwrap();
         let nats = (transport == Transport::Nats).then(|| Nats::start().unwrap());
-        let args = [
-            "--redis-url".into(),
+        let mut args = vec![
+            "--redis-url".to_string(),
             redis.url(),
             "--redis-timeout".into(),
             "1s".into(),
         ];
+        args.extend(extra.iter().map(|a| a.to_string()));
         let ext = Extension::start(
             "keyvalue-redis",
             &args,
@@ -57,20 +62,30 @@ impl Stack {
 
     /// Runs the guest as workload `workload`, routed by the host's default target.
     fn run(&self, workload: &str, scenario: &str, bucket: &str) -> HostRun {
-        let manifest = manifest(workload, scenario, bucket, "  - wasi:keyvalue\n");
-        run_host(
-            &manifest,
-            KV_GUEST.as_ref(),
-            &["--wrpc-target", &self.target],
-            RUN_LIMIT,
-        )
-        .unwrap()
+        self.run_in("tests", workload, scenario, bucket)
+    }
+
+    /// Like [`Stack::run`], in namespace `namespace`.
+    fn run_in(&self, namespace: &str, workload: &str, scenario: &str, bucket: &str) -> HostRun {
+        let manifest = manifest_in(namespace, workload, scenario, bucket, "  - wasi:keyvalue\n");
+        let args = ["--wrpc-target", self.target.as_str()];
+        run_host(&manifest, KV_GUEST.as_ref(), &args, RUN_LIMIT).unwrap()
     }
 }
 
 fn manifest(workload: &str, scenario: &str, bucket: &str, wrpc: &str) -> String {
+    manifest_in("tests", workload, scenario, bucket, wrpc)
+}
+
+fn manifest_in(
+    namespace: &str,
+    workload: &str,
+    scenario: &str,
+    bucket: &str,
+    wrpc: &str,
+) -> String {
     format!(
-        "name: {workload}\nnamespace: tests\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ SCENARIO: {scenario}, BUCKET: {bucket} }}\nwrpc:\n{wrpc}"
+        "name: {workload}\nnamespace: {namespace}\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ SCENARIO: {scenario}, BUCKET: {bucket} }}\nwrpc:\n{wrpc}"
     )
 }
 
@@ -95,10 +110,38 @@ macro_rules! per_transport {
 
 per_transport!(
     roundtrip,
+    large_value,
     extension_not_running,
     extension_silent,
     redis_outage,
 );
+
+/// A value of 3 MiB, three times NATS's default `max_payload`, round-trips.
+fn large_value(transport: Transport) {
+    let stack = Stack::start(transport);
+    assert_success(&stack.run("large", "big", "blobs"), "big: ok 3145728 bytes");
+}
+
+/// With `--isolate-namespaces`, the namespace the host sends in NATS headers
+/// keeps two workloads apart even in a bucket of the same name.
+#[test]
+fn namespace_isolation_nats() {
+    let stack = Stack::start_with(Transport::Nats, &["--isolate-namespaces"]);
+    assert_success(
+        &stack.run_in("red", "writer", "full", "shared"),
+        "atomics: ok",
+    );
+    assert_success(
+        &stack.run_in("blue", "reader", "isolated", "shared"),
+        "isolated: ok",
+    );
+    // Same namespace, same bucket: the keys are shared.
+    let same = stack.run_in("red", "reader", "isolated", "shared");
+    assert!(
+        same.stdout.contains("another bucket's key is visible"),
+        "{same:#?}"
+    );
+}
 
 /// Every store/atomics/batch call with checked values, then a second workload
 /// with another bucket that must not see the first one's keys.

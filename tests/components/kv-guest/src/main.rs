@@ -5,7 +5,8 @@
 //! - `SCENARIO=isolated`: checks that the bucket holds none of another bucket's keys;
 //! - `SCENARIO=counter`: increments `visits` and prints the count (the demo);
 //! - `SCENARIO=expect-error`: one `get` that must fail; prints the error;
-//! - `SCENARIO=bench`: times `ITERATIONS` gets and as many in-process host calls.
+//! - `SCENARIO=bench`: times `ITERATIONS` gets and as many in-process host calls;
+//! - `SCENARIO=big`: stores and reads back a `SIZE`-byte value.
 //!
 //! `BUCKET` names the bucket. Output lines are `key: value`; any failed check
 //! prints `FAIL: ...` and exits 1.
@@ -125,6 +126,15 @@ fn isolated(bucket: &store::Bucket) {
     println!("isolated: ok");
 }
 
+fn big(bucket: &store::Bucket) {
+    let size: usize = env("SIZE", "3145728").parse().unwrap_or(3 << 20);
+    let value: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    ok("set big", bucket.set("big", &value));
+    let back = ok("get big", bucket.get("big"));
+    check(back.as_deref() == Some(value.as_slice()), "big value comes back intact");
+    println!("big: ok {size} bytes");
+}
+
 fn bench(bucket: &store::Bucket) {
     let iterations: usize = env("ITERATIONS", "2000").parse().unwrap_or(2000);
     ok("set", bucket.set("bench", b"0123456789abcdef"));
@@ -168,6 +178,7 @@ fn main() {
             Err(err) => println!("error: {}", describe(&err)),
         },
         "bench" => bench(&bucket),
+        "big" => big(&bucket),
         other => fail(format!("unknown SCENARIO `{other}`")),
     }
 }
