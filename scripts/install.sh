@@ -17,6 +17,7 @@ command -v podman       >/dev/null 2>&1 || need_apt+=(podman)
 command -v runc         >/dev/null 2>&1 || need_apt+=(runc)
 command -v pkg-config   >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v curl         >/dev/null 2>&1 || need_apt+=(curl ca-certificates)
+command -v openssl      >/dev/null 2>&1 || need_apt+=(openssl)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq

@@ -22,6 +22,10 @@ pub struct RedisArgs {
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
 
+    /// PEM file of the CA that signed Redis's certificate (rediss:// with a private CA).
+    #[arg(long, env = "REDIS_CA_FILE")]
+    redis_ca_file: Option<std::path::PathBuf>,
+
     /// Deadline for each Redis command (and for connecting).
     #[arg(long, env = "REDIS_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
     redis_timeout: Duration,
@@ -43,6 +47,7 @@ impl fmt::Debug for RedisArgs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisArgs")
             .field("redis_url", &"<redacted>")
+            .field("redis_ca_file", &self.redis_ca_file)
             .field("redis_timeout", &self.redis_timeout)
             .field("key_prefix", &self.key_prefix)
             .field("isolate_namespaces", &self.isolate_namespaces)
@@ -63,8 +68,20 @@ impl RedisStore {
     /// Prepares the connection; it is made on the first command, so the
     /// extension starts (not ready) while Redis is down.
     pub fn connect(args: &RedisArgs) -> anyhow::Result<Self> {
-        let client = redis::Client::open(args.redis_url.as_str())
-            .map_err(|err| anyhow::anyhow!("invalid --redis-url: {err}"))?;
+        let client = match &args.redis_ca_file {
+            None => redis::Client::open(args.redis_url.as_str()),
+            Some(path) => {
+                let root_cert = std::fs::read(path).map_err(|err| {
+                    anyhow::anyhow!("cannot read --redis-ca-file {}: {err}", path.display())
+                })?;
+                let certs = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                };
+                redis::Client::build_with_tls(args.redis_url.as_str(), certs)
+            }
+        }
+        .map_err(|err| anyhow::anyhow!("invalid --redis-url or --redis-ca-file: {err}"))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(args.redis_timeout))
             .set_response_timeout(Some(args.redis_timeout))

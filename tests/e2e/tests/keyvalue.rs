@@ -267,6 +267,30 @@ fn redis_outage(transport: Transport) {
     assert_eq!(stack.ext.http_get("/readyz").unwrap().0, 200);
 }
 
+/// `rediss://` with a private CA (`--redis-ca-file`): the whole scenario over TLS to Redis.
+#[test]
+fn redis_over_tls() {
+    let redis = Redis::start_tls(harness::Tls::generate().unwrap()).unwrap();
+    let ca = redis.ca_file().unwrap();
+    let args = vec![
+        "--redis-url".to_string(),
+        redis.url(),
+        "--redis-ca-file".into(),
+        ca.display().to_string(),
+    ];
+    let ext = Extension::start("keyvalue-redis", &args, None, true).unwrap();
+    let target = ext.tcp_target().unwrap();
+    let manifest = manifest("tls", "full", "secure", "  - wasi:keyvalue\n");
+    let run = run_host(
+        &manifest,
+        KV_GUEST.as_ref(),
+        &["--wrpc-target", &target],
+        RUN_LIMIT,
+    )
+    .unwrap();
+    assert_success(&run, "atomics: ok");
+}
+
 #[test]
 fn undeclared_import_fails_at_load() {
     let manifest = "name: bare\ncomponents:\n  - name: api\n    file: ./guest.wasm\n";

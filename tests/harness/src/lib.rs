@@ -117,7 +117,91 @@ impl Nats {
 /// started again on the same port.
 pub struct Redis {
     port: u16,
+    tls: Option<Tls>,
     proc: Proc,
+}
+
+/// A CA and a server certificate for 127.0.0.1, made with `openssl`.
+pub struct Tls {
+    dir: PathBuf,
+}
+
+impl Tls {
+    /// Generates a fresh CA and a server certificate signed by it.
+    pub fn generate() -> anyhow::Result<Self> {
+        let dir = temp_dir("tls")?;
+        let openssl = |args: &[&str]| -> anyhow::Result<()> {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .context("cannot run openssl (run scripts/install.sh)")?;
+            if !out.status.success() {
+                bail!("openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            }
+            Ok(())
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test-ca",
+        ])?;
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])?;
+        std::fs::write(
+            dir.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ])?;
+        Ok(Self { dir })
+    }
+
+    /// The CA certificate (PEM).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+}
+
+impl Drop for Tls {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 impl Redis {
@@ -125,6 +209,18 @@ impl Redis {
     pub fn start() -> anyhow::Result<Self> {
         let mut redis = Self {
             port: free_port(),
+            tls: None,
+            proc: Proc(None),
+        };
+        redis.restart()?;
+        Ok(redis)
+    }
+
+    /// Starts one that accepts only TLS, with a certificate from `tls`.
+    pub fn start_tls(tls: Tls) -> anyhow::Result<Self> {
+        let mut redis = Self {
+            port: free_port(),
+            tls: Some(tls),
             proc: Proc(None),
         };
         redis.restart()?;
@@ -139,8 +235,21 @@ impl Redis {
     /// Starts the server again on the same port.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.proc.kill();
-        let mut child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--bind", "127.0.0.1"]);
+        match &self.tls {
+            None => cmd.args(["--port", &self.port.to_string()]),
+            Some(tls) => cmd
+                .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(tls.dir.join("server.crt"))
+                .arg("--tls-key-file")
+                .arg(tls.dir.join("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(tls.ca_file())
+                .args(["--tls-auth-clients", "no"]),
+        };
+        let mut child = cmd
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -151,9 +260,19 @@ impl Redis {
         Ok(())
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// `redis://127.0.0.1:PORT`, or `rediss://` when it speaks TLS.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The CA that signed its certificate, when it speaks TLS.
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.tls.as_ref().map(Tls::ca_file)
     }
 
     /// Its port.
