@@ -8,9 +8,10 @@ use core::future::Future;
 
 use wrpc_transport::Serve;
 
+use crate::dispatch::serve_function;
 use crate::{CallerContext, Exports, Invocations};
 
-#[allow(missing_docs, clippy::all)]
+#[allow(missing_docs, dead_code, clippy::all)]
 mod bindings {
     wit_bindgen_wrpc::generate!({
         world: "extension",
@@ -19,6 +20,10 @@ mod bindings {
 }
 
 pub use bindings::exports::wrpc::keyvalue::{atomics, batch, store};
+
+const STORE: &str = "wrpc:keyvalue/store@0.2.0-draft";
+const ATOMICS: &str = "wrpc:keyvalue/atomics@0.2.0-draft";
+const BATCH: &str = "wrpc:keyvalue/batch@0.2.0-draft";
 
 /// A type serving all three key-value interfaces.
 pub trait Handler:
@@ -51,6 +56,17 @@ pub fn serve<H: Handler>(handler: H) -> impl Exports {
 #[derive(Clone)]
 struct Keyvalue<H>(H);
 
+/// Serves `$instance.$name` by calling `$trait::$method` with the parameters.
+macro_rules! function {
+    ($wrpc:expr, $handler:expr, $instance:expr, $name:literal, $trait:path, $method:ident, ($($p:ident: $t:ty),*)) => {{
+        let handler = $handler.clone();
+        serve_function($wrpc, $instance, $name, move |cx, ($($p,)*): ($($t,)*)| {
+            let handler = handler.clone();
+            async move { Ok((<_ as $trait>::$method(&handler, cx, $($p),*).await?,)) }
+        })
+    }};
+}
+
 impl<H: Handler> Exports for Keyvalue<H> {
     fn serve<T>(
         &self,
@@ -59,6 +75,23 @@ impl<H: Handler> Exports for Keyvalue<H> {
     where
         T: Serve<Context = CallerContext> + Send + Sync,
     {
-        bindings::serve(wrpc, self.0.clone())
+        let h = self.0.clone();
+        async move {
+            use atomics::Handler as A;
+            use batch::Handler as B;
+            use bytes::Bytes;
+            use store::Handler as S;
+            Ok(vec![
+                function!(wrpc, h, STORE, "get", S<CallerContext>, get, (bucket: String, key: String)).await?,
+                function!(wrpc, h, STORE, "set", S<CallerContext>, set, (bucket: String, key: String, value: Bytes)).await?,
+                function!(wrpc, h, STORE, "delete", S<CallerContext>, delete, (bucket: String, key: String)).await?,
+                function!(wrpc, h, STORE, "exists", S<CallerContext>, exists, (bucket: String, key: String)).await?,
+                function!(wrpc, h, STORE, "list-keys", S<CallerContext>, list_keys, (bucket: String, cursor: Option<u64>)).await?,
+                function!(wrpc, h, ATOMICS, "increment", A<CallerContext>, increment, (bucket: String, key: String, delta: u64)).await?,
+                function!(wrpc, h, BATCH, "get-many", B<CallerContext>, get_many, (bucket: String, keys: Vec<String>)).await?,
+                function!(wrpc, h, BATCH, "set-many", B<CallerContext>, set_many, (bucket: String, key_values: Vec<(String, Bytes)>)).await?,
+                function!(wrpc, h, BATCH, "delete-many", B<CallerContext>, delete_many, (bucket: String, keys: Vec<String>)).await?,
+            ])
+        }
     }
 }

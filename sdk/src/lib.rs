@@ -28,6 +28,7 @@
 
 mod config;
 mod context;
+mod dispatch;
 mod health;
 mod serve;
 mod telemetry;
@@ -38,6 +39,7 @@ pub mod keyvalue;
 
 pub use config::{ConfigError, ListenAddr, LogFormat, ServeArgs};
 pub use context::{headers, CallerContext, Transport};
+pub use dispatch::{serve_function, PARAMS_TIMEOUT};
 pub use serve::{shutdown_signal, Exports, Extension, Invocation, Invocations, ServeError};
 pub use telemetry::init_tracing;
 pub use transport::{NatsServer, TcpServer};

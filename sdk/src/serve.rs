@@ -61,6 +61,9 @@ pub enum ServeError {
         /// The OS error.
         error: std::io::Error,
     },
+    /// Every transport stopped delivering calls (e.g. the NATS connection closed for good).
+    #[error("every transport stopped delivering calls")]
+    TransportsClosed,
     /// Registering handlers on a transport failed.
     #[error("cannot serve on {transport}: {error:#}")]
     Register {
@@ -124,6 +127,8 @@ impl Extension {
         let Self { name, args, probe } = self;
         args.validate()?;
         let stop = CancellationToken::new();
+        // Stops the health endpoint and accept loops on every way out, errors included.
+        let _stop_on_exit = stop.clone().drop_guard();
         let health = Arc::new(Health::new(probe));
 
         let http = bind(args.http_addr).await?;
@@ -178,7 +183,7 @@ impl Extension {
         health.set_listening(true);
         info!(functions = streams.len(), "{name} ready");
 
-        let in_flight = drive(streams, args.max_concurrency, shutdown).await;
+        let (in_flight, ended) = drive(streams, args.max_concurrency, shutdown).await;
 
         info!("shutting down: no new calls accepted");
         health.set_listening(false);
@@ -187,8 +192,17 @@ impl Extension {
         if let Some(nats) = nats_client {
             let _ = nats.drain().await;
         }
-        Ok(())
+        match ended {
+            Ended::Shutdown => Ok(()),
+            Ended::TransportsClosed => Err(ServeError::TransportsClosed),
+        }
     }
+}
+
+/// Why [`drive`] stopped.
+enum Ended {
+    Shutdown,
+    TransportsClosed,
 }
 
 /// Runs invocations, each in its own task, at most `limit` at once, until
@@ -197,7 +211,7 @@ async fn drive(
     streams: Vec<(&'static str, &'static str, Invocations)>,
     limit: usize,
     shutdown: impl Future<Output = ()> + Send,
-) -> JoinSet<()> {
+) -> (JoinSet<()>, Ended) {
     let mut invocations = select_all(
         streams
             .into_iter()
@@ -208,19 +222,18 @@ async fn drive(
     let mut tasks = JoinSet::new();
     loop {
         let permit = tokio::select! {
-            () = &mut shutdown => break,
+            () = &mut shutdown => return (tasks, Ended::Shutdown),
             permit = Arc::clone(&permits).acquire_owned() => match permit {
                 Ok(permit) => permit,
-                Err(_) => break,
+                Err(_) => return (tasks, Ended::Shutdown),
             },
         };
         let next = tokio::select! {
-            () = &mut shutdown => break,
+            () = &mut shutdown => return (tasks, Ended::Shutdown),
             next = invocations.next() => next,
         };
         let Some((instance, func, invocation)) = next else {
-            warn!("every transport stopped delivering calls");
-            break;
+            return (tasks, Ended::TransportsClosed);
         };
         let invocation = match invocation {
             Ok(invocation) => invocation,
@@ -243,7 +256,6 @@ async fn drive(
             .instrument(span),
         );
     }
-    tasks
 }
 
 /// Waits up to `grace` for in-flight calls, then aborts what is left.

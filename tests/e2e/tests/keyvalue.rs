@@ -21,7 +21,7 @@ enum Transport {
 /// Redis, NATS (when the transport is NATS) and keyvalue-redis serving on the transport.
 struct Stack {
     redis: Redis,
-    _nats: Option<Nats>,
+    nats: Option<Nats>,
     ext: Extension,
     target: String,
 }
@@ -54,7 +54,7 @@ impl Stack {
         };
         Self {
             redis,
-            _nats: nats,
+            nats,
             ext,
             target,
         }
@@ -110,11 +110,58 @@ macro_rules! per_transport {
 
 per_transport!(
     roundtrip,
+    stalled_caller,
     large_value,
     extension_not_running,
     extension_silent,
     redis_outage,
 );
+
+/// A caller that starts a `get` and never finishes sending its parameters
+/// blocks nobody: the next callers' `get`s are served meanwhile.
+fn stalled_caller(transport: Transport) {
+    let stack = Stack::start(transport);
+    // `get(bucket, key)` whose bucket string claims 5 bytes but carries 3.
+    let partial_params = b"\x05buc";
+    let _stalled = match transport {
+        Transport::Nats => {
+            let addr = stack.nats.as_ref().unwrap().url().replace("nats://", "");
+            let mut conn = TcpStream::connect(addr).unwrap();
+            let subject = "wrpc.0.0.1.wrpc:keyvalue/store@0.2.0-draft.get";
+            write!(conn, "CONNECT {{\"verbose\":false}}\r\nSUB stall.> 1\r\n").unwrap();
+            write!(
+                conn,
+                "PUB {subject} stall.reply {}\r\n",
+                partial_params.len()
+            )
+            .unwrap();
+            conn.write_all(partial_params).unwrap();
+            conn.write_all(b"\r\nPING\r\n").unwrap();
+            // Wait for the extension's handshake reply: the stalled call is in.
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while !line.starts_with("MSG stall.reply") {
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+            }
+            conn
+        }
+        Transport::Tcp => {
+            let port = stack.ext.tcp_port().unwrap();
+            let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let name = |s: &str| [&[s.len() as u8][..], s.as_bytes()].concat();
+            let mut header = vec![0u8];
+            header.extend(name("wrpc:keyvalue/store@0.2.0-draft"));
+            header.extend(name("get"));
+            conn.write_all(&header).unwrap();
+            // One root frame (path length 0) announcing more bytes than it sends.
+            conn.write_all(&[0, 8]).unwrap();
+            conn.write_all(partial_params).unwrap();
+            conn
+        }
+    };
+    assert_success(&stack.run("busy", "full", "open"), "atomics: ok");
+}
 
 /// A value of 3 MiB, three times NATS's default `max_payload`, round-trips.
 fn large_value(transport: Transport) {
