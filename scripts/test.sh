@@ -5,5 +5,5 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 # The e2e tests start the workspace's binaries: build them once, first.
-cargo build --workspace --locked
+cargo build --workspace --all-targets --locked
 cargo test --workspace --locked "$@"

@@ -191,7 +191,22 @@ async fn run_component(
         Ok(Err(())) => Ok(1),
         Err(err) => match err.downcast_ref::<I32Exit>() {
             Some(I32Exit(code)) => Ok(*code),
-            None => Err(err.into()),
+            None => {
+                tracing::debug!("trap in component `{}`: {err:?}", spec.name);
+                Err(anyhow::anyhow!(describe_trap(&err)))
+            }
         },
+    }
+}
+
+/// A trap as one line: its causes, without the wasm backtrace (logged at debug).
+fn describe_trap(err: &wasmtime::Error) -> String {
+    // The backtrace is the outermost context when wasmtime attached one.
+    let skip = usize::from(err.downcast_ref::<wasmtime::WasmBacktrace>().is_some());
+    let causes: Vec<String> = err.chain().skip(skip).map(|c| c.to_string()).collect();
+    if causes.is_empty() {
+        err.root_cause().to_string()
+    } else {
+        causes.join(": ")
     }
 }

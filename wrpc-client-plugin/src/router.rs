@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tracing::{debug, info};
 use wrpc_transport::Invoke;
 
-use crate::transport::{Deadline, Incoming, Outgoing};
+use crate::transport::{CallFailure, Deadline, Incoming, Outgoing};
 use crate::{CallError, Caller, InterfaceName, SetupError, Target};
 
 /// Guest-facing packages the plugin adapts itself, with the flat wire package
@@ -167,7 +167,16 @@ impl Router {
             return CallError::NotRouted { interface, func };
         };
         let target = route.target.clone();
-        let reason = format!("{err:#}");
+        // The message already names the call: keep only what went wrong.
+        let reason = err
+            .chain()
+            .find_map(|cause| {
+                cause
+                    .downcast_ref::<io::Error>()?
+                    .get_ref()?
+                    .downcast_ref::<CallFailure>()
+            })
+            .map_or_else(|| format!("{err:#}"), CallFailure::reason);
         match classify(err) {
             Some(io::ErrorKind::TimedOut) => CallError::Timeout {
                 interface,
@@ -220,6 +229,27 @@ async fn connect_nats(url: &str) -> Result<async_nats::Client, String> {
         .map_err(|err| err.to_string())
 }
 
+/// The outcome of starting a call, its errors naming the call (e.g. TCP
+/// connection refused) until the streams exist to do so.
+fn named<T>(
+    deadline: &Deadline,
+    res: Result<anyhow::Result<T>, tokio::time::error::Elapsed>,
+) -> anyhow::Result<T> {
+    match res {
+        Err(_) => Err(deadline
+            .annotate(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "its deadline passed",
+            ))
+            .into()),
+        Ok(Ok(started)) => Ok(started),
+        Ok(Err(err)) => Err(match err.downcast::<io::Error>() {
+            Ok(err) => deadline.annotate(err).into(),
+            Err(err) => err,
+        }),
+    }
+}
+
 impl Invoke for Router {
     type Context = Arc<Caller>;
     type Outgoing = Outgoing;
@@ -241,17 +271,16 @@ impl Invoke for Router {
             .ok_or_else(|| anyhow!("`{instance}` is not routed"))?;
         let deadline = Deadline::new(
             Instant::now() + route.timeout,
-            format!("{instance}.{func}").into(),
+            format!("`{instance}.{func}` via {}", route.target).into(),
         );
-        let elapsed =
-            |_| io::Error::new(io::ErrorKind::TimedOut, "deadline passed during invocation");
         debug!(instance, func, target = %route.target, "invoking");
         match &route.client {
             Client::Nats(client) => {
                 let call = client.invoke(Some(cx.headers()), instance, func, params, paths);
-                let (tx, rx) = tokio::time::timeout_at(deadline.at(), call)
-                    .await
-                    .map_err(elapsed)??;
+                let (tx, rx) = named(
+                    &deadline,
+                    tokio::time::timeout_at(deadline.at(), call).await,
+                )?;
                 Ok((
                     Outgoing::nats(tx, deadline.clone()),
                     Incoming::nats(rx, deadline),
@@ -259,9 +288,10 @@ impl Invoke for Router {
             }
             Client::Tcp(client) => {
                 let call = client.invoke((), instance, func, params, paths);
-                let (tx, rx) = tokio::time::timeout_at(deadline.at(), call)
-                    .await
-                    .map_err(elapsed)??;
+                let (tx, rx) = named(
+                    &deadline,
+                    tokio::time::timeout_at(deadline.at(), call).await,
+                )?;
                 Ok((
                     Outgoing::tcp(tx, deadline.clone()),
                     Incoming::tcp(rx, deadline),

@@ -10,13 +10,40 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use wrpc_transport::Index;
 
-/// A call's deadline, shared by all of its streams.
+/// A call's deadline, shared by all of its streams, and the name its I/O
+/// errors carry.
 #[derive(Clone, Debug)]
 pub(crate) struct Deadline {
     at: Instant,
-    /// What to say when it passes: `interface.func`.
+    /// `` `instance.func` via TARGET ``.
     what: Arc<str>,
 }
+
+/// An I/O error on a routed call, naming the function and the target.
+#[derive(Debug)]
+pub(crate) struct CallFailure {
+    what: Arc<str>,
+    source: io::Error,
+}
+
+impl CallFailure {
+    /// What went wrong, without the call's name.
+    pub(crate) fn reason(&self) -> String {
+        match self.source.kind() {
+            io::ErrorKind::NotConnected => "nothing is serving it (no NATS responders)".into(),
+            _ => self.source.to_string(),
+        }
+    }
+}
+
+impl core::fmt::Display for CallFailure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}: {}", self.what, self.reason())
+    }
+}
+
+/// A leaf: its message already carries the underlying error's.
+impl std::error::Error for CallFailure {}
 
 impl Deadline {
     pub(crate) fn new(at: Instant, what: Arc<str>) -> Self {
@@ -27,16 +54,31 @@ impl Deadline {
         self.at
     }
 
+    /// `err`, naming this call (once), with its kind kept for classification.
+    pub(crate) fn annotate(&self, err: io::Error) -> io::Error {
+        if err.get_ref().is_some_and(|inner| inner.is::<CallFailure>()) {
+            return err;
+        }
+        let kind = err.kind();
+        io::Error::new(
+            kind,
+            CallFailure {
+                what: Arc::clone(&self.what),
+                source: err,
+            },
+        )
+    }
+
     fn timer(&self) -> Pin<Box<Sleep>> {
         Box::pin(tokio::time::sleep_until(self.at))
     }
 
     fn poll_expired(&self, timer: &mut Pin<Box<Sleep>>, cx: &mut Context<'_>) -> Poll<io::Error> {
         ready!(timer.as_mut().poll(cx));
-        Poll::Ready(io::Error::new(
+        Poll::Ready(self.annotate(io::Error::new(
             io::ErrorKind::TimedOut,
-            format!("deadline of {} passed", self.what),
-        ))
+            "its deadline passed",
+        )))
     }
 }
 
@@ -90,7 +132,7 @@ impl Outgoing {
         op: impl FnOnce(&mut OutgoingKind, &mut Context<'_>) -> Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
         if let Poll::Ready(res) = op(&mut self.kind, cx) {
-            return Poll::Ready(res);
+            return Poll::Ready(res.map_err(|err| self.deadline.annotate(err)));
         }
         self.deadline.poll_expired(&mut self.timer, cx).map(Err)
     }
@@ -154,7 +196,7 @@ impl AsyncRead for Incoming {
             IncomingKind::Tcp(r) => Pin::new(r).poll_read(cx, buf),
         };
         if res.is_ready() {
-            return res;
+            return res.map_err(|err| this.deadline.annotate(err));
         }
         this.deadline.poll_expired(&mut this.timer, cx).map(Err)
     }

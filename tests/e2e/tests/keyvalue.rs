@@ -6,17 +6,11 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use e2e::KV_GUEST;
+use e2e::{assert_success, per_transport, Transport, KV_GUEST};
 use harness::{run_host, Extension, HostRun, Nats, Redis};
 
 /// A hang guard for each host run, far above any deadline used here.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Transport {
-    Nats,
-    Tcp,
-}
 
 /// Redis, NATS (when the transport is NATS) and keyvalue-redis serving on the transport.
 struct Stack {
@@ -87,25 +81,6 @@ fn manifest_in(
     format!(
         "name: {workload}\nnamespace: {namespace}\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ SCENARIO: {scenario}, BUCKET: {bucket} }}\nwrpc:\n{wrpc}"
     )
-}
-
-#[track_caller]
-fn assert_success(run: &HostRun, expect: &str) {
-    assert!(
-        run.code == Some(0) && run.stdout.contains(expect),
-        "expected success with `{expect}`\n{run:#?}"
-    );
-}
-
-macro_rules! per_transport {
-    ($($scenario:ident),* $(,)?) => {
-        mod nats {
-            $(#[test] fn $scenario() { super::$scenario(super::Transport::Nats) })*
-        }
-        mod tcp {
-            $(#[test] fn $scenario() { super::$scenario(super::Transport::Tcp) })*
-        }
-    };
 }
 
 per_transport!(

@@ -281,6 +281,18 @@ impl Redis {
     }
 }
 
+/// The path of a workspace example binary, or an error saying how to build it.
+pub fn example(name: &str) -> anyhow::Result<PathBuf> {
+    let path = bin_dir().join("examples").join(name);
+    if !path.exists() {
+        bail!(
+            "{} not found: run `cargo build --workspace --all-targets` first",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
 /// An extension binary serving on NATS and/or a TCP port, ready once its
 /// `/readyz` answers 200.
 pub struct Extension {
@@ -298,9 +310,23 @@ impl Extension {
         nats: Option<&str>,
         tcp: bool,
     ) -> anyhow::Result<Self> {
+        Self::start_at(&bin(name)?, args, nats, tcp)
+    }
+
+    /// Like [`Extension::start`], for the binary at `path`.
+    pub fn start_at(
+        path: &Path,
+        args: &[String],
+        nats: Option<&str>,
+        tcp: bool,
+    ) -> anyhow::Result<Self> {
+        let name = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let name = name.as_str();
         let http_port = free_port();
         let tcp_port = tcp.then(free_port);
-        let mut cmd = Command::new(bin(name)?);
+        let mut cmd = Command::new(path);
         cmd.args(args)
             .arg("--http-addr")
             .arg(format!("127.0.0.1:{http_port}"))

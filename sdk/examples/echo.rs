@@ -1,0 +1,76 @@
+//! A complete extension in one file: serves `example:echo/echo@0.1.0`
+//! (`wit/echo/echo.wit`) over NATS and/or TCP.
+//!
+//! ```sh
+//! cargo run -p sdk --example echo -- --listen tcp://127.0.0.1:7762 --http-addr 127.0.0.1:9091
+//! ```
+//!
+//! A workload routes a guest's import to it with
+//! `wrpc: [{ interface: example:echo/echo, target: tcp://127.0.0.1:7762 }]`.
+
+use std::future::Future;
+use std::process::ExitCode;
+
+use clap::Parser;
+use sdk::{serve_function, CallerContext, Exports, Invocations};
+
+mod bindings {
+    wit_bindgen_wrpc::generate!({ world: "extension", path: "../wit/echo" });
+}
+
+use bindings::exports::example::echo::echo::Handler;
+
+/// Serve example:echo/echo over wRPC.
+#[derive(Parser)]
+struct Config {
+    #[command(flatten)]
+    serve: sdk::ServeArgs,
+}
+
+/// The handler: answers with the message and the caller's workload, if known.
+#[derive(Clone)]
+struct Echo;
+
+impl Handler<CallerContext> for Echo {
+    async fn echo(&self, cx: CallerContext, message: String) -> anyhow::Result<String> {
+        let caller = cx.workload().unwrap_or("anonymous");
+        Ok(format!("echo to {caller}: {message}"))
+    }
+}
+
+impl Exports for Echo {
+    fn serve<T>(
+        &self,
+        wrpc: &T,
+    ) -> impl Future<Output = anyhow::Result<Vec<(&'static str, &'static str, Invocations)>>> + Send
+    where
+        T: wrpc_transport::Serve<Context = CallerContext> + Send + Sync,
+    {
+        let echo = self.clone();
+        async move {
+            let function = serve_function(
+                wrpc,
+                "example:echo/echo@0.1.0",
+                "echo",
+                move |cx, (message,): (String,)| {
+                    let echo = echo.clone();
+                    async move { Ok((echo.echo(cx, message).await?,)) }
+                },
+            );
+            Ok(vec![function.await?])
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    sdk::init_tracing(config.serve.log_format);
+    match sdk::Extension::new("echo", config.serve).run(Echo).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("echo: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

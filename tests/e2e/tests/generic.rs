@@ -1,0 +1,65 @@
+//! A user-defined, resource-free interface (`example:echo/echo`) forwarded
+//! generically by the plugin to the sdk's echo example extension.
+
+use std::time::Duration;
+
+use e2e::{assert_success, per_transport, Transport, ECHO_GUEST};
+use harness::{example, run_host, Extension, Nats};
+
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+per_transport!(echo_roundtrip, echo_extension_not_running);
+
+fn manifest(target: &str) -> String {
+    format!(
+        "name: echoer\nnamespace: tests\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ MESSAGE: hi, COUNT: 3 }}\nwrpc:\n  - interface: example:echo/echo\n    target: {target}\n    timeout: 5s\n"
+    )
+}
+
+/// Three calls through the generic path; over NATS the extension also sees
+/// the calling workload's name in the headers.
+fn echo_roundtrip(transport: Transport) {
+    let nats = Nats::start().unwrap();
+    let nats_url = (transport == Transport::Nats).then(|| nats.url());
+    let ext = Extension::start_at(
+        &example("echo").unwrap(),
+        &[],
+        nats_url.as_deref(),
+        transport == Transport::Tcp,
+    )
+    .unwrap();
+    let target = nats_url.unwrap_or_else(|| ext.tcp_target().unwrap());
+    let run = run_host(&manifest(&target), ECHO_GUEST.as_ref(), &[], RUN_LIMIT).unwrap();
+    let caller = match transport {
+        Transport::Nats => "echoer",
+        Transport::Tcp => "anonymous",
+    };
+    assert_success(&run, &format!("echo to {caller}: hi #0"));
+    assert!(
+        run.stdout.contains(&format!("echo to {caller}: hi #2")),
+        "{run:#?}"
+    );
+}
+
+/// With nothing serving the interface, the guest's call fails within the
+/// deadline and the host exits non-zero naming the function: generic imports
+/// have no error value to return, so the guest traps (adapted interfaces such
+/// as wasi:keyvalue return an error value instead).
+fn echo_extension_not_running(transport: Transport) {
+    let nats = Nats::start().unwrap();
+    let target = match transport {
+        Transport::Nats => nats.url(),
+        Transport::Tcp => format!("tcp://127.0.0.1:{}", harness::free_port()),
+    };
+    let run = run_host(&manifest(&target), ECHO_GUEST.as_ref(), &[], RUN_LIMIT).unwrap();
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(run.stdout.is_empty(), "{run:#?}");
+    assert!(
+        run.stderr.contains("component `api` trapped")
+            && run
+                .stderr
+                .contains(&format!("`example:echo/echo@0.1.0.echo` via {target}"))
+            && run.stderr.lines().count() == 1,
+        "{run:#?}"
+    );
+}
