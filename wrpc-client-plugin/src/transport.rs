@@ -1,5 +1,6 @@
 //! One byte-stream type for every transport, each bounded by the call's deadline.
 
+use core::future::Future as _;
 use core::pin::Pin;
 use core::task::{ready, Context, Poll};
 
@@ -82,8 +83,6 @@ impl Deadline {
     }
 }
 
-use core::future::Future as _;
-
 enum OutgoingKind {
     Nats(wrpc_transport_nats::ParamWriter),
     Tcp(wrpc_transport::frame::Outgoing),
@@ -94,30 +93,15 @@ enum IncomingKind {
     Tcp(wrpc_transport::frame::Incoming),
 }
 
-/// Parameters on their way to an extension, over whichever transport the route uses.
-pub struct Outgoing {
-    kind: OutgoingKind,
+/// A transport's stream bounded by its call's deadline.
+struct Guarded<K> {
+    kind: K,
     deadline: Deadline,
     timer: Pin<Box<Sleep>>,
 }
 
-/// Results on their way back from an extension.
-pub struct Incoming {
-    kind: IncomingKind,
-    deadline: Deadline,
-    timer: Pin<Box<Sleep>>,
-}
-
-impl Outgoing {
-    pub(crate) fn nats(w: wrpc_transport_nats::ParamWriter, deadline: Deadline) -> Self {
-        Self::new(OutgoingKind::Nats(w), deadline)
-    }
-
-    pub(crate) fn tcp(w: wrpc_transport::frame::Outgoing, deadline: Deadline) -> Self {
-        Self::new(OutgoingKind::Tcp(w), deadline)
-    }
-
-    fn new(kind: OutgoingKind, deadline: Deadline) -> Self {
+impl<K> Guarded<K> {
+    fn new(kind: K, deadline: Deadline) -> Self {
         let timer = deadline.timer();
         Self {
             kind,
@@ -126,34 +110,46 @@ impl Outgoing {
         }
     }
 
-    fn guard<T>(
+    /// Polls `op` on the stream; while it is pending, the deadline. Errors name the call.
+    fn poll_io<T>(
         &mut self,
         cx: &mut Context<'_>,
-        op: impl FnOnce(&mut OutgoingKind, &mut Context<'_>) -> Poll<io::Result<T>>,
+        op: impl FnOnce(&mut K, &mut Context<'_>) -> Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
         if let Poll::Ready(res) = op(&mut self.kind, cx) {
             return Poll::Ready(res.map_err(|err| self.deadline.annotate(err)));
         }
         self.deadline.poll_expired(&mut self.timer, cx).map(Err)
     }
+
+    fn child(&self, kind: K) -> Self {
+        Self::new(kind, self.deadline.clone())
+    }
+}
+
+/// Parameters on their way to an extension, over whichever transport the route uses.
+pub struct Outgoing(Guarded<OutgoingKind>);
+
+/// Results on their way back from an extension.
+pub struct Incoming(Guarded<IncomingKind>);
+
+impl Outgoing {
+    pub(crate) fn nats(w: wrpc_transport_nats::ParamWriter, deadline: Deadline) -> Self {
+        Self(Guarded::new(OutgoingKind::Nats(w), deadline))
+    }
+
+    pub(crate) fn tcp(w: wrpc_transport::frame::Outgoing, deadline: Deadline) -> Self {
+        Self(Guarded::new(OutgoingKind::Tcp(w), deadline))
+    }
 }
 
 impl Incoming {
     pub(crate) fn nats(r: wrpc_transport_nats::Reader, deadline: Deadline) -> Self {
-        Self::new(IncomingKind::Nats(r), deadline)
+        Self(Guarded::new(IncomingKind::Nats(r), deadline))
     }
 
     pub(crate) fn tcp(r: wrpc_transport::frame::Incoming, deadline: Deadline) -> Self {
-        Self::new(IncomingKind::Tcp(r), deadline)
-    }
-
-    fn new(kind: IncomingKind, deadline: Deadline) -> Self {
-        let timer = deadline.timer();
-        Self {
-            kind,
-            deadline,
-            timer,
-        }
+        Self(Guarded::new(IncomingKind::Tcp(r), deadline))
     }
 }
 
@@ -163,21 +159,21 @@ impl AsyncWrite for Outgoing {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut().guard(cx, |kind, cx| match kind {
+        self.get_mut().0.poll_io(cx, |kind, cx| match kind {
             OutgoingKind::Nats(w) => Pin::new(w).poll_write(cx, buf),
             OutgoingKind::Tcp(w) => Pin::new(w).poll_write(cx, buf),
         })
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().guard(cx, |kind, cx| match kind {
+        self.get_mut().0.poll_io(cx, |kind, cx| match kind {
             OutgoingKind::Nats(w) => Pin::new(w).poll_flush(cx),
             OutgoingKind::Tcp(w) => Pin::new(w).poll_flush(cx),
         })
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().guard(cx, |kind, cx| match kind {
+        self.get_mut().0.poll_io(cx, |kind, cx| match kind {
             OutgoingKind::Nats(w) => Pin::new(w).poll_shutdown(cx),
             OutgoingKind::Tcp(w) => Pin::new(w).poll_shutdown(cx),
         })
@@ -190,34 +186,29 @@ impl AsyncRead for Incoming {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let res = match &mut this.kind {
+        self.get_mut().0.poll_io(cx, |kind, cx| match kind {
             IncomingKind::Nats(r) => Pin::new(r).poll_read(cx, buf),
             IncomingKind::Tcp(r) => Pin::new(r).poll_read(cx, buf),
-        };
-        if res.is_ready() {
-            return res.map_err(|err| this.deadline.annotate(err));
-        }
-        this.deadline.poll_expired(&mut this.timer, cx).map(Err)
+        })
     }
 }
 
 impl Index<Self> for Outgoing {
     fn index(&self, path: &[usize]) -> anyhow::Result<Self> {
-        let kind = match &self.kind {
+        let kind = match &self.0.kind {
             OutgoingKind::Nats(w) => OutgoingKind::Nats(w.index(path)?),
             OutgoingKind::Tcp(w) => OutgoingKind::Tcp(w.index(path)?),
         };
-        Ok(Self::new(kind, self.deadline.clone()))
+        Ok(Self(self.0.child(kind)))
     }
 }
 
 impl Index<Self> for Incoming {
     fn index(&self, path: &[usize]) -> anyhow::Result<Self> {
-        let kind = match &self.kind {
+        let kind = match &self.0.kind {
             IncomingKind::Nats(r) => IncomingKind::Nats(r.index(path)?),
             IncomingKind::Tcp(r) => IncomingKind::Tcp(r.index(path)?),
         };
-        Ok(Self::new(kind, self.deadline.clone()))
+        Ok(Self(self.0.child(kind)))
     }
 }
