@@ -40,7 +40,12 @@ fi
 
 if ! python3 -c 'import moto.server' >/dev/null 2>&1; then
   log "pip install moto[server] (S3-compatible test server)"
-  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6'
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+  fi
+  pip_install() { python3 -m pip install --quiet --disable-pip-version-check "$@" 'moto[server]>=5.1,<6'; }
+  # Debian's own Python refuses system-wide installs (PEP 668) unless told to.
+  pip_install || pip_install --break-system-packages
 fi
 
 log "installed: $(nats-server --version), $(redis-server --version | cut -d' ' -f1-3), $(podman --version)"
