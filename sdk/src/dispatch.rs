@@ -44,7 +44,7 @@ where
     R: TupleEncode<T::Outgoing> + Send + 'static,
     <P::Decoder as Decoder>::Error: std::error::Error + Send + Sync + 'static,
     <R::Encoder as Encoder<R>>::Error: std::error::Error + Send + Sync + 'static,
-    H: Fn(CallerContext, P) -> F + Clone + Send + Sync + 'static,
+    H: Fn(CallerContext, P) -> F + Send + Sync + 'static,
     F: Future<Output = anyhow::Result<R>> + Send + 'static,
 {
     let no_async_params: Arc<[Box<[Option<usize>]>]> = Arc::from([]);
@@ -52,14 +52,20 @@ where
         .serve(instance, func, no_async_params)
         .await
         .with_context(|| format!("failed to serve `{instance}.{func}`"))?;
+    let handler = Arc::new(handler);
     let calls = calls.map(move |call| {
-        let handler = handler.clone();
+        let handler = Arc::clone(&handler);
         call.map(|(cx, tx, rx)| Box::pin(handle(cx, tx, rx, handler)) as Invocation)
     });
     Ok((instance, func, Box::pin(calls) as Invocations))
 }
 
-async fn handle<O, I, P, R, H, F>(cx: CallerContext, tx: O, rx: I, handler: H) -> anyhow::Result<()>
+async fn handle<O, I, P, R, H, F>(
+    cx: CallerContext,
+    tx: O,
+    rx: I,
+    handler: Arc<H>,
+) -> anyhow::Result<()>
 where
     O: AsyncWrite + Unpin,
     I: AsyncRead + Unpin,
@@ -79,7 +85,7 @@ where
     if params.decoder_mut().take_deferred().is_some() {
         bail!("asynchronous parameters are not supported");
     }
-    let results = handler(cx, received).await?;
+    let results = (*handler)(cx, received).await?;
     let mut out = FramedWrite::new(tx, R::Encoder::default());
     out.send(results).await.context("failed to send results")?;
     let deferred = out.encoder_mut().take_deferred();

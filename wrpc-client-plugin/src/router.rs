@@ -204,9 +204,6 @@ impl Router {
 /// another kind when nothing answered at the target; `None` otherwise.
 fn classify(err: &anyhow::Error) -> Option<io::ErrorKind> {
     err.chain().find_map(|cause| {
-        if cause.is::<tokio::time::error::Elapsed>() {
-            return Some(io::ErrorKind::TimedOut);
-        }
         let kind = cause.downcast_ref::<io::Error>()?.kind();
         match kind {
             io::ErrorKind::TimedOut
@@ -236,12 +233,7 @@ fn named<T>(
     res: Result<anyhow::Result<T>, tokio::time::error::Elapsed>,
 ) -> anyhow::Result<T> {
     match res {
-        Err(_) => Err(deadline
-            .annotate(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "its deadline passed",
-            ))
-            .into()),
+        Err(_) => Err(deadline.expired().into()),
         Ok(Ok(started)) => Ok(started),
         Ok(Err(err)) => Err(match err.downcast::<io::Error>() {
             Ok(err) => deadline.annotate(err).into(),

@@ -74,12 +74,17 @@ impl Deadline {
         Box::pin(tokio::time::sleep_until(self.at))
     }
 
-    fn poll_expired(&self, timer: &mut Pin<Box<Sleep>>, cx: &mut Context<'_>) -> Poll<io::Error> {
-        ready!(timer.as_mut().poll(cx));
-        Poll::Ready(self.annotate(io::Error::new(
+    /// The error of a call whose deadline passed.
+    pub(crate) fn expired(&self) -> io::Error {
+        self.annotate(io::Error::new(
             io::ErrorKind::TimedOut,
             "its deadline passed",
-        )))
+        ))
+    }
+
+    fn poll_expired(&self, timer: &mut Pin<Box<Sleep>>, cx: &mut Context<'_>) -> Poll<io::Error> {
+        ready!(timer.as_mut().poll(cx));
+        Poll::Ready(self.expired())
     }
 }
 
