@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use e2e::{assert_success, per_transport, Transport, ECHO_GUEST};
+use e2e::{assert_success, per_transport, unserved_target, Transport, ECHO_GUEST};
 use harness::{example, run_host, Extension, Nats};
 
 const RUN_LIMIT: Duration = Duration::from_secs(120);
@@ -47,10 +47,7 @@ fn echo_roundtrip(transport: Transport) {
 /// as wasi:keyvalue return an error value instead).
 fn echo_extension_not_running(transport: Transport) {
     let nats = Nats::start().unwrap();
-    let target = match transport {
-        Transport::Nats => nats.url(),
-        Transport::Tcp => format!("tcp://127.0.0.1:{}", harness::free_port()),
-    };
+    let target = unserved_target(transport, &nats);
     let run = run_host(&manifest(&target), ECHO_GUEST.as_ref(), &[], RUN_LIMIT).unwrap();
     assert_eq!(run.code, Some(1), "{run:#?}");
     assert!(run.stdout.is_empty(), "{run:#?}");

@@ -2,11 +2,11 @@
 //! with real nats-server and redis-server. Each scenario is written once and
 //! run per transport (`<scenario>_nats`, `<scenario>_tcp`).
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use e2e::{assert_success, per_transport, Transport, KV_GUEST};
+use e2e::{assert_success, per_transport, raw_nats, unserved_target, Transport, KV_GUEST};
 use harness::{run_host, Extension, HostRun, Nats, Redis};
 
 /// A hang guard for each host run, far above any deadline used here.
@@ -100,26 +100,20 @@ fn stalled_caller(transport: Transport) {
     let partial_params = b"\x05buc";
     let _stalled = match transport {
         Transport::Nats => {
-            let addr = stack.nats.as_ref().unwrap().url().replace("nats://", "");
-            let mut conn = TcpStream::connect(addr).unwrap();
             let subject = "wrpc.0.0.1.wrpc:keyvalue/store@0.2.0-draft.get";
-            write!(conn, "CONNECT {{\"verbose\":false}}\r\nSUB stall.> 1\r\n").unwrap();
-            write!(
-                conn,
-                "PUB {subject} stall.reply {}\r\n",
+            let mut commands = format!(
+                "SUB stall.> 1\r\nPUB {subject} stall.reply {}\r\n",
                 partial_params.len()
             )
-            .unwrap();
-            conn.write_all(partial_params).unwrap();
-            conn.write_all(b"\r\nPING\r\n").unwrap();
+            .into_bytes();
+            commands.extend_from_slice(partial_params);
+            commands.extend_from_slice(b"\r\n");
             // Wait for the extension's handshake reply: the stalled call is in.
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut line = String::new();
-            while !line.starts_with("MSG stall.reply") {
-                line.clear();
-                reader.read_line(&mut line).unwrap();
-            }
-            conn
+            raw_nats(
+                &stack.nats.as_ref().unwrap().url(),
+                &commands,
+                "MSG stall.reply",
+            )
         }
         Transport::Tcp => {
             let port = stack.ext.tcp_port().unwrap();
@@ -202,10 +196,7 @@ fn roundtrip(transport: Transport) {
 /// interface and the target, not a trap or a hang.
 fn extension_not_running(transport: Transport) {
     let nats = Nats::start().unwrap();
-    let target = match transport {
-        Transport::Nats => nats.url(),
-        Transport::Tcp => format!("tcp://127.0.0.1:{}", harness::free_port()),
-    };
+    let target = unserved_target(transport, &nats);
     let wrpc = format!("  - interface: wasi:keyvalue\n    target: {target}\n    timeout: 5s\n");
     let run = run_host(
         &manifest("orphan", "expect-error", "b", &wrpc),
@@ -228,16 +219,7 @@ fn extension_silent(transport: Transport) {
     let (target, _silent) = match transport {
         Transport::Nats => {
             // A real NATS client subscribed to every wRPC subject that never replies.
-            let addr = nats.url().trim_start_matches("nats://").to_string();
-            let mut conn = TcpStream::connect(&addr).unwrap();
-            conn.write_all(b"CONNECT {\"verbose\":false}\r\nSUB wrpc.> 1\r\nPING\r\n")
-                .unwrap();
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut line = String::new();
-            while !line.starts_with("PONG") {
-                line.clear();
-                reader.read_line(&mut line).unwrap();
-            }
+            let conn = raw_nats(&nats.url(), b"SUB wrpc.> 1\r\nPING\r\n", "PONG");
             (nats.url(), Silent::Nats(conn))
         }
         Transport::Tcp => {
