@@ -84,32 +84,84 @@ impl Drop for Proc {
     }
 }
 
-/// A `nats-server` on a free port.
+/// A `nats-server` on a port it picks itself (`-p -1`), read back from its log.
 pub struct Nats {
     port: u16,
-    _proc: Proc,
+    args: Vec<String>,
+    proc: Proc,
 }
 
 impl Nats {
     /// Starts it and waits until it accepts connections.
     pub fn start() -> anyhow::Result<Self> {
-        let port = free_port();
-        let mut child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start nats-server (run scripts/install.sh)")?;
-        wait_for_port(port, &mut child, "nats-server")?;
-        Ok(Self {
-            port,
-            _proc: Proc(Some(child)),
-        })
+        Self::start_with(&[])
+    }
+
+    /// Starts it with extra arguments (e.g. `--auth TOKEN`, `-js`).
+    pub fn start_with(args: &[&str]) -> anyhow::Result<Self> {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let (proc, port) = spawn_nats(&args, None)?;
+        Ok(Self { port, args, proc })
     }
 
     /// `nats://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server.
+    pub fn stop(&mut self) {
+        self.proc.kill();
+    }
+
+    /// Starts it again on the same port.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.proc.kill();
+        let (proc, _) = spawn_nats(&self.args, Some(self.port))?;
+        self.proc = proc;
+        Ok(())
+    }
+}
+
+/// Starts `nats-server` on `port` (or one it picks) and returns it with its port,
+/// read from the "Listening for client connections on" log line.
+fn spawn_nats(args: &[String], port: Option<u16>) -> anyhow::Result<(Proc, u16)> {
+    use std::io::BufRead as _;
+    let port_arg = port.map_or_else(|| "-1".to_string(), |p| p.to_string());
+    let mut child = Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port_arg])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot start nats-server (run scripts/install.sh)")?;
+    let stderr = child.stderr.take().context("nats-server stderr")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Keep draining the log so the server never blocks on a full pipe.
+        let mut sent = false;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !sent {
+                if let Some(addr) = line.split("Listening for client connections on ").nth(1) {
+                    let port = addr.rsplit(':').next().and_then(|p| p.trim().parse::<u16>().ok());
+                    let _ = tx.send(port);
+                    sent = true;
+                }
+            }
+        }
+    });
+    let mut proc = Proc(Some(child));
+    match rx.recv_timeout(START_TIMEOUT) {
+        Ok(Some(port)) => Ok((proc, port)),
+        _ => {
+            let status = proc.0.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            bail!("nats-server did not report its port within {START_TIMEOUT:?} (exit: {status:?})")
+        }
     }
 }
 

@@ -1,0 +1,280 @@
+//! The streams of one call, the same types on every transport and on both
+//! sides: [`Outgoing`] and [`Incoming`], each bounded in time. The
+//! synchronous part of a call has an absolute deadline; a streamed value
+//! instead may make no progress for longer than an idle timeout.
+
+use core::future::Future as _;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use core::time::Duration;
+
+use std::io;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+use wrpc_transport::Index;
+
+/// How one call's streams are named in errors and bounded in time.
+#[derive(Clone, Debug)]
+pub struct CallTimer {
+    what: Arc<str>,
+    deadline: Option<Instant>,
+    idle: Duration,
+}
+
+impl CallTimer {
+    /// `what` names the call in errors (e.g. `` `wrpc:keyvalue/store@0.2.0-draft.get` via tcp://… ``);
+    /// `deadline` bounds the synchronous part; `idle` bounds each stretch
+    /// without progress on a streamed value.
+    pub fn new(what: impl Into<Arc<str>>, deadline: Option<Instant>, idle: Duration) -> Self {
+        Self {
+            what: what.into(),
+            deadline,
+            idle,
+        }
+    }
+
+    /// The name used in errors.
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// The deadline of the synchronous part.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// `err` with this call's name (once), its kind kept.
+    pub fn annotate(&self, err: io::Error) -> io::Error {
+        if err.get_ref().is_some_and(|inner| inner.is::<CallFailure>()) {
+            return err;
+        }
+        io::Error::new(
+            err.kind(),
+            CallFailure {
+                what: Arc::clone(&self.what),
+                source: err,
+            },
+        )
+    }
+
+    /// The error of a call whose deadline passed.
+    pub fn expired(&self) -> io::Error {
+        self.annotate(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "its deadline passed",
+        ))
+    }
+
+    fn stalled(&self) -> io::Error {
+        self.annotate(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("a streamed value made no progress for {:?}", self.idle),
+        ))
+    }
+}
+
+/// An I/O error on a call, naming the call.
+#[derive(Debug)]
+pub struct CallFailure {
+    what: Arc<str>,
+    source: io::Error,
+}
+
+impl CallFailure {
+    /// The call's name, e.g. `` `instance.func` via TARGET ``.
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// What went wrong, without the call's name.
+    pub fn reason(&self) -> String {
+        match self.source.kind() {
+            io::ErrorKind::NotConnected => "nothing is serving it (no NATS responders)".into(),
+            _ => self.source.to_string(),
+        }
+    }
+}
+
+impl core::fmt::Display for CallFailure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}: {}", self.what, self.reason())
+    }
+}
+
+/// A leaf: its message already carries the underlying error's.
+impl std::error::Error for CallFailure {}
+
+enum Clock {
+    /// The synchronous part: one absolute deadline, if any.
+    At(Option<Instant>),
+    /// A streamed value: no progress for this long fails it.
+    Idle { progress: bool },
+}
+
+/// A transport's stream bounded by its call's clock.
+struct Timed<K> {
+    kind: K,
+    timer: Arc<CallTimer>,
+    clock: Clock,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl<K> Timed<K> {
+    fn root(kind: K, timer: Arc<CallTimer>) -> Self {
+        let deadline = timer.deadline;
+        Self {
+            kind,
+            timer,
+            clock: Clock::At(deadline),
+            sleep: None,
+        }
+    }
+
+    fn streamed(kind: K, timer: Arc<CallTimer>) -> Self {
+        Self {
+            kind,
+            timer,
+            clock: Clock::Idle { progress: false },
+            sleep: None,
+        }
+    }
+
+    fn child(&self, kind: K) -> Self {
+        Self::streamed(kind, Arc::clone(&self.timer))
+    }
+
+    fn poll_io<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: impl FnOnce(&mut K, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if let Poll::Ready(res) = op(&mut self.kind, cx) {
+            if let Clock::Idle { progress } = &mut self.clock {
+                *progress = true;
+            }
+            return Poll::Ready(res.map_err(|err| self.timer.annotate(err)));
+        }
+        let at = match &mut self.clock {
+            Clock::At(None) => return Poll::Pending,
+            Clock::At(Some(at)) => *at,
+            Clock::Idle { progress } => {
+                let fresh = core::mem::take(progress) || self.sleep.is_none();
+                if fresh {
+                    let at = Instant::now() + self.timer.idle;
+                    match &mut self.sleep {
+                        Some(sleep) => sleep.as_mut().reset(at),
+                        None => self.sleep = Some(Box::pin(tokio::time::sleep_until(at))),
+                    }
+                }
+                Instant::now()
+            }
+        };
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        if sleep.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(match self.clock {
+                Clock::At(_) => self.timer.expired(),
+                Clock::Idle { .. } => self.timer.stalled(),
+            }));
+        }
+        Poll::Pending
+    }
+}
+
+pub(crate) enum OutKind {
+    Stream(crate::stream::CallTx),
+    Nats(crate::nats::CallTx),
+}
+
+pub(crate) enum InKind {
+    Stream(crate::stream::CallRx),
+    Nats(crate::nats::CallRx),
+}
+
+/// Bytes a call sends: parameters (client) or results (server).
+pub struct Outgoing(Timed<OutKind>);
+
+/// Bytes a call receives: results (client) or parameters (server).
+pub struct Incoming(Timed<InKind>);
+
+impl Outgoing {
+    /// The synchronous direction, bounded by `timer`'s deadline when `sync` is
+    /// true, else by its idle timeout (a server's results).
+    pub(crate) fn new(kind: OutKind, timer: Arc<CallTimer>, sync: bool) -> Self {
+        Self(if sync {
+            Timed::root(kind, timer)
+        } else {
+            Timed::streamed(kind, timer)
+        })
+    }
+}
+
+impl Incoming {
+    /// The root of a call's incoming direction, bounded by `timer`'s deadline.
+    pub(crate) fn new(kind: InKind, timer: Arc<CallTimer>) -> Self {
+        Self(Timed::root(kind, timer))
+    }
+}
+
+impl AsyncWrite for Outgoing {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().0.poll_io(cx, |kind, cx| match kind {
+            OutKind::Stream(w) => Pin::new(w).poll_write(cx, buf),
+            OutKind::Nats(w) => Pin::new(w).poll_write(cx, buf),
+        })
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().0.poll_io(cx, |kind, cx| match kind {
+            OutKind::Stream(w) => Pin::new(w).poll_flush(cx),
+            OutKind::Nats(w) => Pin::new(w).poll_flush(cx),
+        })
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().0.poll_io(cx, |kind, cx| match kind {
+            OutKind::Stream(w) => Pin::new(w).poll_shutdown(cx),
+            OutKind::Nats(w) => Pin::new(w).poll_shutdown(cx),
+        })
+    }
+}
+
+impl AsyncRead for Incoming {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.get_mut().0.poll_io(cx, |kind, cx| match kind {
+            InKind::Stream(r) => Pin::new(r).poll_read(cx, buf),
+            InKind::Nats(r) => Pin::new(r).poll_read(cx, buf),
+        })
+    }
+}
+
+impl Index<Self> for Outgoing {
+    fn index(&self, path: &[usize]) -> anyhow::Result<Self> {
+        let kind = match &self.0.kind {
+            OutKind::Stream(w) => OutKind::Stream(w.index(path)?),
+            OutKind::Nats(w) => OutKind::Nats(w.index(path)?),
+        };
+        Ok(Self(self.0.child(kind)))
+    }
+}
+
+impl Index<Self> for Incoming {
+    fn index(&self, path: &[usize]) -> anyhow::Result<Self> {
+        let kind = match &self.0.kind {
+            InKind::Stream(r) => InKind::Stream(r.index(path)?),
+            InKind::Nats(r) => InKind::Nats(r.index(path)?),
+        };
+        Ok(Self(self.0.child(kind)))
+    }
+}

@@ -1,0 +1,788 @@
+//! One URL grammar for targets (where a client calls) and listeners (where a
+//! server accepts): `nats://`, `tcp://`, `unix://`, `ws://` and `wss://`.
+//!
+//! Credentials are kept and never shown: every `Display` and `Debug` of an
+//! endpoint, and every parse error, prints `***` in place of a password or a
+//! token.
+
+use core::fmt;
+use core::str::FromStr;
+
+use std::path::PathBuf;
+
+/// The default NATS port when a server address leaves it out.
+pub const NATS_DEFAULT_PORT: u16 = 4222;
+
+/// A secret value (password, token) that prints as `***`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Secret {
+    value: String,
+    /// Where it came from: `None` when written inline, else the environment variable.
+    env: Option<String>,
+}
+
+impl Secret {
+    /// The secret itself, for handing to a client library.
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+
+    fn inline(value: String) -> Self {
+        Self { value, env: None }
+    }
+
+    fn from_env(var: &str, option: &str) -> Result<Self, String> {
+        match std::env::var(var) {
+            Ok(value) if !value.is_empty() => Ok(Self {
+                value,
+                env: Some(var.to_string()),
+            }),
+            _ => Err(format!(
+                "`{option}={var}`: environment variable {var} is not set"
+            )),
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// How a NATS connection authenticates.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NatsAuth {
+    /// No credentials.
+    #[default]
+    None,
+    /// A token: `nats://TOKEN@host`, `?token=…` or `?token_env=VAR`.
+    Token(Secret),
+    /// User and password: `nats://user:pass@host` or `?password_env=VAR`.
+    UserPassword {
+        /// The user.
+        user: String,
+        /// The password.
+        password: Secret,
+    },
+    /// An nkey seed read from a file: `?nkey=FILE`.
+    NkeySeedFile(PathBuf),
+    /// A credentials file (JWT and nkey seed): `?creds=FILE`.
+    CredsFile(PathBuf),
+}
+
+/// TLS files: a private CA to trust, and a certificate and key to present
+/// (a client certificate for targets, the server certificate for `wss://`
+/// listeners).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TlsFiles {
+    /// PEM file of CA certificates to trust (`?tls_ca=FILE`).
+    pub ca_file: Option<PathBuf>,
+    /// PEM certificate chain to present (`?tls_cert=FILE`).
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key for `cert_file` (`?tls_key=FILE`).
+    pub key_file: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    fn is_empty(&self) -> bool {
+        self.ca_file.is_none() && self.cert_file.is_none() && self.key_file.is_none()
+    }
+}
+
+/// A NATS server (or cluster) and the subject prefix wRPC uses on it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct NatsEndpoint {
+    /// `host:port` of each server, in the order given.
+    pub servers: Vec<String>,
+    /// Subject prefix, dot-separated (empty for none).
+    pub prefix: String,
+    /// Credentials.
+    pub auth: NatsAuth,
+    /// Whether TLS is required (`?tls=required`, or implied by any `tls_*` file).
+    pub tls_required: bool,
+    /// TLS files.
+    pub tls: TlsFiles,
+    /// Queue group a listener subscribes in (`?queue_group=NAME`).
+    pub queue_group: Option<String>,
+}
+
+impl NatsEndpoint {
+    /// The server addresses as async-nats takes them (`nats://host:port`, or
+    /// `tls://` when TLS is required).
+    pub fn server_urls(&self) -> Vec<String> {
+        let scheme = if self.tls_required { "tls" } else { "nats" };
+        self.servers
+            .iter()
+            .map(|s| format!("{scheme}://{s}"))
+            .collect()
+    }
+}
+
+/// A WebSocket endpoint.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct WsEndpoint {
+    /// `wss://` rather than `ws://`.
+    pub secure: bool,
+    /// Host name or address.
+    pub host: String,
+    /// Port (default 80, or 443 for `wss://`).
+    pub port: u16,
+    /// The upgrade path, starting with `/`.
+    pub path: String,
+    /// TLS files (`wss://` only).
+    pub tls: TlsFiles,
+    /// Whether a client keeps connections open between calls (`?pool=off` to disable).
+    pub pool: bool,
+}
+
+impl WsEndpoint {
+    /// The URL without options, e.g. `wss://host:443/wrpc`.
+    pub fn url(&self) -> String {
+        let scheme = if self.secure { "wss" } else { "ws" };
+        format!(
+            "{scheme}://{}:{}{}",
+            bracket(&self.host),
+            self.port,
+            self.path
+        )
+    }
+}
+
+/// Where a wRPC peer is: a target a client calls, or an address a server
+/// listens on.
+#[derive(Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `nats://[user[:password]@|token@]host[:port][,host[:port]…][/prefix][?options]`.
+    Nats(NatsEndpoint),
+    /// `tcp://host:port[?pool=off]`.
+    Tcp {
+        /// Host name or address.
+        host: String,
+        /// Port.
+        port: u16,
+        /// Whether a client keeps connections open between calls.
+        pool: bool,
+    },
+    /// `unix:///absolute/path[?pool=off]`.
+    Unix {
+        /// The socket's path.
+        path: PathBuf,
+        /// Whether a client keeps connections open between calls.
+        pool: bool,
+    },
+    /// `ws://host[:port][/path]` or `wss://…[?tls_ca=FILE&tls_cert=FILE&tls_key=FILE]`.
+    Ws(WsEndpoint),
+}
+
+impl Endpoint {
+    /// The scheme: `nats`, `tcp`, `unix`, `ws` or `wss`.
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            Self::Nats(_) => "nats",
+            Self::Tcp { .. } => "tcp",
+            Self::Unix { .. } => "unix",
+            Self::Ws(ws) if ws.secure => "wss",
+            Self::Ws(_) => "ws",
+        }
+    }
+}
+
+/// An endpoint string that cannot be used. The message repeats the input with
+/// its secrets replaced by `***`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{input}`: {reason}")]
+pub struct EndpointError {
+    input: String,
+    reason: String,
+}
+
+impl EndpointError {
+    fn new(raw: &str, reason: impl Into<String>) -> Self {
+        Self {
+            input: redact_raw(raw),
+            reason: reason.into(),
+        }
+    }
+
+    /// What is wrong, without the input.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+const GRAMMAR: &str = "expected nats://HOST[:PORT][/PREFIX], tcp://HOST:PORT, unix:///PATH, ws://HOST[:PORT][/PATH] or wss://…";
+
+impl FromStr for Endpoint {
+    type Err = EndpointError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason: String| EndpointError::new(s, reason);
+        let Some((scheme, rest)) = s.split_once("://") else {
+            return Err(err(format!("not an endpoint URL ({GRAMMAR})")));
+        };
+        let (rest, query) = match rest.split_once('?') {
+            Some((rest, query)) => (rest, Some(query)),
+            None => (rest, None),
+        };
+        let mut options = Options::parse(query).map_err(err)?;
+        let endpoint = match scheme.to_ascii_lowercase().as_str() {
+            "nats" => parse_nats(rest, &mut options).map(Self::Nats),
+            "tcp" => parse_tcp(rest, &mut options),
+            "unix" => parse_unix(rest, &mut options),
+            "ws" => parse_ws(rest, false, &mut options).map(Self::Ws),
+            "wss" => parse_ws(rest, true, &mut options).map(Self::Ws),
+            other => Err(format!(
+                "unsupported scheme `{other}` (supported: nats, tcp, unix, ws, wss)"
+            )),
+        }
+        .map_err(err)?;
+        options.finish().map_err(err)?;
+        Ok(endpoint)
+    }
+}
+
+/// `?key=value&…`, each key at most once, each consumed by the parser that knows it.
+struct Options(Vec<(String, String, bool)>);
+
+impl Options {
+    fn parse(query: Option<&str>) -> Result<Self, String> {
+        let mut out: Vec<(String, String, bool)> = Vec::new();
+        for pair in query.into_iter().flat_map(|q| q.split('&')) {
+            if pair.is_empty() {
+                continue;
+            }
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let k = percent_decode(k)?;
+            let v = percent_decode(v)?;
+            if out.iter().any(|(seen, _, _)| *seen == k) {
+                return Err(format!("option `{k}` is given twice"));
+            }
+            out.push((k, v, false));
+        }
+        Ok(Self(out))
+    }
+
+    fn take(&mut self, key: &str) -> Option<String> {
+        self.0
+            .iter_mut()
+            .find(|(k, _, used)| k == key && !*used)
+            .map(|(_, v, used)| {
+                *used = true;
+                v.clone()
+            })
+    }
+
+    fn take_path(&mut self, key: &str) -> Result<Option<PathBuf>, String> {
+        match self.take(key) {
+            Some(v) if v.is_empty() => Err(format!("option `{key}` needs a file path")),
+            Some(v) => Ok(Some(PathBuf::from(v))),
+            None => Ok(None),
+        }
+    }
+
+    fn take_tls(&mut self) -> Result<TlsFiles, String> {
+        Ok(TlsFiles {
+            ca_file: self.take_path("tls_ca")?,
+            cert_file: self.take_path("tls_cert")?,
+            key_file: self.take_path("tls_key")?,
+        })
+    }
+
+    fn take_pool(&mut self) -> Result<bool, String> {
+        match self.take("pool").as_deref() {
+            None | Some("on" | "true" | "1") => Ok(true),
+            Some("off" | "false" | "0") => Ok(false),
+            Some(other) => Err(format!("option `pool={other}` must be on or off")),
+        }
+    }
+
+    fn finish(self) -> Result<(), String> {
+        match self.0.iter().find(|(_, _, used)| !used) {
+            Some((k, _, _)) => Err(format!("unknown option `{k}` for this scheme")),
+            None => Ok(()),
+        }
+    }
+}
+
+fn parse_nats(rest: &str, options: &mut Options) -> Result<NatsEndpoint, String> {
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => (Some(userinfo), hosts),
+        None => (None, authority),
+    };
+    let mut servers = Vec::new();
+    for server in hosts.split(',') {
+        let (host, port) = split_host_port(server, Some(NATS_DEFAULT_PORT))?;
+        servers.push(format!("{}:{port}", bracket(&host)));
+    }
+    let prefix = path.trim_matches('/').replace('/', ".");
+    if !prefix.is_empty()
+        && prefix.split('.').any(|t| {
+            t.is_empty() || t.contains(['*', '>', ' ', '\t']) || t.chars().any(char::is_control)
+        })
+    {
+        return Err(format!(
+            "subject prefix `{prefix}` must be dot- or slash-separated tokens without spaces, `*` or `>`"
+        ));
+    }
+    let mut methods = Vec::new();
+    let mut auth = NatsAuth::None;
+    if let Some(userinfo) = userinfo {
+        auth = match userinfo.split_once(':') {
+            Some((user, password)) => NatsAuth::UserPassword {
+                user: percent_decode(user)?,
+                password: Secret::inline(percent_decode(password)?),
+            },
+            None => NatsAuth::Token(Secret::inline(percent_decode(userinfo)?)),
+        };
+        methods.push("credentials in the URL");
+    }
+    if let Some(token) = options.take("token") {
+        auth = NatsAuth::Token(Secret::inline(token));
+        methods.push("token");
+    }
+    if let Some(var) = options.take("token_env") {
+        auth = NatsAuth::Token(Secret::from_env(&var, "token_env")?);
+        methods.push("token_env");
+    }
+    if let Some(var) = options.take("password_env") {
+        let NatsAuth::Token(user) = &auth else {
+            return Err(
+                "`password_env` needs a user in the URL: nats://USER@host?password_env=VAR".into(),
+            );
+        };
+        auth = NatsAuth::UserPassword {
+            user: user.expose().to_string(),
+            password: Secret::from_env(&var, "password_env")?,
+        };
+    }
+    if let Some(file) = options.take_path("nkey")? {
+        auth = NatsAuth::NkeySeedFile(file);
+        methods.push("nkey");
+    }
+    if let Some(file) = options.take_path("creds")? {
+        auth = NatsAuth::CredsFile(file);
+        methods.push("creds");
+    }
+    if methods.len() > 1 {
+        return Err(format!(
+            "give one way to authenticate, not {}",
+            methods.join(" and ")
+        ));
+    }
+    let tls = options.take_tls()?;
+    let tls_required = match options.take("tls").as_deref() {
+        None => !tls.is_empty(),
+        Some("required" | "true" | "on" | "1") => true,
+        Some(other) => return Err(format!("option `tls={other}` must be `required`")),
+    };
+    let queue_group = match options.take("queue_group") {
+        Some(g) if g.is_empty() || g.contains([' ', '\t']) => {
+            return Err(format!("queue group `{g}` must be a non-empty token"))
+        }
+        other => other,
+    };
+    Ok(NatsEndpoint {
+        servers,
+        prefix,
+        auth,
+        tls_required,
+        tls,
+        queue_group,
+    })
+}
+
+fn parse_tcp(rest: &str, options: &mut Options) -> Result<Endpoint, String> {
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.contains('/') {
+        return Err("a tcp:// endpoint has no path (expected tcp://HOST:PORT)".into());
+    }
+    if authority.contains('@') {
+        return Err("a tcp:// endpoint takes no credentials".into());
+    }
+    let (host, port) = split_host_port(authority, None)?;
+    Ok(Endpoint::Tcp {
+        host,
+        port,
+        pool: options.take_pool()?,
+    })
+}
+
+fn parse_unix(rest: &str, options: &mut Options) -> Result<Endpoint, String> {
+    if !rest.starts_with('/') || rest.len() < 2 {
+        return Err("a unix:// endpoint needs an absolute path: unix:///run/ext.sock".into());
+    }
+    Ok(Endpoint::Unix {
+        path: PathBuf::from(percent_decode(rest)?),
+        pool: options.take_pool()?,
+    })
+}
+
+fn parse_ws(rest: &str, secure: bool, options: &mut Options) -> Result<WsEndpoint, String> {
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if authority.contains('@') {
+        return Err("a WebSocket endpoint takes no credentials in the URL".into());
+    }
+    let (host, port) = split_host_port(authority, Some(if secure { 443 } else { 80 }))?;
+    let tls = options.take_tls()?;
+    if !secure && !tls.is_empty() {
+        return Err("tls_* options need wss://".into());
+    }
+    Ok(WsEndpoint {
+        secure,
+        host,
+        port,
+        path: path.to_string(),
+        tls,
+        pool: options.take_pool()?,
+    })
+}
+
+/// `host:port`, `[v6]:port`, or a host alone when `default_port` is given.
+fn split_host_port(s: &str, default_port: Option<u16>) -> Result<(String, u16), String> {
+    let need = || {
+        if default_port.is_some() {
+            format!("`{s}` is not HOST[:PORT]")
+        } else {
+            format!("needs a host and a port, got `{s}`")
+        }
+    };
+    let (host, port) = if let Some(v6) = s.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').ok_or_else(need)?;
+        match after.strip_prefix(':') {
+            Some(port) => (host, Some(port)),
+            None if after.is_empty() => (host, None),
+            None => return Err(need()),
+        }
+    } else {
+        match s.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (s, None),
+        }
+    };
+    if host.is_empty()
+        || host
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "/?#@[]".contains(c))
+    {
+        return Err(need());
+    }
+    let port = match (port, default_port) {
+        (Some(p), _) => p
+            .parse::<u16>()
+            .map_err(|_| format!("port `{p}` is not a number from 0 to 65535"))?,
+        (None, Some(p)) => p,
+        (None, None) => return Err(need()),
+    };
+    Ok((host.to_string(), port))
+}
+
+fn bracket(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+fn percent_decode(s: &str) -> Result<String, String> {
+    if !s.contains('%') {
+        return Ok(s.to_string());
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| core::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| "a `%` escape must be followed by two hex digits".to_string())?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "a `%` escape decodes to invalid UTF-8".to_string())
+}
+
+/// `raw` with the password or token of its userinfo and any secret option
+/// value replaced by `***`, for error messages about input that did not parse.
+fn redact_raw(raw: &str) -> String {
+    let (head, query) = match raw.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (raw, None),
+    };
+    let mut out = match head.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            match authority.rsplit_once('@') {
+                Some((userinfo, hosts)) => {
+                    let shown = match userinfo.split_once(':') {
+                        Some((user, _)) => format!("{user}:***"),
+                        None => "***".to_string(),
+                    };
+                    format!("{scheme}://{shown}@{hosts}{path}")
+                }
+                None => head.to_string(),
+            }
+        }
+        None => head.to_string(),
+    };
+    if let Some(query) = query {
+        out.push('?');
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if is_secret_option(k) => format!("{k}=***"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
+fn is_secret_option(key: &str) -> bool {
+    matches!(key, "token" | "password")
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut query: Vec<String> = Vec::new();
+        let tls_query = |query: &mut Vec<String>, tls: &TlsFiles| {
+            for (k, v) in [
+                ("tls_ca", &tls.ca_file),
+                ("tls_cert", &tls.cert_file),
+                ("tls_key", &tls.key_file),
+            ] {
+                if let Some(v) = v {
+                    query.push(format!("{k}={}", v.display()));
+                }
+            }
+        };
+        match self {
+            Self::Nats(n) => {
+                f.write_str("nats://")?;
+                match &n.auth {
+                    NatsAuth::Token(t) => match &t.env {
+                        Some(var) => query.push(format!("token_env={var}")),
+                        None => f.write_str("***@")?,
+                    },
+                    NatsAuth::UserPassword { user, password } => match &password.env {
+                        Some(var) => {
+                            write!(f, "{user}@")?;
+                            query.push(format!("password_env={var}"));
+                        }
+                        None => write!(f, "{user}:***@")?,
+                    },
+                    NatsAuth::NkeySeedFile(p) => query.push(format!("nkey={}", p.display())),
+                    NatsAuth::CredsFile(p) => query.push(format!("creds={}", p.display())),
+                    NatsAuth::None => {}
+                }
+                f.write_str(&n.servers.join(","))?;
+                if !n.prefix.is_empty() {
+                    write!(f, "/{}", n.prefix)?;
+                }
+                if n.tls_required && n.tls.is_empty() {
+                    query.push("tls=required".into());
+                }
+                tls_query(&mut query, &n.tls);
+                if let Some(g) = &n.queue_group {
+                    query.push(format!("queue_group={g}"));
+                }
+            }
+            Self::Tcp { host, port, pool } => {
+                write!(f, "tcp://{}:{port}", bracket(host))?;
+                if !pool {
+                    query.push("pool=off".into());
+                }
+            }
+            Self::Unix { path, pool } => {
+                write!(f, "unix://{}", path.display())?;
+                if !pool {
+                    query.push("pool=off".into());
+                }
+            }
+            Self::Ws(ws) => {
+                f.write_str(&ws.url())?;
+                tls_query(&mut query, &ws.tls);
+                if !ws.pool {
+                    query.push("pool=off".into());
+                }
+            }
+        }
+        if !query.is_empty() {
+            write!(f, "?{}", query.join("&"))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Endpoint({self})")
+    }
+}
+
+impl fmt::Debug for NatsEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NatsEndpoint({})", Endpoint::Nats(self.clone()))
+    }
+}
+
+impl fmt::Debug for WsEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WsEndpoint({})", Endpoint::Ws(self.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Endpoint {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn nats_keeps_credentials_and_redacts_them() {
+        let e = parse("nats://user:s3cret@nats.example:4222/demo/app");
+        let Endpoint::Nats(n) = &e else { panic!() };
+        assert_eq!(n.servers, ["nats.example:4222"]);
+        assert_eq!(n.prefix, "demo.app");
+        assert_eq!(
+            n.auth,
+            NatsAuth::UserPassword {
+                user: "user".into(),
+                password: Secret::inline("s3cret".into())
+            }
+        );
+        let NatsAuth::UserPassword { password, .. } = &n.auth else {
+            panic!()
+        };
+        assert_eq!(password.expose(), "s3cret");
+        for shown in [e.to_string(), format!("{e:?}"), format!("{n:?}")] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
+        assert_eq!(e.to_string(), "nats://user:***@nats.example:4222/demo.app");
+    }
+
+    #[test]
+    fn nats_token_cluster_and_options() {
+        let e = parse("nats://tok3n@a:1,b,[::1]:3?queue_group=kv&tls_ca=/ca.pem");
+        let Endpoint::Nats(n) = &e else { panic!() };
+        assert_eq!(n.servers, ["a:1", "b:4222", "[::1]:3"]);
+        assert_eq!(n.auth, NatsAuth::Token(Secret::inline("tok3n".into())));
+        assert!(n.tls_required);
+        assert_eq!(n.queue_group.as_deref(), Some("kv"));
+        assert_eq!(n.server_urls()[0], "tls://a:1");
+        assert!(!e.to_string().contains("tok3n"), "{e}");
+        let e = parse("nats://h?creds=/etc/x.creds");
+        assert!(
+            matches!(&e, Endpoint::Nats(n) if n.auth == NatsAuth::CredsFile("/etc/x.creds".into()))
+        );
+        assert_eq!(e.to_string(), "nats://h:4222?creds=/etc/x.creds");
+        let e = parse("nats://h?token=abc%21");
+        assert!(
+            matches!(&e, Endpoint::Nats(NatsEndpoint { auth: NatsAuth::Token(t), .. }) if t.expose() == "abc!")
+        );
+        assert!(!e.to_string().contains("abc"));
+    }
+
+    #[test]
+    fn nats_env_secrets() {
+        std::env::set_var("TRANSPORT_TEST_TOKEN", "from-env");
+        let e = parse("nats://h?token_env=TRANSPORT_TEST_TOKEN");
+        assert!(
+            matches!(&e, Endpoint::Nats(NatsEndpoint { auth: NatsAuth::Token(t), .. }) if t.expose() == "from-env")
+        );
+        assert_eq!(
+            e.to_string(),
+            "nats://h:4222?token_env=TRANSPORT_TEST_TOKEN"
+        );
+        let err = "nats://h?token_env=TRANSPORT_TEST_UNSET"
+            .parse::<Endpoint>()
+            .unwrap_err();
+        assert!(err.to_string().contains("is not set"), "{err}");
+    }
+
+    #[test]
+    fn errors_redact_secrets() {
+        for bad in [
+            "nats://u:hunter2@h:notaport",
+            "nats://u:hunter2@h?bogus=1",
+            "nats://h?token=hunter2&creds=/x",
+        ] {
+            let err = bad.parse::<Endpoint>().unwrap_err().to_string();
+            assert!(!err.contains("hunter2"), "{err}");
+            assert!(err.contains("***"), "{err}");
+        }
+    }
+
+    #[test]
+    fn stream_endpoints() {
+        assert_eq!(
+            parse("tcp://127.0.0.1:7761"),
+            Endpoint::Tcp {
+                host: "127.0.0.1".into(),
+                port: 7761,
+                pool: true
+            }
+        );
+        assert_eq!(
+            parse("tcp://x:1?pool=off").to_string(),
+            "tcp://x:1?pool=off"
+        );
+        assert_eq!(
+            parse("unix:///run/kv.sock"),
+            Endpoint::Unix {
+                path: "/run/kv.sock".into(),
+                pool: true
+            }
+        );
+        let Endpoint::Ws(ws) = parse("wss://gw.example/wrpc/kv?tls_ca=/ca.pem") else {
+            panic!()
+        };
+        assert_eq!(
+            (ws.port, ws.path.as_str(), ws.secure),
+            (443, "/wrpc/kv", true)
+        );
+        assert_eq!(ws.url(), "wss://gw.example:443/wrpc/kv");
+        let Endpoint::Ws(ws) = parse("ws://127.0.0.1:8080") else {
+            panic!()
+        };
+        assert_eq!((ws.port, ws.path.as_str()), (8080, "/"));
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_use() {
+        for (bad, why) in [
+            ("garbage", "not an endpoint URL"),
+            ("http://x:1", "unsupported scheme `http`"),
+            ("tcp://x", "needs a host and a port"),
+            ("tcp://x:99999", "port `99999`"),
+            ("tcp://x:1/path", "no path"),
+            ("unix://relative.sock", "absolute path"),
+            ("ws://h?tls_ca=/x", "need wss://"),
+            ("nats://h?creds=/a&nkey=/b", "one way to authenticate"),
+            ("nats://h/a b", "subject prefix"),
+            ("nats://h?pool=off", "unknown option `pool`"),
+            ("tcp://h:1?pool=maybe", "on or off"),
+            ("nats://h?queue_group=a&queue_group=b", "given twice"),
+        ] {
+            let err = bad.parse::<Endpoint>().unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+}

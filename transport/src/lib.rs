@@ -1,0 +1,36 @@
+//! The wRPC transport layer that the host plugin (client) and the sdk
+//! (server) both stand on.
+//!
+//! - [`Endpoint`]: one URL grammar for targets and listeners (`nats://`,
+//!   `tcp://`, `unix://`, `ws://`, `wss://`), credentials kept and redacted;
+//! - [`CallerContext`], [`Caller`] and [`headers`]: who calls, validated so
+//!   every transport can carry it;
+//! - [`Limits`]: what a peer may declare, checked before anything is allocated;
+//! - [`stream`]: TCP, Unix and WebSocket with pooled connections, still
+//!   accepting upstream wRPC's one connection per call;
+//! - [`Incoming`] and [`Outgoing`]: a call's streams, bounded in time, the
+//!   same on every transport;
+//! - [`schema`]: value shapes, so synchronous values are checked before an
+//!   upstream decoder sees them;
+//! - [`server`]: the registry of served functions and the options listeners share.
+#![deny(missing_docs)]
+
+pub mod call;
+pub mod caller;
+pub mod client;
+pub mod endpoint;
+pub mod frame;
+mod limits;
+pub mod nats;
+pub mod schema;
+pub mod server;
+pub mod stream;
+mod value;
+
+pub use call::{CallFailure, CallTimer, Incoming, Outgoing};
+pub use caller::{headers, Caller, CallerContext, IdentityError, Peer, Transport};
+pub use client::{Client, Invocation};
+pub use endpoint::{Endpoint, EndpointError};
+#[cfg(feature = "clap")]
+pub use limits::LimitArgs;
+pub use limits::{parse_duration, Limits, MAX_DURATION};

@@ -1,0 +1,208 @@
+//! Serving over NATS: one subscription per function, every call run on the
+//! serving task itself (no task per call), under the shared concurrency limit.
+
+use core::pin::Pin;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use std::sync::{Arc, Mutex};
+
+use async_nats::{HeaderMap, HeaderValue, Subject};
+use bytes::Bytes;
+use futures::stream::{FuturesUnordered, SelectAll};
+use futures::{Stream, StreamExt as _};
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use super::call::{CallRx, CallTx, Handshake, NatsCall, Side};
+use super::demux::Demux;
+use super::{invocation_subject, path_tail, ERROR_HEADER, LEAN_HEADER};
+use crate::call::{CallTimer, InKind, OutKind};
+use crate::server::{Call, Function, Registry, ServeOptions};
+use crate::value::RootValue;
+use crate::{CallerContext, Incoming, Outgoing};
+
+type Invocations =
+    Pin<Box<dyn Stream<Item = (Arc<Function>, Arc<str>, async_nats::Message)> + Send>>;
+
+/// A registry's functions subscribed on NATS, ready to [`NatsServer::run`].
+pub struct NatsServer {
+    nats: async_nats::Client,
+    demux: Arc<Demux>,
+    subs: SelectAll<Invocations>,
+    next: Arc<AtomicU64>,
+}
+
+impl NatsServer {
+    /// Subscribes every function of `registry` under `prefix`, in
+    /// `queue_group` when given (replicas in one group share the calls).
+    ///
+    /// # Errors
+    ///
+    /// A subscription failed.
+    pub async fn subscribe(
+        nats: async_nats::Client,
+        prefix: &str,
+        queue_group: Option<&str>,
+        registry: &Registry,
+    ) -> Result<Self, async_nats::SubscribeError> {
+        let demux = Arc::new(Demux::new(&nats).await?);
+        let mut subs = SelectAll::new();
+        for (instance, func) in registry.functions() {
+            let Some(function) = registry.get(instance, func) else {
+                continue;
+            };
+            let subject = invocation_subject(prefix, instance, func);
+            let sub = match queue_group {
+                Some(group) => nats.queue_subscribe(subject, group.to_string()).await?,
+                None => nats.subscribe(subject).await?,
+            };
+            let name: Arc<str> = format!("{instance}.{func}").into();
+            let calls: Invocations =
+                Box::pin(sub.map(move |msg| (Arc::clone(&function), Arc::clone(&name), msg)));
+            subs.push(calls);
+        }
+        // Once this returns the server has every subscription: calls made
+        // after "ready" cannot meet "no responders".
+        nats.flush().await.map_err(|err| {
+            async_nats::SubscribeError::with_source(
+                async_nats::client::SubscribeErrorKind::Other,
+                err,
+            )
+        })?;
+        Ok(Self {
+            nats,
+            demux,
+            subs,
+            next: Arc::new(AtomicU64::new(1)),
+        })
+    }
+
+    /// Serves calls until `opts.shutdown`; then unsubscribes and lets calls in
+    /// flight finish until they are done or `opts.abort` is cancelled.
+    pub async fn run(self, opts: ServeOptions) {
+        let Self {
+            nats,
+            demux,
+            mut subs,
+            next,
+        } = self;
+        let mut inflight = FuturesUnordered::new();
+        let mut permit = None;
+        loop {
+            tokio::select! {
+                biased;
+                () = opts.shutdown.cancelled() => break,
+                Some(()) = inflight.next(), if !inflight.is_empty() => {}
+                p = Arc::clone(&opts.permits).acquire_owned(), if permit.is_none() => permit = p.ok(),
+                msg = subs.next(), if permit.is_some() => match msg {
+                    Some((function, name, msg)) => {
+                        let permit = permit.take();
+                        inflight.push(handle(
+                            nats.clone(),
+                            Arc::clone(&demux),
+                            Arc::clone(&next),
+                            function,
+                            name,
+                            msg,
+                            opts.clone(),
+                            permit,
+                        ));
+                    }
+                    None => break,
+                },
+            }
+        }
+        drop(subs);
+        tokio::select! {
+            () = async { while inflight.next().await.is_some() {} } => {}
+            () = opts.abort.cancelled() => {}
+        }
+        let _ = nats.flush().await;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn handle(
+    nats: async_nats::Client,
+    demux: Arc<Demux>,
+    next: Arc<AtomicU64>,
+    function: Arc<Function>,
+    name: Arc<str>,
+    msg: async_nats::Message,
+    opts: ServeOptions,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) {
+    let _permit = permit;
+    let Some(reply) = msg.reply.clone() else {
+        return warn!(subject = %msg.subject, "dropped a NATS call without a reply subject");
+    };
+    let lean = msg
+        .headers
+        .as_ref()
+        .is_some_and(|h| h.get(LEAN_HEADER).is_some());
+    let cx = CallerContext::nats(msg.subject.as_str(), msg.headers.as_ref());
+    let id = next.fetch_add(1, Ordering::Relaxed);
+    if !lean {
+        let mut tails = vec!["params".to_string()];
+        tails.extend(function.param_paths.iter().map(|p| path_tail("params", p)));
+        demux.register(id, tails);
+        // The handshake: where further parameters go. Not flushed: the
+        // connection writes it right away without a round trip to the server.
+        if let Err(err) = nats
+            .publish_with_reply(reply.clone(), demux.subject(id, ""), Bytes::new())
+            .await
+        {
+            return debug!(%err, "failed to send a NATS handshake");
+        }
+    } else {
+        demux.register(id, Vec::new());
+    }
+    let call = Arc::new(NatsCall {
+        nats: nats.clone(),
+        demux,
+        id,
+        side: Side::Server,
+        lean,
+        handshake: Mutex::new(Handshake::Waiting),
+        pending: Mutex::new(Bytes::new()),
+        reply: reply.to_string(),
+        initial: Mutex::new(Some(msg.payload)),
+        root: Mutex::new(RootValue::new(
+            Some(Arc::clone(&function.params)),
+            &opts.limits,
+        )),
+    });
+    let timer = Arc::new(CallTimer::new(
+        format!("`{name}` over NATS"),
+        Some(Instant::now() + opts.limits.header_timeout),
+        opts.limits.stream_idle_timeout,
+    ));
+    let rx = Incoming::new(
+        InKind::Nats(CallRx::root(Arc::clone(&call))),
+        Arc::clone(&timer),
+    );
+    let tx = Outgoing::new(OutKind::Nats(CallTx::root(call)), timer, false);
+    let outcome = tokio::select! {
+        outcome = (function.handler)(Call { cx, rx, tx }) => outcome,
+        () = opts.abort.cancelled() => Err("aborted: the shutdown grace period is over".into()),
+    };
+    if let Err(why) = &outcome {
+        warn!(function = %name, "call failed: {why}");
+    }
+    if !lean || function.has_async_results || outcome.is_err() {
+        let mut headers = HeaderMap::new();
+        if let Err(why) = &outcome {
+            let clean: String = why.chars().filter(|c| !c.is_control()).take(1024).collect();
+            if let Ok(value) = clean.parse::<HeaderValue>() {
+                headers.insert(ERROR_HEADER, value);
+            }
+        }
+        let subject = Subject::from(format!("{reply}.results"));
+        if let Err(err) = nats
+            .publish_with_headers(subject, headers, Bytes::new())
+            .await
+        {
+            debug!(%err, "failed to end results");
+        }
+    }
+}

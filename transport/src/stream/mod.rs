@@ -1,0 +1,232 @@
+//! The stream transports: TCP, Unix domain sockets and WebSocket, all
+//! carrying the same framing ([`crate::frame`]).
+
+mod call;
+mod client;
+mod io;
+mod server;
+pub mod ws;
+
+use core::fmt;
+
+use std::io as stdio;
+use std::path::PathBuf;
+
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio::time::Instant;
+
+pub use call::{CallRx, CallTx, STREAM_BUFFER};
+pub use client::{Request, StreamClient, MAX_IDLE, POOL_IDLE};
+pub use server::{serve, Listener};
+
+use self::io::{BoxRead, BoxWrite};
+use crate::endpoint::{Endpoint, WsEndpoint};
+use crate::{Limits, Peer, Transport};
+
+/// Where a stream client connects.
+#[derive(Clone, Debug)]
+pub(crate) enum StreamTarget {
+    Tcp { host: String, port: u16 },
+    Unix(PathBuf),
+    Ws(WsEndpoint),
+}
+
+impl fmt::Display for StreamTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tcp { host, port } => write!(
+                f,
+                "{}",
+                Endpoint::Tcp {
+                    host: host.clone(),
+                    port: *port,
+                    pool: true
+                }
+            ),
+            Self::Unix(path) => write!(f, "unix://{}", path.display()),
+            Self::Ws(ws) => f.write_str(&ws.url()),
+        }
+    }
+}
+
+impl StreamClient {
+    /// A client for a `tcp://`, `unix://`, `ws://` or `wss://` endpoint;
+    /// `connect_headers` go on each WebSocket upgrade request.
+    ///
+    /// Returns `None` for a `nats://` endpoint.
+    pub fn for_endpoint(
+        endpoint: &Endpoint,
+        limits: Limits,
+        connect_headers: Vec<(String, String)>,
+    ) -> Option<Self> {
+        let (target, pool) = match endpoint {
+            Endpoint::Tcp { host, port, pool } => (
+                StreamTarget::Tcp {
+                    host: host.clone(),
+                    port: *port,
+                },
+                *pool,
+            ),
+            Endpoint::Unix { path, pool } => (StreamTarget::Unix(path.clone()), *pool),
+            Endpoint::Ws(ws) => (StreamTarget::Ws(ws.clone()), ws.pool),
+            _ => return None,
+        };
+        Some(Self::new(target, limits, pool, connect_headers))
+    }
+}
+
+fn boxed<R, W>(rd: R, wr: W) -> (BoxRead, BoxWrite)
+where
+    R: tokio::io::AsyncRead + Send + 'static,
+    W: tokio::io::AsyncWrite + Send + 'static,
+{
+    (Box::pin(rd), Box::pin(wr))
+}
+
+fn timed_out(what: &str) -> stdio::Error {
+    stdio::Error::new(
+        stdio::ErrorKind::TimedOut,
+        format!("deadline passed while {what}"),
+    )
+}
+
+/// Opens a connection to `target` before `deadline`.
+pub(crate) async fn connect_io(
+    target: &StreamTarget,
+    headers: &[(String, String)],
+    deadline: Instant,
+) -> stdio::Result<(BoxRead, BoxWrite)> {
+    match target {
+        StreamTarget::Tcp { host, port } => {
+            let stream =
+                tokio::time::timeout_at(deadline, TcpStream::connect((host.as_str(), *port)))
+                    .await
+                    .map_err(|_| timed_out("connecting"))??;
+            stream.set_nodelay(true)?;
+            let (rd, wr) = stream.into_split();
+            Ok(boxed(rd, wr))
+        }
+        StreamTarget::Unix(path) => {
+            let stream = tokio::time::timeout_at(deadline, UnixStream::connect(path))
+                .await
+                .map_err(|_| timed_out("connecting"))??;
+            let (rd, wr) = stream.into_split();
+            Ok(boxed(rd, wr))
+        }
+        StreamTarget::Ws(ws) => {
+            let tls = ws::ClientTls {
+                ca_file: ws.tls.ca_file.clone(),
+                cert_file: ws.tls.cert_file.clone(),
+                key_file: ws.tls.key_file.clone(),
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            let stream = ws::connect(&ws.url(), headers, &tls, ws::WsLimits::default(), left)
+                .await
+                .map_err(ws_error)?;
+            let (rd, wr) = tokio::io::split(stream);
+            Ok(boxed(rd, wr))
+        }
+    }
+}
+
+fn ws_error(err: ws::WsError) -> stdio::Error {
+    match err {
+        ws::WsError::Io(err) => err,
+        ws::WsError::Timeout => timed_out("connecting"),
+        ws::WsError::Rejected { status } => stdio::Error::new(
+            stdio::ErrorKind::ConnectionRefused,
+            format!("the WebSocket upgrade was answered with HTTP {status}"),
+        ),
+        other => stdio::Error::other(other.to_string()),
+    }
+}
+
+/// A listening socket of any stream transport.
+pub(crate) enum Bound {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+    Ws(TcpListener, ws::WsAcceptor, bool),
+}
+
+/// One accepted connection, before any byte is read.
+pub(crate) struct Accepted {
+    pub(crate) transport: Transport,
+    pub(crate) peer: Option<Peer>,
+    pub(crate) kind: AcceptedKind,
+}
+
+pub(crate) enum AcceptedKind {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+    Ws(TcpStream, ws::WsAcceptor),
+}
+
+impl Accepted {
+    /// Finishes opening the connection (the WebSocket handshake): its halves
+    /// and the headers of the upgrade request.
+    pub(crate) async fn open(self) -> stdio::Result<(BoxRead, BoxWrite, Vec<(String, String)>)> {
+        match self.kind {
+            AcceptedKind::Tcp(s) => {
+                let (rd, wr) = s.into_split();
+                let (rd, wr) = boxed(rd, wr);
+                Ok((rd, wr, Vec::new()))
+            }
+            AcceptedKind::Unix(s) => {
+                let (rd, wr) = s.into_split();
+                let (rd, wr) = boxed(rd, wr);
+                Ok((rd, wr, Vec::new()))
+            }
+            AcceptedKind::Ws(s, acceptor) => {
+                let (stream, headers) = acceptor.accept(s).await.map_err(ws_error)?;
+                let (rd, wr) = tokio::io::split(stream);
+                let (rd, wr) = boxed(rd, wr);
+                Ok((rd, wr, headers))
+            }
+        }
+    }
+}
+
+impl Bound {
+    pub(crate) async fn accept(&self) -> stdio::Result<Accepted> {
+        match self {
+            Self::Tcp(l) => {
+                let (s, addr) = l.accept().await?;
+                let _ = s.set_nodelay(true);
+                Ok(Accepted {
+                    transport: Transport::Tcp,
+                    peer: Some(Peer::Socket(addr)),
+                    kind: AcceptedKind::Tcp(s),
+                })
+            }
+            Self::Unix(l, _) => {
+                let (s, _) = l.accept().await?;
+                let peer = s.peer_cred().ok().map(|c| Peer::Unix {
+                    uid: c.uid(),
+                    gid: c.gid(),
+                    pid: c.pid(),
+                });
+                Ok(Accepted {
+                    transport: Transport::Unix,
+                    peer,
+                    kind: AcceptedKind::Unix(s),
+                })
+            }
+            Self::Ws(l, acceptor, secure) => {
+                let (s, addr) = l.accept().await?;
+                Ok(Accepted {
+                    transport: Transport::Ws { secure: *secure },
+                    peer: Some(Peer::Socket(addr)),
+                    kind: AcceptedKind::Ws(s, acceptor.clone()),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for Bound {
+    fn drop(&mut self) {
+        if let Self::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! A call's synchronous value, checked by the scanner before any of it
+//! reaches a decoder.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::schema::{Scanner, WireType};
+use crate::Limits;
+
+/// The synchronous value of a call, checked by the scanner before any of it
+/// reaches a decoder.
+pub(crate) struct RootValue {
+    scanner: Option<Scanner>,
+    done: bool,
+    held: BytesMut,
+    max: usize,
+}
+
+impl RootValue {
+    pub(crate) fn new(types: Option<Arc<[WireType]>>, limits: &Limits) -> Self {
+        let done = types.as_ref().is_some_and(|t| t.is_empty());
+        Self {
+            scanner: types
+                .filter(|t| !t.is_empty())
+                .map(|t| Scanner::new(t, limits.value())),
+            done,
+            held: BytesMut::new(),
+            max: limits.max_frame as usize,
+        }
+    }
+
+    /// Takes the next bytes of the value; returns what may be passed on.
+    pub(crate) fn push(&mut self, bytes: Bytes) -> Result<Option<Bytes>, String> {
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        let Some(scanner) = &mut self.scanner else {
+            if self.done {
+                return Err("data after the synchronous value".into());
+            }
+            return Ok(Some(bytes));
+        };
+        if self.done {
+            return Err("data after the synchronous value".into());
+        }
+        if self.held.len() + bytes.len() > self.max {
+            return Err(format!(
+                "the synchronous value exceeds the max-frame limit of {} bytes",
+                self.max
+            ));
+        }
+        match scanner.feed(&bytes).map_err(|e| e.to_string())? {
+            None => {
+                self.held.extend_from_slice(&bytes);
+                Ok(None)
+            }
+            Some(n) if n == bytes.len() => {
+                self.done = true;
+                if self.held.is_empty() {
+                    Ok(Some(bytes))
+                } else {
+                    self.held.extend_from_slice(&bytes);
+                    Ok(Some(core::mem::take(&mut self.held).freeze()))
+                }
+            }
+            Some(_) => Err("data after the synchronous value".into()),
+        }
+    }
+
+    pub(crate) fn complete(&self) -> bool {
+        self.done
+    }
+}
+
+impl RootValue {
+    /// A value that is already complete (nothing may follow).
+    pub(crate) fn finished() -> Self {
+        Self {
+            scanner: None,
+            done: true,
+            held: BytesMut::new(),
+            max: 0,
+        }
+    }
+}

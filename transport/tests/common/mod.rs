@@ -1,0 +1,155 @@
+//! Helpers shared by the transport's integration tests.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut as _, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use transport::schema::{Signature, WireType};
+use transport::server::{Call, Registry, ServeOptions};
+use transport::{CallTimer, Client, Invocation, Limits};
+
+pub const ECHO: &str = "test:echo/echo@0.1.0";
+
+pub fn string(s: &str) -> Bytes {
+    let mut buf = BytesMut::new();
+    transport::frame::put_leb_u32(&mut buf, s.len() as u32);
+    buf.put_slice(s.as_bytes());
+    buf.freeze()
+}
+
+pub fn unstring(b: &[u8]) -> String {
+    let mut len: usize = 0;
+    let mut shift = 0;
+    let mut i = 0;
+    loop {
+        let byte = b[i];
+        len |= usize::from(byte & 0x7f) << shift;
+        i += 1;
+        if byte & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    assert_eq!(b.len() - i, len, "string length");
+    String::from_utf8(b[i..].to_vec()).unwrap()
+}
+
+pub fn echo_signature() -> Signature {
+    Signature {
+        params: vec![WireType::String],
+        results: vec![WireType::String],
+    }
+}
+
+/// `echo` answers `WORKLOAD:MESSAGE`; `fail` fails with a message; `big`
+/// answers a string of the length it is given (as a string).
+pub fn registry() -> Registry {
+    let mut reg = Registry::new();
+    reg.insert(
+        ECHO,
+        "echo",
+        &echo_signature(),
+        Arc::new(|call: Call| {
+            Box::pin(async move {
+                let Call { cx, mut rx, mut tx } = call;
+                let mut params = Vec::new();
+                rx.read_to_end(&mut params)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let reply = format!("{}:{}", cx.workload().unwrap_or("anon"), unstring(&params));
+                tx.write_all(&string(&reply))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tx.flush().await.map_err(|e| e.to_string())?;
+                Ok(())
+            })
+        }),
+    )
+    .unwrap();
+    reg.insert(
+        ECHO,
+        "fail",
+        &echo_signature(),
+        Arc::new(|call: Call| {
+            Box::pin(async move {
+                let Call { mut rx, .. } = call;
+                rx.read_to_end(&mut Vec::new())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Err("the handler says no".to_string())
+            })
+        }),
+    )
+    .unwrap();
+    reg.insert(
+        ECHO,
+        "big",
+        &echo_signature(),
+        Arc::new(|call: Call| {
+            Box::pin(async move {
+                let Call { mut rx, mut tx, .. } = call;
+                let mut params = Vec::new();
+                rx.read_to_end(&mut params)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let n: usize = unstring(&params)
+                    .parse()
+                    .map_err(|_| "not a number".to_string())?;
+                tx.write_all(&string(&"x".repeat(n)))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tx.flush().await.map_err(|e| e.to_string())?;
+                Ok(())
+            })
+        }),
+    )
+    .unwrap();
+    reg
+}
+
+pub fn serve_options(shutdown: &CancellationToken) -> ServeOptions {
+    ServeOptions {
+        limits: Limits::DEFAULT,
+        permits: Arc::new(tokio::sync::Semaphore::new(64)),
+        shutdown: shutdown.clone(),
+        abort: CancellationToken::new(),
+        tracker: TaskTracker::new(),
+    }
+}
+
+pub async fn call(
+    client: &Client,
+    func: &str,
+    msg: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<String> {
+    let (tx, mut rx) = client
+        .invoke(Invocation {
+            instance: ECHO,
+            func,
+            headers,
+            params: string(msg),
+            params_complete: true,
+            results: Some(Arc::from([WireType::String])),
+            result_paths: Arc::from([]),
+            timer: Arc::new(CallTimer::new(
+                func.to_string(),
+                Some(Instant::now() + Duration::from_secs(5)),
+                Duration::from_secs(5),
+            )),
+        })
+        .await?;
+    drop(tx);
+    let mut out = Vec::new();
+    rx.read_to_end(&mut out).await?;
+    Ok(unstring(&out))
+}
+
+pub async fn echo(client: &Client, msg: &str, headers: &[(&str, &str)]) -> std::io::Result<String> {
+    call(client, "echo", msg, headers).await
+}

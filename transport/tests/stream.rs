@@ -1,0 +1,189 @@
+//! The stream transports end to end on loopback: our client and server over
+//! TCP, Unix and WebSocket, and each against upstream wRPC 0.17's TCP peer.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{echo, registry, serve_options, string, ECHO};
+use futures::StreamExt as _;
+use tokio::io::AsyncReadExt as _;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use transport::schema::WireType;
+use transport::stream::{serve, Listener, StreamClient};
+use transport::{CallTimer, Client, Endpoint, Invocation, Limits};
+use wrpc_transport::{InvokeExt as _, ServeExt as _};
+
+struct Server {
+    local: String,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn start(endpoint: &str) -> Server {
+    let listener = Listener::bind(&endpoint.parse().unwrap()).await.unwrap();
+    let local = listener.local().to_string();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(serve(
+        listener,
+        Arc::new(registry()),
+        serve_options(&shutdown),
+    ));
+    Server { local, shutdown }
+}
+
+fn client(target: &str) -> (Client, StreamClient) {
+    let endpoint: Endpoint = target.parse().unwrap();
+    let stream = StreamClient::for_endpoint(
+        &endpoint,
+        Limits::DEFAULT,
+        vec![("wrpc-namespace".into(), "ns".into())],
+    )
+    .unwrap();
+    (Client::Stream(stream.clone()), stream)
+}
+
+async fn pooled_roundtrips(endpoint: &str) {
+    let server = start(endpoint).await;
+    let (client, stream) = client(&server.local);
+    for i in 0..3 {
+        let got = echo(&client, &format!("hi {i}"), &[("wrpc-workload", "w")])
+            .await
+            .unwrap();
+        assert_eq!(got, format!("w:hi {i}"));
+    }
+    assert!(!stream.is_plain());
+    // Sequential calls reuse one connection.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(stream.idle_connections(), 1);
+    // Concurrent calls each take a connection and all come back.
+    let calls = (0..16).map(|i| {
+        let client = client.clone();
+        async move { echo(&client, &format!("c{i}"), &[]).await }
+    });
+    let results = futures::future::join_all(calls).await;
+    for (i, r) in results.into_iter().enumerate() {
+        assert_eq!(r.unwrap(), format!("anon:c{i}"));
+    }
+    // A function the server does not serve: the caller reads why.
+    let (tx, mut rx) = client
+        .invoke(Invocation {
+            instance: ECHO,
+            func: "nope",
+            headers: &[],
+            params: string("x"),
+            params_complete: true,
+            results: Some(Arc::from([WireType::String])),
+            result_paths: Arc::from([]),
+            timer: Arc::new(CallTimer::new(
+                "nope",
+                Some(Instant::now() + Duration::from_secs(5)),
+                Duration::from_secs(5),
+            )),
+        })
+        .await
+        .unwrap();
+    drop(tx);
+    let err = rx.read_to_end(&mut Vec::new()).await.unwrap_err();
+    assert!(err.to_string().contains("is not served here"), "{err}");
+    // The connection is still good for the next call.
+    assert_eq!(echo(&client, "after", &[]).await.unwrap(), "anon:after");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_pooled() {
+    pooled_roundtrips("tcp://127.0.0.1:0").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unix_pooled() {
+    let dir = std::env::temp_dir().join(format!("transport-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    pooled_roundtrips(&format!("unix://{}/echo.sock", dir.display())).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_pooled() {
+    pooled_roundtrips("ws://127.0.0.1:0/wrpc").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_upgrade_headers_reach_the_handler() {
+    let server = start("ws://127.0.0.1:0/wrpc").await;
+    let endpoint: Endpoint = server.local.parse().unwrap();
+    let stream = StreamClient::for_endpoint(
+        &endpoint,
+        Limits::DEFAULT,
+        vec![("wrpc-workload".into(), "from-upgrade".into())],
+    )
+    .unwrap();
+    let client = Client::Stream(stream);
+    assert_eq!(echo(&client, "x", &[]).await.unwrap(), "from-upgrade:x");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_client_against_our_server() {
+    let server = start("tcp://127.0.0.1:0").await;
+    let addr = server.local.trim_start_matches("tcp://").to_string();
+    let upstream = wrpc_transport::tcp::Client::from(addr);
+    for i in 0..3 {
+        let (reply,): (String,) = upstream
+            .invoke_values_blocking(
+                (),
+                ECHO,
+                "echo",
+                (format!("up {i}"),),
+                &[] as &[&[Option<usize>]],
+            )
+            .await
+            .unwrap();
+        assert_eq!(reply, format!("anon:up {i}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_client_against_upstream_server() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let srv = Arc::new(wrpc_transport::Server::default());
+    let calls = srv
+        .serve_values::<(String,), (String,)>(ECHO, "echo", Vec::<Box<[Option<usize>]>>::new())
+        .await
+        .unwrap();
+    tokio::spawn({
+        let srv = Arc::clone(&srv);
+        async move {
+            loop {
+                // Each accept reads one connection's header; version errors
+                // (our pooled preface) are expected and ignored.
+                let _ = srv.accept(&listener).await;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut calls = std::pin::pin!(calls);
+        while let Some(call) = calls.next().await {
+            let (_, (msg,), _, reply) = call.unwrap();
+            tokio::spawn(async move { reply((format!("upstream:{msg}"),)).await.unwrap() });
+        }
+    });
+    let (client, stream) = client(&format!("tcp://{addr}"));
+    for i in 0..3 {
+        assert_eq!(
+            echo(&client, &format!("m{i}"), &[]).await.unwrap(),
+            format!("upstream:m{i}")
+        );
+    }
+    assert!(
+        stream.is_plain(),
+        "the upstream server refuses the pooled preface"
+    );
+}
