@@ -9,19 +9,27 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
-use wrpc_client_plugin::{Defaults, Target};
+use transport::ClientLimitArgs;
+use wrpc_client_plugin::{Defaults, Endpoint};
 
 /// Run workloads of WebAssembly components on Wasmtime.
 #[derive(Debug, Parser)]
 #[command(name = "host", version, about)]
 struct Cli {
-    /// Default target for `wrpc:` entries without one (nats://HOST:PORT[/PREFIX] or tcp://HOST:PORT).
+    /// Default target for `wrpc:` entries without one: nats://[CREDENTIALS@]HOST[:PORT][/PREFIX][?options], tcp://HOST:PORT, unix:///PATH, ws://HOST[:PORT][/PATH] or wss://….
     #[arg(long, env = "WRPC_TARGET", global = true)]
-    wrpc_target: Option<Target>,
+    wrpc_target: Option<Endpoint>,
 
-    /// Default deadline for each wRPC call.
-    #[arg(long, env = "WRPC_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
+    /// Default deadline of each wRPC call's synchronous part (at most 10 years).
+    #[arg(long, env = "WRPC_TIMEOUT", default_value = "10s", value_parser = transport::parse_duration, global = true)]
     wrpc_timeout: Duration,
+
+    /// Default longest pause of a streamed value in a wRPC call (at most 10 years).
+    #[arg(long, env = "WRPC_IDLE_TIMEOUT", default_value = "30s", value_parser = transport::parse_duration, global = true)]
+    wrpc_idle_timeout: Duration,
+
+    #[command(flatten)]
+    limits: ClientLimitArgs,
 
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -64,6 +72,8 @@ fn main() -> ExitCode {
             let defaults = Defaults {
                 target: cli.wrpc_target,
                 timeout: cli.wrpc_timeout,
+                idle_timeout: cli.wrpc_idle_timeout,
+                limits: cli.limits.limits(),
             };
             tokio::runtime::Runtime::new()?.block_on(runtime::run(workload, defaults))
         });

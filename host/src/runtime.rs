@@ -9,7 +9,9 @@ use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::bindings::Command;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
-use wrpc_client_plugin::{Caller, Defaults, PluginView, Router, WrpcPluginCtx, WrpcPluginView};
+use wrpc_client_plugin::{
+    Caller, Defaults, PluginView, Router, WorkloadIdentity, WrpcPluginCtx, WrpcPluginView,
+};
 use wrpc_runtime_wasmtime::{WrpcCtxView, WrpcView};
 
 use crate::workload::{ComponentSpec, Workload};
@@ -78,12 +80,17 @@ struct Loaded {
 /// something nothing provides, or a route cannot be set up.
 pub async fn run(workload: Workload, defaults: Defaults) -> anyhow::Result<i32> {
     let engine = Engine::default();
-    let router = Arc::new(Router::connect(&workload.declarations(), &defaults).await?);
+    let identity = WorkloadIdentity {
+        name: workload.name.clone(),
+        namespace: workload.namespace.clone(),
+    };
+    let router = Arc::new(Router::connect(&workload.declarations(), &defaults, &identity).await?);
 
     let mut loaded = Vec::new();
     for spec in workload.components {
         loaded.push(load(&engine, spec, &router)?);
     }
+    check_declarations_used(&engine, &loaded, &router)?;
     let runs = loaded.into_iter().filter(|l| {
         if !l.runnable {
             info!(
@@ -126,6 +133,40 @@ pub async fn run(workload: Workload, defaults: Defaults) -> anyhow::Result<i32> 
         }
     }
     Ok(exit)
+}
+
+/// Fails when a `wrpc:` declaration matches no import of any component,
+/// naming it and the closest import.
+fn check_declarations_used(
+    engine: &Engine,
+    loaded: &[Loaded],
+    router: &Router,
+) -> anyhow::Result<()> {
+    let imports: Vec<String> = loaded
+        .iter()
+        .flat_map(|l| {
+            l.component
+                .component_type()
+                .imports(engine)
+                .map(|(name, _)| name.to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for declared in router.declared() {
+        if imports.iter().any(|import| declared.matches(import)) {
+            continue;
+        }
+        match declared.suggest(imports.iter().map(String::as_str)) {
+            Some(close) => bail!(
+                "`wrpc:` entry `{declared}` matches no import of any component (did you mean `{close}`?)"
+            ),
+            None => bail!(
+                "`wrpc:` entry `{declared}` matches no import of any component (they import: {})",
+                imports.join(", ")
+            ),
+        }
+    }
+    Ok(())
 }
 
 fn load(engine: &Engine, spec: ComponentSpec, router: &Router) -> anyhow::Result<Loaded> {

@@ -9,16 +9,17 @@ use std::path::{Path, PathBuf};
 
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
-use wrpc_client_plugin::{Declaration, InterfaceName, Target};
+use wrpc_client_plugin::{Declaration, Endpoint, InterfaceName};
 
 /// A named set of components plus config, and the interfaces routed over wRPC.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Workload {
-    /// The workload's name.
+    /// The workload's name (sent with every call, so header-safe).
+    #[serde(deserialize_with = "workload_name")]
     pub name: String,
-    /// Its namespace.
-    #[serde(default = "default_namespace")]
+    /// Its namespace (sent with every call, so header-safe).
+    #[serde(default = "default_namespace", deserialize_with = "namespace")]
     pub namespace: String,
     /// The components, in the order they start.
     pub components: Vec<ComponentSpec>,
@@ -31,11 +32,32 @@ fn default_namespace() -> String {
     "default".into()
 }
 
+/// A string that travels in call headers, checked where it is read so the
+/// error carries its line and column.
+fn identity<'de, D: Deserializer<'de>>(d: D, field: &str) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    transport::caller::validate_identity(field, &s).map_err(de::Error::custom)?;
+    Ok(s)
+}
+
+fn workload_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    identity(d, "`name`")
+}
+
+fn namespace<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    identity(d, "`namespace`")
+}
+
+fn component_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    identity(d, "component `name`")
+}
+
 /// One component of a workload.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ComponentSpec {
-    /// Its name within the workload.
+    /// Its name within the workload (sent with every call, so header-safe).
+    #[serde(deserialize_with = "component_name")]
     pub name: String,
     /// A `.wasm` file, relative to the manifest.
     pub file: Option<PathBuf>,
@@ -71,8 +93,20 @@ pub struct WrpcEntry(pub Declaration);
 #[serde(deny_unknown_fields)]
 struct LongEntry {
     interface: Parsed<InterfaceName>,
-    target: Option<Parsed<Target>>,
-    timeout: Option<Parsed<humantime::Duration>>,
+    target: Option<Parsed<Endpoint>>,
+    timeout: Option<Parsed<Bounded>>,
+    idle_timeout: Option<Parsed<Bounded>>,
+}
+
+/// A duration with a unit, greater than zero and at most ten years.
+struct Bounded(Duration);
+
+impl FromStr for Bounded {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        transport::parse_duration(s).map(Self)
+    }
 }
 
 impl<'de> Deserialize<'de> for WrpcEntry {
@@ -82,7 +116,9 @@ impl<'de> Deserialize<'de> for WrpcEntry {
             type Value = WrpcEntry;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an interface name, or a map with `interface`, `target`, `timeout`")
+                f.write_str(
+                    "an interface name, or a map with `interface`, `target`, `timeout`, `idle_timeout`",
+                )
             }
 
             fn visit_str<E: de::Error>(self, s: &str) -> Result<WrpcEntry, E> {
@@ -91,19 +127,17 @@ impl<'de> Deserialize<'de> for WrpcEntry {
                     interface,
                     target: None,
                     timeout: None,
+                    idle_timeout: None,
                 }))
             }
 
             fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<WrpcEntry, M::Error> {
                 let long = LongEntry::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                let timeout: Option<Duration> = long.timeout.map(|t| t.0.into());
-                if timeout == Some(Duration::ZERO) {
-                    return Err(de::Error::custom("timeout must be greater than zero"));
-                }
                 Ok(WrpcEntry(Declaration {
                     interface: long.interface.0,
                     target: long.target.map(|t| t.0),
-                    timeout,
+                    timeout: long.timeout.map(|t| t.0 .0),
+                    idle_timeout: long.idle_timeout.map(|t| t.0 .0),
                 }))
             }
         }
@@ -290,6 +324,61 @@ wrpc:
         let unknown = GOOD.replace("namespace: demo", "namespce: demo");
         let msg = Workload::parse(&unknown).unwrap_err().to_string();
         assert!(msg.contains("unknown field `namespce`"), "{msg}");
+    }
+
+    #[test]
+    fn header_unsafe_identities_are_refused_with_their_position() {
+        let newline = GOOD.replace("name: counter", "name: \"count\\ner\"");
+        let msg = Workload::parse(&newline).unwrap_err().to_string();
+        assert!(
+            msg.contains("`name` contains a newline") && msg.contains("line 2"),
+            "{msg}"
+        );
+        let ns = GOOD.replace("namespace: demo", "namespace: \"a\\rb\"");
+        let msg = Workload::parse(&ns).unwrap_err().to_string();
+        assert!(
+            msg.contains("`namespace` contains a carriage return"),
+            "{msg}"
+        );
+        let comp = GOOD.replace("- name: api", "- name: \"caf\u{e9}\"");
+        let msg = Workload::parse(&comp).unwrap_err().to_string();
+        assert!(msg.contains("component `name` contains"), "{msg}");
+    }
+
+    #[test]
+    fn durations_are_bounded_and_named() {
+        let huge = GOOD.replace("timeout: 5s", "timeout: 18446744073709551615s");
+        let msg = Workload::parse(&huge).unwrap_err().to_string();
+        assert!(
+            (msg.contains("maximum") || msg.contains("too long")) && msg.contains("line 10"),
+            "{msg}"
+        );
+        let fast = GOOD.replace("timeout: 5s", "timeout: fast");
+        let msg = Workload::parse(&fast).unwrap_err().to_string();
+        assert!(msg.contains("`fast` is not a duration"), "{msg}");
+        let zero = GOOD.replace("timeout: 5s", "timeout: 0s");
+        assert!(Workload::parse(&zero)
+            .unwrap_err()
+            .to_string()
+            .contains("greater than zero"));
+        let idle = GOOD.replace("timeout: 5s", "timeout: 5s\n    idle_timeout: 2m");
+        let w = Workload::parse(&idle).unwrap();
+        assert_eq!(
+            w.declarations()[1].idle_timeout,
+            Some(Duration::from_secs(120))
+        );
+    }
+
+    #[test]
+    fn targets_keep_credentials_but_never_show_them() {
+        let creds = GOOD.replace(
+            "tcp://127.0.0.1:7762",
+            "nats://user:s3cret@127.0.0.1:4222/p",
+        );
+        let w = Workload::parse(&creds).unwrap();
+        let target = w.declarations()[1].target.clone().unwrap();
+        assert_eq!(target.to_string(), "nats://user:***@127.0.0.1:4222/p");
+        assert!(!format!("{w:?}").contains("s3cret"));
     }
 
     #[test]

@@ -8,11 +8,10 @@
 //! A workload routes a guest's import to it with
 //! `wrpc: [{ interface: example:echo/echo, target: tcp://127.0.0.1:7762 }]`.
 
-use std::future::Future;
 use std::process::ExitCode;
 
 use clap::Parser;
-use sdk::{serve_function, CallerContext, Exports, Invocations};
+use sdk::{CallerContext, Exports, Functions, RegisterError};
 
 mod bindings {
     wit_bindgen_wrpc::generate!({ world: "extension", path: "../wit/echo" });
@@ -39,26 +38,17 @@ impl Handler<CallerContext> for Echo {
 }
 
 impl Exports for Echo {
-    fn serve<T>(
-        &self,
-        wrpc: &T,
-    ) -> impl Future<Output = anyhow::Result<Vec<(&'static str, &'static str, Invocations)>>> + Send
-    where
-        T: wrpc_transport::Serve<Context = CallerContext> + Send + Sync,
-    {
+    fn register(&self, functions: &mut Functions) -> Result<(), RegisterError> {
+        functions.add_wit(&[&[("echo.wit", include_str!("../../wit/echo/echo.wit"))]])?;
         let echo = self.clone();
-        async move {
-            let function = serve_function(
-                wrpc,
-                "example:echo/echo@0.1.0",
-                "echo",
-                move |cx, (message,): (String,)| {
-                    let echo = echo.clone();
-                    async move { Ok((echo.echo(cx, message).await?,)) }
-                },
-            );
-            Ok(vec![function.await?])
-        }
+        functions.serve(
+            "example:echo/echo@0.1.0",
+            "echo",
+            move |cx, (message,): (String,)| {
+                let echo = echo.clone();
+                async move { Ok((echo.echo(cx, message).await?,)) }
+            },
+        )
     }
 }
 

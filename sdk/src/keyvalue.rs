@@ -4,12 +4,8 @@
 //! for one type, then run it with [`serve`]. Every call names its bucket, so
 //! any replica can serve any call.
 
-use core::future::Future;
-
-use wrpc_transport::Serve;
-
-use crate::dispatch::serve_function;
-use crate::{CallerContext, Exports, Invocations};
+use crate::dispatch::{Functions, RegisterError};
+use crate::{CallerContext, Exports};
 
 #[allow(missing_docs, dead_code, clippy::all)]
 mod bindings {
@@ -20,6 +16,26 @@ mod bindings {
 }
 
 pub use bindings::exports::wrpc::keyvalue::{atomics, batch, store};
+
+/// The package's WIT files, which type its functions.
+pub const WIT: &[(&str, &str)] = &[
+    (
+        "store.wit",
+        include_str!("../../wit/wrpc-keyvalue/store.wit"),
+    ),
+    (
+        "atomics.wit",
+        include_str!("../../wit/wrpc-keyvalue/atomics.wit"),
+    ),
+    (
+        "batch.wit",
+        include_str!("../../wit/wrpc-keyvalue/batch.wit"),
+    ),
+    (
+        "world.wit",
+        include_str!("../../wit/wrpc-keyvalue/world.wit"),
+    ),
+];
 
 const STORE: &str = "wrpc:keyvalue/store@0.2.0-draft";
 const ATOMICS: &str = "wrpc:keyvalue/atomics@0.2.0-draft";
@@ -53,14 +69,13 @@ pub fn serve<H: Handler>(handler: H) -> impl Exports {
     Keyvalue(handler)
 }
 
-#[derive(Clone)]
 struct Keyvalue<H>(H);
 
 /// Serves `$instance.$name` by calling `$trait::$method` with the parameters.
 macro_rules! function {
-    ($wrpc:expr, $handler:expr, $instance:expr, $name:literal, $trait:path, $method:ident, ($($p:ident: $t:ty),*)) => {{
+    ($fns:expr, $handler:expr, $instance:expr, $name:literal, $trait:path, $method:ident, ($($p:ident: $t:ty),*)) => {{
         let handler = $handler.clone();
-        serve_function($wrpc, $instance, $name, move |cx, ($($p,)*): ($($t,)*)| {
+        $fns.serve($instance, $name, move |cx, ($($p,)*): ($($t,)*)| {
             let handler = handler.clone();
             async move { Ok((<_ as $trait>::$method(&handler, cx, $($p),*).await?,)) }
         })
@@ -68,30 +83,22 @@ macro_rules! function {
 }
 
 impl<H: Handler> Exports for Keyvalue<H> {
-    fn serve<T>(
-        &self,
-        wrpc: &T,
-    ) -> impl Future<Output = anyhow::Result<Vec<(&'static str, &'static str, Invocations)>>> + Send
-    where
-        T: Serve<Context = CallerContext> + Send + Sync,
-    {
-        let h = self.0.clone();
-        async move {
-            use atomics::Handler as A;
-            use batch::Handler as B;
-            use bytes::Bytes;
-            use store::Handler as S;
-            Ok(vec![
-                function!(wrpc, h, STORE, "get", S<CallerContext>, get, (bucket: String, key: String)).await?,
-                function!(wrpc, h, STORE, "set", S<CallerContext>, set, (bucket: String, key: String, value: Bytes)).await?,
-                function!(wrpc, h, STORE, "delete", S<CallerContext>, delete, (bucket: String, key: String)).await?,
-                function!(wrpc, h, STORE, "exists", S<CallerContext>, exists, (bucket: String, key: String)).await?,
-                function!(wrpc, h, STORE, "list-keys", S<CallerContext>, list_keys, (bucket: String, cursor: Option<u64>)).await?,
-                function!(wrpc, h, ATOMICS, "increment", A<CallerContext>, increment, (bucket: String, key: String, delta: u64)).await?,
-                function!(wrpc, h, BATCH, "get-many", B<CallerContext>, get_many, (bucket: String, keys: Vec<String>)).await?,
-                function!(wrpc, h, BATCH, "set-many", B<CallerContext>, set_many, (bucket: String, key_values: Vec<(String, Bytes)>)).await?,
-                function!(wrpc, h, BATCH, "delete-many", B<CallerContext>, delete_many, (bucket: String, keys: Vec<String>)).await?,
-            ])
-        }
+    fn register(&self, fns: &mut Functions) -> Result<(), RegisterError> {
+        use atomics::Handler as A;
+        use batch::Handler as B;
+        use bytes::Bytes;
+        use store::Handler as S;
+        fns.add_wit(&[WIT])?;
+        let h = &self.0;
+        function!(fns, h, STORE, "get", S<CallerContext>, get, (bucket: String, key: String))?;
+        function!(fns, h, STORE, "set", S<CallerContext>, set, (bucket: String, key: String, value: Bytes))?;
+        function!(fns, h, STORE, "delete", S<CallerContext>, delete, (bucket: String, key: String))?;
+        function!(fns, h, STORE, "exists", S<CallerContext>, exists, (bucket: String, key: String))?;
+        function!(fns, h, STORE, "list-keys", S<CallerContext>, list_keys, (bucket: String, cursor: Option<u64>))?;
+        function!(fns, h, ATOMICS, "increment", A<CallerContext>, increment, (bucket: String, key: String, delta: u64))?;
+        function!(fns, h, BATCH, "get-many", B<CallerContext>, get_many, (bucket: String, keys: Vec<String>))?;
+        function!(fns, h, BATCH, "set-many", B<CallerContext>, set_many, (bucket: String, key_values: Vec<(String, Bytes)>))?;
+        function!(fns, h, BATCH, "delete-many", B<CallerContext>, delete_many, (bucket: String, keys: Vec<String>))?;
+        Ok(())
     }
 }

@@ -3,12 +3,18 @@
 //! An extension is a binary that serves WIT interfaces over wRPC. The sdk
 //! gives it everything that is not its backend:
 //!
-//! - [`ServeArgs`]: the shared flags (`--nats-url`, `--prefix`, `--queue-group`,
-//!   repeatable `--listen tcp://ADDR`, `--http-addr`, `--max-concurrency`,
-//!   `--shutdown-grace`, `--log-format`), each with an environment variable;
-//! - [`Extension`]: serves the generated handlers on NATS and any number of TCP
-//!   listeners at once, one task per call under a concurrency limit, with
-//!   `/healthz` and `/readyz`, and a graceful drain on SIGTERM or ctrl-c;
+//! - [`ServeArgs`]: the shared flags (`--nats-url`, `--prefix`,
+//!   `--queue-group`, repeatable `--listen` for `tcp://`, `unix://`, `ws://`,
+//!   `wss://` and `nats://`, `--http-addr`, `--max-concurrency`,
+//!   `--shutdown-grace`, `--log-format`, and the limits), each with an
+//!   environment variable;
+//! - [`Extension`]: serves the registered functions on every transport at
+//!   once under one concurrency limit, with `/healthz` and `/readyz`, and a
+//!   graceful drain on SIGTERM or ctrl-c;
+//! - [`Functions`]: registration typed by the WIT, so synchronous values are
+//!   checked against limits before they are decoded;
+//! - [`IncomingBytes`] and [`OutgoingBytes`]: `stream<u8>` values with
+//!   bounded buffers;
 //! - [`CallerContext`]: who called (transport, peer, workload, namespace,
 //!   component, `traceparent`), the same on every transport;
 //! - wire bindings, one module per package behind a feature (`keyvalue`).
@@ -27,19 +33,18 @@
 #![deny(missing_docs)]
 
 mod config;
-mod context;
 mod dispatch;
 mod health;
 mod serve;
+mod stream;
 mod telemetry;
-mod transport;
 
 #[cfg(feature = "keyvalue")]
 pub mod keyvalue;
 
-pub use config::{ConfigError, ListenAddr, LogFormat, ServeArgs};
-pub use context::{headers, CallerContext, Transport};
-pub use dispatch::{serve_function, PARAMS_TIMEOUT};
-pub use serve::{shutdown_signal, Exports, Extension, Invocation, Invocations, ServeError};
+pub use config::{ConfigError, LogFormat, ServeArgs};
+pub use dispatch::{Functions, RegisterError};
+pub use serve::{shutdown_signal, Exports, Extension, Running, ServeError};
+pub use stream::{IncomingBytes, OutgoingBytes, CHUNK};
 pub use telemetry::init_tracing;
-pub use transport::{NatsServer, TcpServer};
+pub use transport::{headers, CallerContext, Incoming, Outgoing, Peer, Transport};

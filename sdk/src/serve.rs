@@ -1,57 +1,66 @@
-//! Running an extension: connect the transports, serve the exports, drain on shutdown.
+//! Running an extension: bind every transport, serve the exports, drain on shutdown.
 
 use core::future::Future;
 use core::net::SocketAddr;
-use core::pin::Pin;
+use core::time::Duration;
 
+use std::io::Write as _;
 use std::sync::Arc;
 
-use futures::stream::{select_all, Stream, StreamExt as _};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn, Instrument as _};
-use wrpc_transport::Serve;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+use transport::nats::{ConnectError, NatsServer};
+use transport::server::ServeOptions;
+use transport::stream::{serve, Listener};
+use transport::Endpoint;
 
+use crate::dispatch::{Functions, RegisterError};
 use crate::health::{serve_http, Health, Probe};
-use crate::transport::{accept_tcp, NatsServer, TcpServer};
-use crate::{CallerContext, ConfigError, ListenAddr, ServeArgs};
+use crate::{ConfigError, ServeArgs};
 
-/// One invocation, ready to run.
-pub type Invocation = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'static>>;
+/// How long connecting to NATS may take at start-up.
+const NATS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The invocations of one exported function, as the generated `serve` returns them.
-pub type Invocations = Pin<Box<dyn Stream<Item = anyhow::Result<Invocation>> + Send + 'static>>;
-
-/// What an extension exports: something that can register its handlers on any
-/// transport. The sdk's generated wire modules (e.g. [`crate::keyvalue`])
-/// implement it for handler types.
-pub trait Exports: Clone + Send + Sync + 'static {
-    /// Registers every exported function on `wrpc` and returns, per function,
-    /// `(instance, function, invocations)`.
-    fn serve<T>(
-        &self,
-        wrpc: &T,
-    ) -> impl Future<Output = anyhow::Result<Vec<(&'static str, &'static str, Invocations)>>> + Send
-    where
-        T: Serve<Context = CallerContext> + Send + Sync;
+/// What an extension exports: its functions, registered with the WIT that
+/// types them. The sdk's wire modules (e.g. [`crate::keyvalue`]) implement it
+/// for handler types.
+pub trait Exports: Send + Sync + 'static {
+    /// Adds the WIT and registers every exported function in `functions`.
+    ///
+    /// # Errors
+    ///
+    /// A function is not in the WIT, or is registered twice.
+    fn register(&self, functions: &mut Functions) -> Result<(), RegisterError>;
 }
 
-/// Why an extension could not start or keep serving.
+/// Why an extension could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServeError {
     /// The configuration is unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The exports could not be registered.
+    #[error(transparent)]
+    Register(#[from] RegisterError),
     /// The NATS server could not be reached.
     #[error("cannot connect to NATS at {url}: {error}")]
     NatsConnect {
-        /// The configured URL.
+        /// The configured URL (credentials redacted).
         url: String,
         /// The client's error.
-        error: async_nats::ConnectError,
+        error: ConnectError,
+    },
+    /// Subscribing on NATS failed.
+    #[error("cannot serve on NATS at {url}: {error}")]
+    NatsSubscribe {
+        /// The configured URL (credentials redacted).
+        url: String,
+        /// The client's error.
+        error: async_nats::SubscribeError,
     },
     /// A listening socket could not be bound.
     #[error("cannot listen on {addr}: {error}")]
@@ -60,17 +69,6 @@ pub enum ServeError {
         addr: String,
         /// The OS error.
         error: std::io::Error,
-    },
-    /// Every transport stopped delivering calls (e.g. the NATS connection closed for good).
-    #[error("every transport stopped delivering calls")]
-    TransportsClosed,
-    /// Registering handlers on a transport failed.
-    #[error("cannot serve on {transport}: {error:#}")]
-    Register {
-        /// The transport, e.g. `nats://…` or `tcp://…`.
-        transport: String,
-        /// The underlying error.
-        error: anyhow::Error,
     },
 }
 
@@ -124,170 +122,166 @@ impl Extension {
         exports: impl Exports,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
+        self.start(exports).await?.stop_after(shutdown).await;
+        Ok(())
+    }
+
+    /// Binds every transport and starts serving `exports`; returns once the
+    /// extension is ready.
+    ///
+    /// Each bound address is printed on stdout as `listening URL` (with the
+    /// port actually bound, so `:0` can be used), then `ready`.
+    ///
+    /// # Errors
+    ///
+    /// Returns a [`ServeError`] if a transport cannot be set up.
+    pub async fn start(self, exports: impl Exports) -> Result<Running, ServeError> {
         let Self { name, args, probe } = self;
         args.validate()?;
-        let stop = CancellationToken::new();
-        // Stops the health endpoint and accept loops on every way out, errors included.
-        let _stop_on_exit = stop.clone().drop_guard();
+        let mut functions = Functions::new();
+        exports.register(&mut functions)?;
+        let registry = Arc::new(functions.into_registry());
+        let opts = ServeOptions {
+            limits: args.limits.limits(),
+            permits: Arc::new(Semaphore::new(args.max_concurrency)),
+            shutdown: CancellationToken::new(),
+            abort: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        };
+        // Stops the health endpoint and every serve loop if start-up fails.
+        let stop_on_error = opts.shutdown.clone().drop_guard();
         let health = Arc::new(Health::new(probe));
+        let mut addresses = Vec::new();
 
-        let http = bind(args.http_addr).await?;
-        info!(addr = %local(&http), "health endpoint listening (/healthz, /readyz)");
-        tokio::spawn(serve_http(http, Arc::clone(&health), stop.clone()));
+        let http = bind_http(args.http_addr).await?;
+        let http_addr = http
+            .local_addr()
+            .map_or_else(|_| args.http_addr.to_string(), |a| a.to_string());
+        info!(
+            addr = http_addr,
+            "health endpoint listening (/healthz, /readyz)"
+        );
+        addresses.push(format!("http://{http_addr}"));
+        tokio::spawn(serve_http(http, Arc::clone(&health), opts.shutdown.clone()));
 
-        let mut streams = Vec::new();
-        let mut nats_client = None;
-        if let Some(url) = &args.nats_url {
-            let nats = async_nats::ConnectOptions::new()
-                .name(&name)
-                .connection_timeout(core::time::Duration::from_secs(5))
-                .connect(url.as_str())
-                .await
-                .map_err(|error| ServeError::NatsConnect {
-                    url: url.clone(),
-                    error,
-                })?;
-            let register = |error| ServeError::Register {
-                transport: url.clone(),
-                error,
-            };
-            let queue_group = args.queue_group.clone().unwrap_or_else(|| name.clone());
-            let client = wrpc_transport_nats::Client::new(
-                nats.clone(),
-                args.prefix.as_str(),
-                Some(queue_group.as_str().into()),
-            )
-            .await
-            .map_err(register)?;
-            streams.extend(
-                exports
-                    .serve(&NatsServer::new(client))
+        let mut nats_clients = Vec::new();
+        for endpoint in args.endpoints(&name) {
+            match &endpoint {
+                Endpoint::Nats(nats) => {
+                    let url = endpoint.to_string();
+                    let client = transport::nats::connect(nats, &name, NATS_CONNECT_TIMEOUT)
+                        .await
+                        .map_err(|error| ServeError::NatsConnect {
+                            url: url.clone(),
+                            error,
+                        })?;
+                    let server = NatsServer::subscribe(
+                        client.clone(),
+                        &nats.prefix,
+                        nats.queue_group.as_deref(),
+                        &registry,
+                    )
                     .await
-                    .map_err(register)?,
-            );
-            info!(%url, prefix = args.prefix, queue_group, "serving over NATS");
-            nats_client = Some(nats);
-        }
-        for addr in &args.listen {
-            let ListenAddr::Tcp(sock) = addr;
-            let listener = bind(*sock).await?;
-            let server = Arc::new(TcpServer::default());
-            let registered = exports.serve(server.as_ref()).await;
-            streams.extend(registered.map_err(|error| ServeError::Register {
-                transport: addr.to_string(),
-                error,
-            })?);
-            info!(addr = %format!("tcp://{}", local(&listener)), "serving over TCP");
-            tokio::spawn(accept_tcp(listener, server, stop.clone()));
-        }
-        health.set_listening(true);
-        info!(functions = streams.len(), "{name} ready");
-
-        let (in_flight, ended) = drive(streams, args.max_concurrency, shutdown).await;
-
-        info!("shutting down: no new calls accepted");
-        health.set_listening(false);
-        stop.cancel();
-        drain(in_flight, args.shutdown_grace).await;
-        if let Some(nats) = nats_client {
-            let _ = nats.drain().await;
-        }
-        match ended {
-            Ended::Shutdown => Ok(()),
-            Ended::TransportsClosed => Err(ServeError::TransportsClosed),
-        }
-    }
-}
-
-/// Why [`drive`] stopped.
-enum Ended {
-    Shutdown,
-    TransportsClosed,
-}
-
-/// Runs invocations, each in its own task, at most `limit` at once, until
-/// `shutdown` completes or every stream ends; returns the calls still running.
-async fn drive(
-    streams: Vec<(&'static str, &'static str, Invocations)>,
-    limit: usize,
-    shutdown: impl Future<Output = ()> + Send,
-) -> (JoinSet<()>, Ended) {
-    let mut invocations = select_all(
-        streams
-            .into_iter()
-            .map(|(instance, func, s)| s.map(move |inv| (instance, func, inv))),
-    );
-    let permits = Arc::new(Semaphore::new(limit));
-    let mut shutdown = core::pin::pin!(shutdown);
-    let mut tasks = JoinSet::new();
-    loop {
-        let permit = tokio::select! {
-            () = &mut shutdown => return (tasks, Ended::Shutdown),
-            permit = Arc::clone(&permits).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return (tasks, Ended::Shutdown),
-            },
-        };
-        let next = tokio::select! {
-            () = &mut shutdown => return (tasks, Ended::Shutdown),
-            next = invocations.next() => next,
-        };
-        let Some((instance, func, invocation)) = next else {
-            return (tasks, Ended::TransportsClosed);
-        };
-        let invocation = match invocation {
-            Ok(invocation) => invocation,
-            Err(err) => {
-                warn!(instance, func, "failed to accept invocation: {err:#}");
-                continue;
-            }
-        };
-        let span = tracing::debug_span!("invocation", instance, func);
-        // Reap finished tasks so the set does not grow.
-        while tasks.try_join_next().is_some() {}
-        tasks.spawn(
-            async move {
-                let _permit = permit;
-                match invocation.await {
-                    Ok(()) => debug!("call complete"),
-                    Err(err) => warn!("call failed: {err:#}"),
+                    .map_err(|error| ServeError::NatsSubscribe {
+                        url: url.clone(),
+                        error,
+                    })?;
+                    info!(%url, "serving over NATS");
+                    addresses.push(url);
+                    opts.tracker.spawn(server.run(opts.clone()));
+                    nats_clients.push(client);
+                }
+                _ => {
+                    let listener =
+                        Listener::bind(&endpoint)
+                            .await
+                            .map_err(|error| ServeError::Bind {
+                                addr: endpoint.to_string(),
+                                error,
+                            })?;
+                    info!(addr = listener.local(), "serving");
+                    addresses.push(listener.local().to_string());
+                    opts.tracker
+                        .spawn(serve(listener, Arc::clone(&registry), opts.clone()));
                 }
             }
-            .instrument(span),
-        );
+        }
+        stop_on_error.disarm();
+        health.set_listening(true);
+        for addr in &addresses {
+            announce(&format!("listening {addr}"));
+        }
+        info!(functions = registry.functions().len(), "{name} ready");
+        announce("ready");
+        Ok(Running {
+            opts,
+            health,
+            nats_clients,
+            addresses,
+            grace: args.shutdown_grace,
+        })
     }
 }
 
-/// Waits up to `grace` for in-flight calls, then aborts what is left.
-async fn drain(mut tasks: JoinSet<()>, grace: core::time::Duration) {
-    let in_flight = tasks.len();
-    if in_flight > 0 {
-        info!(in_flight, ?grace, "waiting for in-flight calls");
+/// A started extension.
+pub struct Running {
+    opts: ServeOptions,
+    health: Arc<Health>,
+    nats_clients: Vec<async_nats::Client>,
+    addresses: Vec<String>,
+    grace: Duration,
+}
+
+impl Running {
+    /// Where it serves: the health endpoint (`http://…`) first, then each
+    /// transport, with the ports actually bound.
+    pub fn addresses(&self) -> &[String] {
+        &self.addresses
     }
-    let finished =
-        tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
-    if finished.is_err() {
-        warn!(
-            aborted = tasks.len(),
-            "grace period over: aborting calls still running"
-        );
-        tasks.shutdown().await;
+
+    /// Waits for `shutdown`, then stops accepting, lets calls in flight
+    /// finish within the grace period, aborts the rest and returns.
+    pub async fn stop_after(self, shutdown: impl Future<Output = ()> + Send) {
+        let Self {
+            opts,
+            health,
+            nats_clients,
+            grace,
+            ..
+        } = self;
+        shutdown.await;
+        info!("shutting down: no new calls accepted");
+        health.set_listening(false);
+        opts.shutdown.cancel();
+        opts.tracker.close();
+        if tokio::time::timeout(grace, opts.tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!(?grace, "grace period over: aborting calls still running");
+            opts.abort.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(5), opts.tracker.wait()).await;
+        }
+        for nats in nats_clients {
+            let _ = tokio::time::timeout(Duration::from_secs(2), nats.drain()).await;
+        }
     }
 }
 
-async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+/// One line on stdout for whoever started the extension (tests, scripts).
+fn announce(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+async fn bind_http(addr: SocketAddr) -> Result<TcpListener, ServeError> {
     TcpListener::bind(addr)
         .await
         .map_err(|error| ServeError::Bind {
             addr: addr.to_string(),
             error,
         })
-}
-
-fn local(listener: &TcpListener) -> String {
-    listener
-        .local_addr()
-        .map_or_else(|_| "?".into(), |a| a.to_string())
 }
 
 /// Completes on SIGTERM or ctrl-c.

@@ -31,6 +31,6 @@ pub use call::{CallFailure, CallTimer, Incoming, Outgoing};
 pub use caller::{headers, Caller, CallerContext, IdentityError, Peer, Transport};
 pub use client::{Client, Invocation};
 pub use endpoint::{Endpoint, EndpointError};
-#[cfg(feature = "clap")]
-pub use limits::LimitArgs;
 pub use limits::{parse_duration, Limits, MAX_DURATION};
+#[cfg(feature = "clap")]
+pub use limits::{ClientLimitArgs, LimitArgs};

@@ -191,6 +191,38 @@ impl LimitArgs {
     }
 }
 
+/// The limits a client applies to results, as flags with environment variables.
+#[cfg(feature = "clap")]
+#[derive(Clone, Debug, clap::Args)]
+pub struct ClientLimitArgs {
+    /// Most bytes in one frame and in a call's synchronous results.
+    #[arg(long = "wrpc-max-frame", env = "WRPC_MAX_FRAME", default_value_t = Limits::DEFAULT.max_frame)]
+    pub max_frame: u32,
+    /// Most elements in a frame's path.
+    #[arg(long = "wrpc-max-path-depth", env = "WRPC_MAX_PATH_DEPTH", default_value_t = Limits::DEFAULT.max_path_depth)]
+    pub max_path_depth: u32,
+    /// Most bytes in a name in a reply.
+    #[arg(long = "wrpc-max-name", env = "WRPC_MAX_NAME", default_value_t = Limits::DEFAULT.max_name)]
+    pub max_name: u32,
+    /// Most elements in a list of a synchronous result.
+    #[arg(long = "wrpc-max-list", env = "WRPC_MAX_LIST", default_value_t = Limits::DEFAULT.max_list)]
+    pub max_list: u32,
+}
+
+#[cfg(feature = "clap")]
+impl ClientLimitArgs {
+    /// The limits these flags describe.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_frame: self.max_frame,
+            max_path_depth: self.max_path_depth,
+            max_name: self.max_name,
+            max_list: self.max_list,
+            ..Limits::DEFAULT
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,9 @@
 
 use core::time::Duration;
 
-use crate::{InterfaceName, Target};
+use transport::Endpoint;
+
+use crate::InterfaceName;
 
 /// Why a call to an extension failed. Its message names the interface, the
 /// function and the target.
@@ -17,7 +19,7 @@ pub enum CallError {
         /// The function called.
         func: String,
         /// Where the call went.
-        target: Target,
+        target: Endpoint,
         /// The deadline.
         timeout: Duration,
     },
@@ -29,11 +31,12 @@ pub enum CallError {
         /// The function called.
         func: String,
         /// Where the call went.
-        target: Target,
+        target: Endpoint,
         /// What the transport said.
         reason: String,
     },
-    /// The call started but broke (connection lost, malformed reply, …).
+    /// The call started but broke (connection lost, malformed reply, the
+    /// extension failed it, …).
     #[error("{interface}.{func}: call to {target} failed: {reason}")]
     Transport {
         /// The interface called.
@@ -41,7 +44,7 @@ pub enum CallError {
         /// The function called.
         func: String,
         /// Where the call went.
-        target: Target,
+        target: Endpoint,
         /// What the transport said.
         reason: String,
     },
@@ -68,13 +71,16 @@ pub enum SetupError {
     /// The NATS server of a target cannot be reached.
     #[error("cannot connect to NATS at {url} (for {interface}): {reason}")]
     Nats {
-        /// The server URL.
+        /// The server URL (credentials redacted).
         url: String,
         /// The first interface routed there.
         interface: InterfaceName,
         /// What the client said.
         reason: String,
     },
+    /// The workload's identity cannot travel in call headers.
+    #[error("{0}")]
+    Identity(#[from] transport::IdentityError),
     /// Linking a declared interface into a component failed.
     #[error("cannot route `{instance}` for component `{component}`: {reason}")]
     Link {

@@ -8,7 +8,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::Engine;
 use wrpc_runtime_wasmtime::{collect_component_resource_exports, link_item, WrpcView};
 
-use crate::SetupError;
+use crate::{Router, SetupError};
 
 /// Links the import `instance` of `component` to the router.
 ///
@@ -21,6 +21,7 @@ pub(crate) fn link<T: WrpcView + 'static>(
     component_name: &str,
     instance: &str,
     item: ComponentItem,
+    router: &Router,
 ) -> Result<(), SetupError> {
     let fail = |reason: String| SetupError::Link {
         component: component_name.to_string(),
@@ -37,6 +38,15 @@ pub(crate) fn link<T: WrpcView + 'static>(
         return Err(fail(format!(
             "it defines resource `{name}`; only resource-free interfaces are forwarded generically"
         )));
+    }
+    // The router checks each function's results against its types before
+    // they are decoded.
+    for (name, export) in ty.exports(engine) {
+        if let ComponentItem::ComponentFunc(func) = export {
+            if let Some(signature) = crate::schema::signature(&func) {
+                router.learn(instance, name, &signature);
+            }
+        }
     }
     let mut guest_resources = Vec::new();
     collect_component_resource_exports(engine, &component.component_type(), &mut guest_resources);

@@ -86,6 +86,32 @@ impl InterfaceName {
             && self.version.as_deref().is_none_or(|v| version == Some(v))
     }
 
+    /// The import among `imports` that this declaration most likely meant,
+    /// written in the declaration's own form (with an interface and a version
+    /// only where the declaration has them), when one is close enough.
+    pub fn suggest<'a>(&self, imports: impl IntoIterator<Item = &'a str>) -> Option<String> {
+        let wanted = self.to_string();
+        let mut best: Option<(usize, String)> = None;
+        for import in imports {
+            let Ok(mut candidate) = import.parse::<InterfaceName>() else {
+                continue;
+            };
+            if self.interface.is_none() {
+                candidate.interface = None;
+            }
+            if self.version.is_none() {
+                candidate.version = None;
+            }
+            let candidate = candidate.to_string();
+            let distance = edit_distance(&wanted, &candidate);
+            if best.as_ref().is_none_or(|(d, _)| distance < *d) {
+                best = Some((distance, candidate));
+            }
+        }
+        let (distance, candidate) = best?;
+        (distance > 0 && distance <= (wanted.len() / 3).max(2)).then_some(candidate)
+    }
+
     /// The same declaration for another package (e.g. its wire package).
     pub(crate) fn with_package(&self, package: &str) -> Self {
         Self {
@@ -95,9 +121,47 @@ impl InterfaceName {
     }
 }
 
+/// Levenshtein distance in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(cur).min(row[j])
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suggests_the_closest_import_in_the_declared_form() {
+        let imports = [
+            "wasi:keyvalue/store@0.2.0-draft",
+            "wasi:keyvalue/atomics@0.2.0-draft",
+            "wasi:cli/environment@0.2.6",
+        ];
+        let typo: InterfaceName = "wasi:keyvaleu".parse().unwrap();
+        assert_eq!(typo.suggest(imports).as_deref(), Some("wasi:keyvalue"));
+        let version: InterfaceName = "wasi:keyvalue/store@0.2.0".parse().unwrap();
+        assert_eq!(
+            version.suggest(imports).as_deref(),
+            Some("wasi:keyvalue/store@0.2.0-draft")
+        );
+        let unrelated: InterfaceName = "acme:billing".parse().unwrap();
+        assert_eq!(unrelated.suggest(imports), None);
+    }
 
     #[test]
     fn package_matches_every_interface_and_version() {

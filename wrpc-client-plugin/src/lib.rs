@@ -32,21 +32,23 @@
 //!     interface: "wasi:keyvalue".parse()?,
 //!     target: Some("tcp://127.0.0.1:7761".parse()?),
 //!     timeout: None,
+//!     idle_timeout: None,
 //! };
-//! let router = Arc::new(Router::connect(&[decl], &Defaults::default()).await?);
+//! let workload = WorkloadIdentity { name: "demo".into(), namespace: "default".into() };
+//! let router = Arc::new(Router::connect(&[decl], &Defaults::default(), &workload).await?);
 //! let mut linker = Linker::<State>::new(&engine);
 //! add_to_linker(&mut linker, &engine, &component, "api", &router)?;
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
 
+mod adapted;
 mod error;
 mod generic;
 mod interface;
 mod keyvalue;
 mod router;
-mod target;
-mod transport;
+mod schema;
 
 use std::sync::Arc;
 
@@ -56,40 +58,8 @@ use wrpc_runtime_wasmtime::{SharedResourceTable, WrpcCtx, WrpcView};
 
 pub use error::{CallError, SetupError};
 pub use interface::{InterfaceName, InterfaceNameError};
-pub use router::{Declaration, Defaults, Router};
-pub use target::{Target, TargetError};
-pub use transport::{Incoming, Outgoing};
-
-/// Header names sent with every call over NATS.
-pub mod headers {
-    /// Name of the calling workload.
-    pub const WORKLOAD: &str = "wrpc-workload";
-    /// Namespace of the calling workload.
-    pub const NAMESPACE: &str = "wrpc-namespace";
-    /// Name of the calling component.
-    pub const COMPONENT: &str = "wrpc-component";
-}
-
-/// Who makes the calls of one component instance.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Caller {
-    /// The workload's name.
-    pub workload: String,
-    /// The workload's namespace.
-    pub namespace: String,
-    /// The component's name within the workload.
-    pub component: String,
-}
-
-impl Caller {
-    fn headers(&self) -> async_nats::HeaderMap {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(headers::WORKLOAD, self.workload.as_str());
-        headers.insert(headers::NAMESPACE, self.namespace.as_str());
-        headers.insert(headers::COMPONENT, self.component.as_str());
-        headers
-    }
-}
+pub use router::{Declaration, Defaults, Router, WorkloadIdentity};
+pub use transport::{headers, Caller, Endpoint, Incoming, Outgoing};
 
 /// The plugin's per-store state.
 pub struct WrpcPluginCtx {
@@ -154,7 +124,7 @@ pub fn add_to_linker<T>(
 where
     T: WrpcPluginView + WrpcView<Invoke = Router> + 'static,
 {
-    let mut keyvalue_linked = false;
+    let mut linked: Vec<adapted::Kind> = Vec::new();
     for (instance, item) in component.component_type().imports(engine) {
         if !router.routes(instance) {
             continue;
@@ -164,20 +134,31 @@ where
             instance: instance.to_string(),
             reason,
         };
-        if instance.starts_with("wasi:keyvalue/") {
-            if !instance.ends_with(&format!("@{}", keyvalue::VERSION)) {
+        if let Some(adapted) = adapted::for_import(instance) {
+            if !instance.ends_with(&format!("@{}", adapted.version)) {
                 return Err(fail(format!(
-                    "the plugin implements wasi:keyvalue@{} only",
-                    keyvalue::VERSION
+                    "the plugin implements {}@{} only",
+                    adapted.guest, adapted.version
                 )));
             }
-            if !keyvalue_linked {
-                keyvalue::add_to_linker(linker).map_err(|err| fail(format!("{err:#}")))?;
-                keyvalue_linked = true;
+            if !linked.contains(&adapted.kind) {
+                match adapted.kind {
+                    adapted::Kind::Keyvalue => keyvalue::add_to_linker(linker),
+                }
+                .map_err(|err| fail(format!("{err:#}")))?;
+                linked.push(adapted.kind);
             }
             continue;
         }
-        generic::link(engine, linker, component, component_name, instance, item)?;
+        generic::link(
+            engine,
+            linker,
+            component,
+            component_name,
+            instance,
+            item,
+            router,
+        )?;
     }
     Ok(())
 }

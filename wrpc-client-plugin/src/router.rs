@@ -1,24 +1,29 @@
 //! One [`Invoke`] for a workload: picks each call's target by interface and
-//! bounds it with the route's deadline.
+//! bounds it with the route's deadlines.
 
 use core::time::Duration;
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use anyhow::anyhow;
 use bytes::Bytes;
 use tokio::time::Instant;
 use tracing::{debug, info};
+use transport::endpoint::NatsEndpoint;
+use transport::nats::NatsClient;
+use transport::schema::{Signature, Signatures, WireType};
+use transport::stream::StreamClient;
+use transport::{
+    CallFailure, CallTimer, Caller, Client, Endpoint, Incoming, Invocation, Limits, Outgoing,
+};
 use wrpc_transport::Invoke;
 
-use crate::transport::{CallFailure, Deadline, Incoming, Outgoing};
-use crate::{CallError, Caller, InterfaceName, SetupError, Target};
+use crate::{adapted, CallError, InterfaceName, SetupError};
 
-/// Guest-facing packages the plugin adapts itself, with the flat wire package
-/// their calls travel as. Declaring the first routes the second.
-pub(crate) const ADAPTED: &[(&str, &str)] = &[("wasi:keyvalue", "wrpc:keyvalue")];
+/// How long connecting to a NATS server may take at start-up.
+const NATS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One `wrpc:` entry of a workload.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,18 +31,25 @@ pub struct Declaration {
     /// The interface or package routed.
     pub interface: InterfaceName,
     /// Where to; `None` for the host's default.
-    pub target: Option<Target>,
-    /// Deadline per call; `None` for the host's default.
+    pub target: Option<Endpoint>,
+    /// Deadline of each call's synchronous part; `None` for the host's default.
     pub timeout: Option<Duration>,
+    /// Longest pause of a streamed value; `None` for the host's default.
+    pub idle_timeout: Option<Duration>,
 }
 
-/// Host-wide defaults for declarations that leave things out.
+/// Host-wide defaults for declarations that leave things out, and the
+/// limits results are checked against.
 #[derive(Clone, Debug)]
 pub struct Defaults {
     /// Target for short-form declarations.
-    pub target: Option<Target>,
-    /// Deadline per call.
+    pub target: Option<Endpoint>,
+    /// Deadline of each call's synchronous part.
     pub timeout: Duration,
+    /// Longest pause of a streamed value.
+    pub idle_timeout: Duration,
+    /// What an extension's results may declare.
+    pub limits: Limits,
 }
 
 impl Default for Defaults {
@@ -45,28 +57,41 @@ impl Default for Defaults {
         Self {
             target: None,
             timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            limits: Limits::DEFAULT,
         }
     }
 }
 
-#[derive(Clone)]
-enum Client {
-    Nats(wrpc_transport_nats::Client),
-    Tcp(wrpc_transport::tcp::Client<String>),
+/// Who runs the workload, sent when connections open (WebSocket upgrades).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkloadIdentity {
+    /// The workload's name.
+    pub name: String,
+    /// Its namespace.
+    pub namespace: String,
 }
 
 struct Route {
     declared: InterfaceName,
     /// The wire package's name, for adapted packages.
     wire: Option<InterfaceName>,
-    target: Target,
+    target: Endpoint,
     timeout: Duration,
+    idle_timeout: Duration,
     client: Client,
+}
+
+/// What the router knows of one function's types.
+struct Prepared {
+    params_complete: bool,
+    results: Option<Arc<[WireType]>>,
 }
 
 /// Routes a workload's declared interfaces to their extensions.
 pub struct Router {
     routes: Vec<Route>,
+    functions: RwLock<HashMap<(String, String), Arc<Prepared>>>,
 }
 
 impl Router {
@@ -76,13 +101,31 @@ impl Router {
     ///
     /// [`SetupError::NoTarget`] for a declaration without a target when there
     /// is no default, [`SetupError::Duplicate`] for an interface declared twice,
-    /// [`SetupError::Nats`] when a NATS server cannot be reached.
+    /// [`SetupError::Nats`] when a NATS server cannot be reached,
+    /// [`SetupError::Identity`] when the workload's name cannot travel.
     pub async fn connect(
         declarations: &[Declaration],
         defaults: &Defaults,
+        workload: &WorkloadIdentity,
     ) -> Result<Self, SetupError> {
-        let mut nats: HashMap<String, async_nats::Client> = HashMap::new();
+        transport::caller::validate_identity("workload name", &workload.name)?;
+        transport::caller::validate_identity("namespace", &workload.namespace)?;
+        let connect_headers = vec![
+            (
+                transport::headers::WORKLOAD.to_string(),
+                workload.name.clone(),
+            ),
+            (
+                transport::headers::NAMESPACE.to_string(),
+                workload.namespace.clone(),
+            ),
+        ];
+        let mut nats: HashMap<NatsEndpoint, async_nats::Client> = HashMap::new();
         let mut routes: Vec<Route> = Vec::with_capacity(declarations.len());
+        let router = Self {
+            routes: Vec::new(),
+            functions: RwLock::new(HashMap::new()),
+        };
         for decl in declarations {
             if routes.iter().any(|r| r.declared == decl.interface) {
                 return Err(SetupError::Duplicate(decl.interface.clone()));
@@ -93,48 +136,88 @@ impl Router {
                 .or_else(|| defaults.target.clone())
                 .ok_or_else(|| SetupError::NoTarget(decl.interface.clone()))?;
             let client = match &target {
-                Target::Tcp { addr } => {
-                    Client::Tcp(wrpc_transport::tcp::Client::from(addr.clone()))
-                }
-                Target::Nats { url, prefix } => {
-                    let conn = match nats.get(url) {
+                Endpoint::Nats(endpoint) => {
+                    let fail = |reason: String| SetupError::Nats {
+                        url: target.to_string(),
+                        interface: decl.interface.clone(),
+                        reason,
+                    };
+                    // One connection per server set and credentials, whatever the prefix.
+                    let key = NatsEndpoint {
+                        prefix: String::new(),
+                        queue_group: None,
+                        ..endpoint.clone()
+                    };
+                    let conn = match nats.get(&key) {
                         Some(conn) => conn.clone(),
                         None => {
-                            let conn =
-                                connect_nats(url).await.map_err(|reason| SetupError::Nats {
-                                    url: url.clone(),
-                                    interface: decl.interface.clone(),
-                                    reason,
-                                })?;
-                            nats.insert(url.clone(), conn.clone());
+                            let conn = transport::nats::connect(
+                                endpoint,
+                                "wrpc-client-plugin",
+                                NATS_CONNECT_TIMEOUT,
+                            )
+                            .await
+                            .map_err(|err| fail(err.to_string()))?;
+                            nats.insert(key, conn.clone());
                             conn
                         }
                     };
-                    let client = wrpc_transport_nats::Client::new(conn, prefix.as_str(), None)
+                    let client = NatsClient::new(conn, &endpoint.prefix, defaults.limits)
                         .await
-                        .map_err(|err| SetupError::Nats {
-                            url: url.clone(),
-                            interface: decl.interface.clone(),
-                            reason: format!("{err:#}"),
-                        })?;
+                        .map_err(|err| fail(err.to_string()))?;
                     Client::Nats(client)
                 }
+                other => Client::Stream(
+                    StreamClient::for_endpoint(other, defaults.limits, connect_headers.clone())
+                        .ok_or_else(|| SetupError::NoTarget(decl.interface.clone()))?,
+                ),
             };
-            let wire = ADAPTED
-                .iter()
-                .find(|(guest, _)| *guest == decl.interface.package)
-                .map(|(_, wire)| decl.interface.with_package(wire));
+            let adapted = adapted::for_package(&decl.interface.package);
+            let wire = adapted.map(|a| decl.interface.with_package(a.wire));
+            if let Some(adapted) = adapted {
+                router.learn_wit(adapted.wire_wit);
+            }
             let timeout = decl.timeout.unwrap_or(defaults.timeout);
+            let idle_timeout = decl.idle_timeout.unwrap_or(defaults.idle_timeout);
             info!(interface = %decl.interface, %target, ?timeout, "routing over wRPC");
             routes.push(Route {
                 declared: decl.interface.clone(),
                 wire,
                 target,
                 timeout,
+                idle_timeout,
                 client,
             });
         }
-        Ok(Self { routes })
+        Ok(Self { routes, ..router })
+    }
+
+    /// Records the types of `instance.func`, so its results are checked
+    /// before they are decoded and its parameters are known to be complete.
+    pub fn learn(&self, instance: &str, func: &str, signature: &Signature) {
+        let prepared = Prepared {
+            params_complete: !signature.has_async_params(),
+            results: Some(signature.results.clone().into()),
+        };
+        if let Ok(mut functions) = self.functions.write() {
+            functions.insert((instance.to_string(), func.to_string()), Arc::new(prepared));
+        }
+    }
+
+    fn learn_wit(&self, wit: &[(&str, &str)]) {
+        // The embedded wire WIT is part of the plugin and parses (tested).
+        if let Ok(signatures) = Signatures::from_wit(&[wit]) {
+            for (instance, func, signature) in signatures.iter() {
+                self.learn(instance, func, signature);
+            }
+        }
+    }
+
+    fn prepared(&self, instance: &str, func: &str) -> Option<Arc<Prepared>> {
+        let functions = self.functions.read().ok()?;
+        functions
+            .get(&(instance.to_string(), func.to_string()))
+            .cloned()
     }
 
     fn route(&self, instance: &str) -> Option<&Route> {
@@ -149,8 +232,13 @@ impl Router {
     }
 
     /// Where calls to `instance` go, if anywhere.
-    pub fn target(&self, instance: &str) -> Option<&Target> {
+    pub fn target(&self, instance: &str) -> Option<&Endpoint> {
         self.route(instance).map(|r| &r.target)
+    }
+
+    /// The declared interfaces, in declaration order.
+    pub fn declared(&self) -> impl Iterator<Item = &InterfaceName> {
+        self.routes.iter().map(|r| &r.declared)
     }
 
     /// Turns a failed call's error into a [`CallError`] naming `interface`
@@ -211,35 +299,19 @@ fn classify(err: &anyhow::Error) -> Option<io::ErrorKind> {
             | io::ErrorKind::NotConnected
             | io::ErrorKind::HostUnreachable
             | io::ErrorKind::NetworkUnreachable
-            | io::ErrorKind::AddrNotAvailable => Some(kind),
+            | io::ErrorKind::AddrNotAvailable
+            | io::ErrorKind::NotFound => Some(kind),
             _ => None,
         }
     })
 }
 
-async fn connect_nats(url: &str) -> Result<async_nats::Client, String> {
-    async_nats::ConnectOptions::new()
-        .name("wrpc-client-plugin")
-        .connection_timeout(Duration::from_secs(5))
-        .connect(url)
-        .await
-        .map_err(|err| err.to_string())
-}
-
-/// The outcome of starting a call, its errors naming the call (e.g. TCP
-/// connection refused) until the streams exist to do so.
-fn named<T>(
-    deadline: &Deadline,
-    res: Result<anyhow::Result<T>, tokio::time::error::Elapsed>,
-) -> anyhow::Result<T> {
-    match res {
-        Err(_) => Err(deadline.expired().into()),
-        Ok(Ok(started)) => Ok(started),
-        Ok(Err(err)) => Err(match err.downcast::<io::Error>() {
-            Ok(err) => deadline.annotate(err).into(),
-            Err(err) => err,
-        }),
-    }
+/// `now + d`, saturating instead of overflowing.
+fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(transport::MAX_DURATION))
+        .unwrap_or(now)
 }
 
 impl Invoke for Router {
@@ -261,34 +333,32 @@ impl Invoke for Router {
         let route = self
             .route(instance)
             .ok_or_else(|| anyhow!("`{instance}` is not routed"))?;
-        let deadline = Deadline::new(
-            Instant::now() + route.timeout,
-            format!("`{instance}.{func}` via {}", route.target).into(),
-        );
+        let prepared = self.prepared(instance, func);
+        let timer = Arc::new(CallTimer::new(
+            format!("`{instance}.{func}` via {}", route.target),
+            Some(deadline_after(route.timeout)),
+            route.idle_timeout,
+        ));
+        let result_paths: Arc<[Box<[Option<usize>]>]> = paths
+            .as_ref()
+            .iter()
+            .map(|p| Box::from(p.as_ref()))
+            .collect();
         debug!(instance, func, target = %route.target, "invoking");
-        match &route.client {
-            Client::Nats(client) => {
-                let call = client.invoke(Some(cx.headers()), instance, func, params, paths);
-                let (tx, rx) = named(
-                    &deadline,
-                    tokio::time::timeout_at(deadline.at(), call).await,
-                )?;
-                Ok((
-                    Outgoing::nats(tx, deadline.clone()),
-                    Incoming::nats(rx, deadline),
-                ))
-            }
-            Client::Tcp(client) => {
-                let call = client.invoke((), instance, func, params, paths);
-                let (tx, rx) = named(
-                    &deadline,
-                    tokio::time::timeout_at(deadline.at(), call).await,
-                )?;
-                Ok((
-                    Outgoing::tcp(tx, deadline.clone()),
-                    Incoming::tcp(rx, deadline),
-                ))
-            }
-        }
+        let headers = cx.headers();
+        let (tx, rx) = route
+            .client
+            .invoke(Invocation {
+                instance,
+                func,
+                headers: &headers,
+                params,
+                params_complete: prepared.as_ref().is_some_and(|p| p.params_complete),
+                results: prepared.and_then(|p| p.results.clone()),
+                result_paths,
+                timer,
+            })
+            .await?;
+        Ok((tx, rx))
     }
 }

@@ -21,7 +21,7 @@ fn no_transport_is_refused() {
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(
         stderr.trim(),
-        "keyvalue-redis: nothing to serve on: pass --nats-url and/or --listen tcp://ADDR"
+        "keyvalue-redis: nothing to serve on: pass --nats-url and/or --listen (tcp://, unix://, ws://, wss:// or nats://)"
     );
 }
 

@@ -16,8 +16,8 @@ fn manifest(target: &str) -> String {
     )
 }
 
-/// Three calls through the generic path; over NATS the extension also sees
-/// the calling workload's name in the headers.
+/// Three calls through the generic path; the extension sees the calling
+/// workload's name on every transport (NATS headers, the pooled call header).
 fn echo_roundtrip(transport: Transport) {
     let nats = Nats::start().unwrap();
     let nats_url = (transport == Transport::Nats).then(|| nats.url());
@@ -30,15 +30,8 @@ fn echo_roundtrip(transport: Transport) {
     .unwrap();
     let target = nats_url.unwrap_or_else(|| ext.tcp_target().unwrap());
     let run = run_host(&manifest(&target), ECHO_GUEST.as_ref(), &[], RUN_LIMIT).unwrap();
-    let caller = match transport {
-        Transport::Nats => "echoer",
-        Transport::Tcp => "anonymous",
-    };
-    assert_success(&run, &format!("echo to {caller}: hi #0"));
-    assert!(
-        run.stdout.contains(&format!("echo to {caller}: hi #2")),
-        "{run:#?}"
-    );
+    assert_success(&run, "echo to echoer: hi #0");
+    assert!(run.stdout.contains("echo to echoer: hi #2"), "{run:#?}");
 }
 
 /// With nothing serving the interface, the guest's call fails within the

@@ -145,10 +145,16 @@ fn spawn_nats(args: &[String], port: Option<u16>) -> anyhow::Result<(Proc, u16)>
     std::thread::spawn(move || {
         // Keep draining the log so the server never blocks on a full pipe.
         let mut sent = false;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             if !sent {
                 if let Some(addr) = line.split("Listening for client connections on ").nth(1) {
-                    let port = addr.rsplit(':').next().and_then(|p| p.trim().parse::<u16>().ok());
+                    let port = addr
+                        .rsplit(':')
+                        .next()
+                        .and_then(|p| p.trim().parse::<u16>().ok());
                     let _ = tx.send(port);
                     sent = true;
                 }

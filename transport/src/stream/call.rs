@@ -386,11 +386,7 @@ pub(crate) struct CallShared {
 }
 
 impl CallShared {
-    pub(crate) fn new(
-        conn: Arc<Conn>,
-        seq: u64,
-        on_done: Option<OnDone>,
-    ) -> Arc<Self> {
+    pub(crate) fn new(conn: Arc<Conn>, seq: u64, on_done: Option<OnDone>) -> Arc<Self> {
         Arc::new(Self {
             conn,
             seq,

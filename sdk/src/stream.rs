@@ -1,0 +1,344 @@
+//! `stream<u8>` values with bounded buffers, for parameters and results.
+//!
+//! wRPC's own byte-stream codecs buffer without bound: the decoder queues up
+//! to 128 chunks of whatever size the sender declared, and the encoder keeps
+//! pulling its source while a write is pending. These types hold at most one
+//! transport read (parameters) or one chunk of [`CHUNK`] bytes (results) at a
+//! time, so a slow reader slows the sender and a slow consumer slows the source.
+
+use core::future::Future as _;
+use core::pin::Pin;
+use core::task::{ready, Context, Poll};
+
+use std::io;
+
+use bytes::{Buf as _, BufMut as _, Bytes, BytesMut};
+use futures::{Stream, StreamExt as _};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
+use tokio::sync::oneshot;
+use tokio_util::codec::{Decoder, Encoder};
+use wrpc_transport::{Deferred, DeferredFn, Index};
+
+/// Largest chunk a [`OutgoingBytes`] writes, and the read size of an [`IncomingBytes`].
+pub const CHUNK: usize = 64 * 1024;
+
+type Reader = Pin<Box<dyn AsyncRead + Send>>;
+
+/// A `stream<u8>` parameter, read from the call as the handler pulls it.
+///
+/// Yields `Err` if the stream breaks before its end marker (caller gone,
+/// idle timeout): a short read is never mistaken for the whole body.
+pub struct IncomingBytes {
+    state: InState,
+}
+
+enum InState {
+    Inline(Option<Bytes>),
+    Waiting(oneshot::Receiver<Reader>),
+    Reading {
+        reader: Reader,
+        buf: BytesMut,
+        /// Bytes left in the current chunk; `None` between chunks.
+        left: Option<u64>,
+    },
+    Done,
+}
+
+impl IncomingBytes {
+    /// A stream of the given bytes, for tests and local calls.
+    pub fn from_bytes(bytes: Bytes) -> Self {
+        Self {
+            state: InState::Inline(Some(bytes)),
+        }
+    }
+
+    /// Ends the stream at the first error, for APIs that take a plain
+    /// `Stream<Item = Bytes>`; the error is logged.
+    pub fn into_bytes(self) -> Pin<Box<dyn Stream<Item = Bytes> + Send>> {
+        Box::pin(
+            self.take_while(|item| {
+                if let Err(err) = item {
+                    tracing::warn!("streamed parameter failed: {err}");
+                }
+                core::future::ready(item.is_ok())
+            })
+            .filter_map(|item| core::future::ready(item.ok())),
+        )
+    }
+}
+
+/// Reads an unsigned LEB128 `u32` at the front of `buf`, if complete.
+fn leb_u32(buf: &[u8]) -> io::Result<Option<(u32, usize)>> {
+    let mut value: u64 = 0;
+    for (i, b) in buf.iter().take(5).enumerate() {
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            let value = u32::try_from(value).map_err(|_| bad("chunk length"))?;
+            return Ok(Some((value, i + 1)));
+        }
+    }
+    if buf.len() >= 5 {
+        return Err(bad("chunk length"));
+    }
+    Ok(None)
+}
+
+fn bad(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("malformed {what}"))
+}
+
+impl Stream for IncomingBytes {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.state {
+                InState::Inline(bytes) => {
+                    let bytes = bytes.take();
+                    this.state = InState::Done;
+                    return Poll::Ready(bytes.filter(|b| !b.is_empty()).map(Ok));
+                }
+                InState::Done => return Poll::Ready(None),
+                InState::Waiting(rx) => {
+                    let reader = ready!(Pin::new(rx).poll(cx)).map_err(|_| {
+                        io::Error::new(
+                            io::ErrorKind::BrokenPipe,
+                            "the call ended before the stream was received",
+                        )
+                    });
+                    match reader {
+                        Ok(reader) => {
+                            this.state = InState::Reading {
+                                reader,
+                                buf: BytesMut::new(),
+                                left: None,
+                            }
+                        }
+                        Err(err) => {
+                            this.state = InState::Done;
+                            return Poll::Ready(Some(Err(err)));
+                        }
+                    }
+                }
+                InState::Reading { reader, buf, left } => {
+                    match left {
+                        None => match leb_u32(buf) {
+                            Ok(Some((0, n))) => {
+                                buf.advance(n);
+                                this.state = InState::Done;
+                                continue;
+                            }
+                            Ok(Some((len, n))) => {
+                                buf.advance(n);
+                                *left = Some(len.into());
+                                continue;
+                            }
+                            Ok(None) => {}
+                            Err(err) => {
+                                this.state = InState::Done;
+                                return Poll::Ready(Some(Err(err)));
+                            }
+                        },
+                        Some(remaining) if !buf.is_empty() => {
+                            let n = buf
+                                .len()
+                                .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
+                            *remaining -= n as u64;
+                            if *remaining == 0 {
+                                *left = None;
+                            }
+                            return Poll::Ready(Some(Ok(buf.split_to(n).freeze())));
+                        }
+                        Some(_) => {}
+                    }
+                    if buf.capacity() - buf.len() < CHUNK / 4 {
+                        if buf.is_empty() {
+                            *buf = BytesMut::with_capacity(CHUNK);
+                        } else {
+                            buf.reserve(CHUNK);
+                        }
+                    }
+                    let read = ready!(tokio_util::io::poll_read_buf(reader.as_mut(), cx, buf));
+                    match read {
+                        Ok(0) => {
+                            this.state = InState::Done;
+                            return Poll::Ready(Some(Err(io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                "the stream ended without its end marker",
+                            ))));
+                        }
+                        Ok(_) => {}
+                        Err(err) => {
+                            this.state = InState::Done;
+                            return Poll::Ready(Some(Err(err)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Decodes an [`IncomingBytes`]: inline bytes, or a pending stream whose
+/// reader is handed over when the call's deferred receivers run.
+pub struct IncomingBytesDecoder<R> {
+    len: Option<u32>,
+    deferred: Option<DeferredFn<wrpc_transport::Incoming<R>>>,
+}
+
+impl<R> Default for IncomingBytesDecoder<R> {
+    fn default() -> Self {
+        Self {
+            len: None,
+            deferred: None,
+        }
+    }
+}
+
+impl<R> Deferred<wrpc_transport::Incoming<R>> for IncomingBytesDecoder<R> {
+    fn take_deferred(&mut self) -> Option<DeferredFn<wrpc_transport::Incoming<R>>> {
+        self.deferred.take()
+    }
+}
+
+impl<R> Decoder for IncomingBytesDecoder<R>
+where
+    R: AsyncRead + Index<R> + Send + Sync + Unpin + 'static,
+{
+    type Item = IncomingBytes;
+    type Error = io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error> {
+        let len = match self.len {
+            Some(len) => len,
+            None => {
+                let Some((len, n)) = leb_u32(src)? else {
+                    return Ok(None);
+                };
+                src.advance(n);
+                self.len = Some(len);
+                len
+            }
+        };
+        if len > 0 {
+            // The whole stream, inline in the synchronous part.
+            if src.len() < len as usize {
+                return Ok(None);
+            }
+            self.len = None;
+            return Ok(Some(IncomingBytes::from_bytes(
+                src.split_to(len as usize).freeze(),
+            )));
+        }
+        self.len = None;
+        let (tx, rx) = oneshot::channel::<Reader>();
+        self.deferred = Some(Box::new(
+            move |r: wrpc_transport::Incoming<R>, path: Vec<usize>| {
+                Box::pin(async move {
+                    let reader: Reader = if path.is_empty() {
+                        Box::pin(r)
+                    } else {
+                        Box::pin(r.index(&path).map_err(io::Error::other)?)
+                    };
+                    let _ = tx.send(reader);
+                    Ok(())
+                })
+            },
+        ));
+        Ok(Some(IncomingBytes {
+            state: InState::Waiting(rx),
+        }))
+    }
+}
+
+impl<R> wrpc_transport::Decode<R> for IncomingBytes
+where
+    R: AsyncRead + Index<R> + Send + Sync + Unpin + 'static,
+{
+    type Decoder = IncomingBytesDecoder<R>;
+    type ListDecoder = wrpc_transport::ListDecoder<Self::Decoder, R>;
+}
+
+/// A `stream<u8>` result: the source is pulled one item at a time, each
+/// written (in chunks of at most [`CHUNK`] bytes) before the next is pulled.
+pub struct OutgoingBytes(pub Pin<Box<dyn Stream<Item = Bytes> + Send>>);
+
+impl OutgoingBytes {
+    /// A result stream of `source`.
+    pub fn new(source: impl Stream<Item = Bytes> + Send + 'static) -> Self {
+        Self(Box::pin(source))
+    }
+}
+
+/// Encodes an [`OutgoingBytes`].
+pub struct OutgoingBytesEncoder<W> {
+    deferred: Option<DeferredFn<W>>,
+}
+
+impl<W> Default for OutgoingBytesEncoder<W> {
+    fn default() -> Self {
+        Self { deferred: None }
+    }
+}
+
+impl<W> Deferred<W> for OutgoingBytesEncoder<W> {
+    fn take_deferred(&mut self) -> Option<DeferredFn<W>> {
+        self.deferred.take()
+    }
+}
+
+impl<W> Encoder<OutgoingBytes> for OutgoingBytesEncoder<W>
+where
+    W: AsyncWrite + Index<W> + Send + Sync + Unpin + 'static,
+{
+    type Error = io::Error;
+
+    fn encode(&mut self, item: OutgoingBytes, dst: &mut BytesMut) -> Result<(), Self::Error> {
+        // Pending: the bytes follow on this value's path.
+        dst.put_u8(0);
+        let mut source = item.0;
+        self.deferred = Some(Box::new(move |w: W, path: Vec<usize>| {
+            Box::pin(async move {
+                let mut w = if path.is_empty() {
+                    w
+                } else {
+                    w.index(&path).map_err(io::Error::other)?
+                };
+                // One write per chunk (length and bytes together): one frame
+                // on stream transports, one message on NATS.
+                let mut chunk = BytesMut::with_capacity(CHUNK + 5);
+                while let Some(item) = source.next().await {
+                    for piece in item.chunks(CHUNK) {
+                        chunk.clear();
+                        put_leb_u32(&mut chunk, piece.len() as u32);
+                        chunk.extend_from_slice(piece);
+                        w.write_all(&chunk).await?;
+                    }
+                }
+                w.write_all(&[0]).await?;
+                w.flush().await
+            })
+        }));
+        Ok(())
+    }
+}
+
+fn put_leb_u32(buf: &mut BytesMut, mut n: u32) {
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            buf.put_u8(b);
+            return;
+        }
+        buf.put_u8(b | 0x80);
+    }
+}
+
+impl<W> wrpc_transport::Encode<W> for OutgoingBytes
+where
+    W: AsyncWrite + Index<W> + Send + Sync + Unpin + 'static,
+{
+    type Encoder = OutgoingBytesEncoder<W>;
+}
