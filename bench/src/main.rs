@@ -46,11 +46,10 @@ fn main() -> anyhow::Result<()> {
     let ext = Extension::start(
         "keyvalue-redis",
         &["--redis-url".into(), redis.url()],
-        Some(&nats.url()),
-        true,
+        &[nats.url(), "tcp://127.0.0.1:0".into()],
     )?;
     let native = native_get(&redis.url(), args.iterations)?;
-    let (host_call, tcp) = guest_get(&ext.tcp_target().context("tcp")?, args.iterations)?;
+    let (host_call, tcp) = guest_get(ext.address("tcp").context("tcp")?, args.iterations)?;
     let (_, over_nats) = guest_get(&nats.url(), args.iterations)?;
 
     println!("placement: CPUs {} ({} online)", affinity(), online());
@@ -118,7 +117,7 @@ fn guest_get(target: &str, iterations: usize) -> anyhow::Result<(Stats, Stats)> 
     );
     let run = run_host(
         &manifest,
-        e2e::KV_GUEST.as_ref(),
+        guests::KV_GUEST.as_ref(),
         &["--wrpc-target", target],
         Duration::from_secs(600),
     )?;

@@ -138,6 +138,7 @@ impl Extension {
     pub async fn start(self, exports: impl Exports) -> Result<Running, ServeError> {
         let Self { name, args, probe } = self;
         args.validate()?;
+        raise_open_files_limit();
         let mut functions = Functions::new();
         exports.register(&mut functions)?;
         let registry = Arc::new(functions.into_registry());
@@ -264,6 +265,20 @@ impl Running {
         }
         for nats in nats_clients {
             let _ = tokio::time::timeout(Duration::from_secs(2), nats.drain()).await;
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit: a listener is
+/// meant to hold thousands of connections (`--max-connections`), and the
+/// usual soft default of 1024 would refuse them long before.
+fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(err) = setrlimit(Resource::Nofile, limit) {
+            warn!(%err, "could not raise the open-files limit");
         }
     }
 }

@@ -5,7 +5,7 @@ use core::time::Duration;
 
 use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::AsyncCommands as _;
+use redis::{Cmd, FromRedisValue, Pipeline, RedisResult};
 use sdk::keyvalue::{atomics, batch, store};
 use sdk::CallerContext;
 use tracing::debug;
@@ -110,8 +110,28 @@ impl RedisStore {
         self.keys.bucket_prefix(cx.namespace(), bucket)
     }
 
-    fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
+    /// Runs `cmd`. A command that failed because no connection could be made
+    /// was never sent, so it runs once more: by then the manager has started
+    /// a fresh connection. Without this the first call after Redis comes back
+    /// would get the failure of the last reconnect attempt made while it was
+    /// down, or not, depending on timing.
+    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> RedisResult<T> {
+        match cmd.query_async(&mut self.conn.clone()).await {
+            Err(err) if err.is_connection_refusal() => {
+                cmd.query_async(&mut self.conn.clone()).await
+            }
+            other => other,
+        }
+    }
+
+    /// Like [`RedisStore::query`], for a pipeline.
+    async fn query_pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> RedisResult<T> {
+        match pipe.query_async(&mut self.conn.clone()).await {
+            Err(err) if err.is_connection_refusal() => {
+                pipe.query_async(&mut self.conn.clone()).await
+            }
+            other => other,
+        }
     }
 }
 
@@ -123,8 +143,7 @@ impl store::Handler<CallerContext> for RedisStore {
     async fn get(&self, cx: CallerContext, bucket: String, key: String) -> Outcome<Option<Bytes>> {
         let key = self.prefix(&cx, &bucket) + &key;
         map(self
-            .conn()
-            .get::<_, Option<Vec<u8>>>(key)
+            .query::<Option<Vec<u8>>>(redis::cmd("GET").arg(key))
             .await
             .map(|v| v.map(Bytes::from)))
     }
@@ -137,17 +156,19 @@ impl store::Handler<CallerContext> for RedisStore {
         value: Bytes,
     ) -> Outcome<()> {
         let key = self.prefix(&cx, &bucket) + &key;
-        map(self.conn().set::<_, _, ()>(key, value.as_ref()).await)
+        map(self
+            .query::<()>(redis::cmd("SET").arg(key).arg(value.as_ref()))
+            .await)
     }
 
     async fn delete(&self, cx: CallerContext, bucket: String, key: String) -> Outcome<()> {
         let key = self.prefix(&cx, &bucket) + &key;
-        map(self.conn().del::<_, ()>(key).await)
+        map(self.query::<()>(redis::cmd("DEL").arg(key)).await)
     }
 
     async fn exists(&self, cx: CallerContext, bucket: String, key: String) -> Outcome<bool> {
         let key = self.prefix(&cx, &bucket) + &key;
-        map(self.conn().exists::<_, bool>(key).await)
+        map(self.query::<bool>(redis::cmd("EXISTS").arg(key)).await)
     }
 
     async fn list_keys(
@@ -157,15 +178,14 @@ impl store::Handler<CallerContext> for RedisStore {
         cursor: Option<u64>,
     ) -> Outcome<store::KeyResponse> {
         let prefix = self.prefix(&cx, &bucket);
-        let (next, raw): (u64, Vec<Vec<u8>>) = match redis::cmd("SCAN")
+        let scan = redis::cmd("SCAN")
             .arg(cursor.unwrap_or(0))
             .arg("MATCH")
             .arg(KeyScheme::match_pattern(&prefix))
             .arg("COUNT")
             .arg(self.scan_count)
-            .query_async(&mut self.conn())
-            .await
-        {
+            .clone();
+        let (next, raw): (u64, Vec<Vec<u8>>) = match self.query(&scan).await {
             Ok(page) => page,
             Err(err) => return Ok(Err(error::redis(&err))),
         };
@@ -197,7 +217,10 @@ impl atomics::Handler<CallerContext> for RedisStore {
             ))));
         };
         let key = self.prefix(&cx, &bucket) + &key;
-        match self.conn().incr::<_, _, i64>(key, delta).await {
+        match self
+            .query::<i64>(redis::cmd("INCRBY").arg(key).arg(delta))
+            .await
+        {
             Ok(value) => Ok(u64::try_from(value)
                 .map_err(|_| error::invalid(format!("counter holds {value}, which is not a u64")))),
             Err(err) => Ok(Err(error::redis(&err))),
@@ -217,7 +240,10 @@ impl batch::Handler<CallerContext> for RedisStore {
         }
         let prefix = self.prefix(&cx, &bucket);
         let full: Vec<String> = keys.iter().map(|k| prefix.clone() + k).collect();
-        let values = match self.conn().mget::<_, Vec<Option<Vec<u8>>>>(full).await {
+        let values = match self
+            .query::<Vec<Option<Vec<u8>>>>(redis::cmd("MGET").arg(full))
+            .await
+        {
             Ok(values) => values,
             Err(err) => return Ok(Err(error::redis(&err))),
         };
@@ -242,7 +268,7 @@ impl batch::Handler<CallerContext> for RedisStore {
         for (k, v) in &key_values {
             pipe.set(prefix.clone() + k, v.as_ref()).ignore();
         }
-        map(pipe.query_async::<()>(&mut self.conn()).await)
+        map(self.query_pipe::<()>(&pipe).await)
     }
 
     async fn delete_many(
@@ -256,6 +282,6 @@ impl batch::Handler<CallerContext> for RedisStore {
         }
         let prefix = self.prefix(&cx, &bucket);
         let full: Vec<String> = keys.iter().map(|k| prefix.clone() + k).collect();
-        map(self.conn().del::<_, ()>(full).await)
+        map(self.query::<()>(redis::cmd("DEL").arg(full)).await)
     }
 }

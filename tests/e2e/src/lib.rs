@@ -1,16 +1,15 @@
-//! Shared pieces of the end-to-end tests in `tests/`: the guest components
-//! built by `build.rs`, and the per-transport test scaffolding.
+//! Shared pieces of the end-to-end tests in `tests/`: the transports every
+//! scenario runs over, and how an extension is served on each.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 
-use harness::{HostRun, Nats};
+use harness::{Extension, HostRun, Nats, Tls};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use transport::Endpoint;
 
-/// The keyvalue test and demo guest (`tests/components/kv-guest`).
-pub const KV_GUEST: &str = env!("GUEST_KV_GUEST");
-
-/// A guest calling `example:echo/echo`, a user-defined interface (`tests/components/echo-guest`).
-pub const ECHO_GUEST: &str = env!("GUEST_ECHO_GUEST");
+pub use guests::{ECHO_GUEST, KV_GUEST};
 
 /// The wRPC transports every end-to-end scenario runs over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,10 +18,16 @@ pub enum Transport {
     Nats,
     /// wRPC over TCP.
     Tcp,
+    /// wRPC over a Unix domain socket.
+    Unix,
+    /// wRPC over a WebSocket.
+    Ws,
+    /// wRPC over a WebSocket with TLS (a private CA).
+    Wss,
 }
 
-/// Generates `nats::<scenario>` and `tcp::<scenario>` tests calling
-/// `<scenario>(Transport)`.
+/// Generates `<transport>::<scenario>` tests calling `<scenario>(Transport)`
+/// for every transport.
 #[macro_export]
 macro_rules! per_transport {
     ($($scenario:ident),* $(,)?) => {
@@ -32,7 +37,104 @@ macro_rules! per_transport {
         mod tcp {
             $(#[test] fn $scenario() { super::$scenario($crate::Transport::Tcp) })*
         }
+        mod unix {
+            $(#[test] fn $scenario() { super::$scenario($crate::Transport::Unix) })*
+        }
+        mod ws {
+            $(#[test] fn $scenario() { super::$scenario($crate::Transport::Ws) })*
+        }
+        mod wss {
+            $(#[test] fn $scenario() { super::$scenario($crate::Transport::Wss) })*
+        }
     };
+}
+
+/// An extension serving on one transport, with what that transport needs.
+pub struct Served {
+    /// The extension.
+    pub ext: Extension,
+    /// The target a workload routes to.
+    pub target: String,
+    /// The NATS server, for the NATS transport.
+    pub nats: Option<Nats>,
+    _tls: Option<Tls>,
+    _dir: Option<TempDir>,
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A new empty directory.
+    pub fn new(what: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "wrpc-e2e-{what}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Starts the extension at `binary` with `args`, serving on `transport`.
+pub fn serve(transport: Transport, binary: &Path, args: &[String]) -> Served {
+    let mut nats = None;
+    let mut tls = None;
+    let mut dir = None;
+    let listen = match transport {
+        Transport::Nats => {
+            let server = Nats::start().unwrap();
+            let url = server.url();
+            nats = Some(server);
+            url
+        }
+        Transport::Tcp => "tcp://127.0.0.1:0".into(),
+        Transport::Unix => {
+            let d = TempDir::new("sock");
+            let path = d.0.join("ext.sock");
+            dir = Some(d);
+            format!("unix://{}", path.display())
+        }
+        Transport::Ws => "ws://127.0.0.1:0/wrpc".into(),
+        Transport::Wss => {
+            let t = Tls::generate().unwrap();
+            let listen = format!(
+                "wss://127.0.0.1:0/wrpc?tls_cert={}&tls_key={}",
+                t.cert_file().display(),
+                t.key_file().display()
+            );
+            tls = Some(t);
+            listen
+        }
+    };
+    let ext = Extension::start_at(binary, args, &[listen]).unwrap();
+    let target = match transport {
+        Transport::Nats => nats.as_ref().unwrap().url(),
+        Transport::Tcp => ext.address("tcp").unwrap().to_string(),
+        Transport::Unix => ext.address("unix").unwrap().to_string(),
+        Transport::Ws => ext.address("ws").unwrap().to_string(),
+        Transport::Wss => format!(
+            "{}?tls_ca={}",
+            ext.address("wss").unwrap(),
+            tls.as_ref().unwrap().ca_file().display()
+        ),
+    };
+    Served {
+        ext,
+        target,
+        nats,
+        _tls: tls,
+        _dir: dir,
+    }
 }
 
 /// Asserts that the host exited 0 and the guest printed `expect`.
@@ -45,11 +147,18 @@ pub fn assert_success(run: &HostRun, expect: &str) {
 }
 
 /// A target for `transport` where nothing serves: the running `nats` server
-/// with no extension subscribed, or a TCP port nobody listens on.
+/// with no extension subscribed, port 1 (never listened on here), or a Unix
+/// path in a directory that does not exist.
 pub fn unserved_target(transport: Transport, nats: &Nats) -> String {
     match transport {
         Transport::Nats => nats.url(),
-        Transport::Tcp => format!("tcp://127.0.0.1:{}", harness::free_port()),
+        Transport::Tcp => "tcp://127.0.0.1:1".into(),
+        Transport::Unix => format!(
+            "unix://{}/no-such-dir/ext.sock",
+            std::env::temp_dir().display()
+        ),
+        Transport::Ws => "ws://127.0.0.1:1/wrpc".into(),
+        Transport::Wss => "wss://127.0.0.1:1/wrpc".into(),
     }
 }
 
@@ -58,7 +167,8 @@ pub fn unserved_target(transport: Transport, nats: &Nats) -> String {
 /// until a line starting with `until` arrives, and returns the open connection.
 pub fn raw_nats(url: &str, commands: &[u8], until: &str) -> TcpStream {
     let mut conn = TcpStream::connect(url.trim_start_matches("nats://")).unwrap();
-    conn.write_all(b"CONNECT {\"verbose\":false}\r\n").unwrap();
+    conn.write_all(b"CONNECT {\"verbose\":false,\"headers\":true}\r\n")
+        .unwrap();
     conn.write_all(commands).unwrap();
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut line = String::new();
@@ -70,4 +180,121 @@ pub fn raw_nats(url: &str, commands: &[u8], until: &str) -> TcpStream {
         );
     }
     conn
+}
+
+type BoxedIo = Box<dyn RawIo>;
+
+/// What a raw connection needs of its stream.
+pub trait RawIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> RawIo for T {}
+
+/// A connection to a stream target (`tcp://`, `unix://`, `ws://`, `wss://`)
+/// driven byte by byte, for callers that misbehave on purpose.
+pub struct RawConn {
+    rt: tokio::runtime::Runtime,
+    io: BoxedIo,
+}
+
+impl RawConn {
+    /// Connects to `target` (a WebSocket upgrade included).
+    pub fn connect(target: &str) -> std::io::Result<Self> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let endpoint: Endpoint = target
+            .parse()
+            .map_err(|e| std::io::Error::other(format!("{e}")))?;
+        let io: BoxedIo = rt.block_on(async {
+            Ok::<BoxedIo, std::io::Error>(match &endpoint {
+                Endpoint::Tcp { host, port, .. } => {
+                    Box::new(tokio::net::TcpStream::connect((host.as_str(), *port)).await?)
+                }
+                Endpoint::Unix { path, .. } => {
+                    Box::new(tokio::net::UnixStream::connect(path).await?)
+                }
+                Endpoint::Ws(ws) => {
+                    let tls = transport::stream::ws::ClientTls {
+                        ca_file: ws.tls.ca_file.clone(),
+                        ..Default::default()
+                    };
+                    Box::new(
+                        transport::stream::ws::connect(
+                            &ws.url(),
+                            &[],
+                            &tls,
+                            transport::stream::ws::WsLimits::default(),
+                            std::time::Duration::from_secs(10),
+                        )
+                        .await
+                        .map_err(|e| std::io::Error::other(e.to_string()))?,
+                    )
+                }
+                other => {
+                    return Err(std::io::Error::other(format!(
+                        "{other} is not a stream target"
+                    )))
+                }
+            })
+        })?;
+        Ok(Self { rt, io })
+    }
+
+    /// Writes all of `bytes`.
+    pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let Self { rt, io } = self;
+        rt.block_on(async {
+            io.write_all(bytes).await?;
+            io.flush().await
+        })
+    }
+
+    /// Reads exactly `n` bytes, within `limit`.
+    pub fn recv(&mut self, n: usize, limit: std::time::Duration) -> std::io::Result<Vec<u8>> {
+        let Self { rt, io } = self;
+        rt.block_on(async {
+            let mut buf = vec![0; n];
+            tokio::time::timeout(limit, io.read_exact(&mut buf))
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer"))??;
+            Ok(buf)
+        })
+    }
+
+    /// Whether the peer has closed the connection (reads end of input or an
+    /// error within `limit`).
+    pub fn closed_within(&mut self, limit: std::time::Duration) -> bool {
+        let Self { rt, io } = self;
+        rt.block_on(async {
+            let mut buf = [0u8; 256];
+            let deadline = tokio::time::Instant::now() + limit;
+            loop {
+                match tokio::time::timeout_at(deadline, io.read(&mut buf)).await {
+                    Err(_) => return false,
+                    Ok(Ok(0) | Err(_)) => return true,
+                    Ok(Ok(_)) => continue,
+                }
+            }
+        })
+    }
+
+    /// Opens the pooled dialect and checks the server answers it: proof the
+    /// listener accepted this connection and a task is serving it.
+    pub fn handshake(&mut self) -> std::io::Result<()> {
+        self.send(&transport::frame::POOL_PREFACE)?;
+        let answer = self.recv(4, std::time::Duration::from_secs(10))?;
+        if answer != transport::frame::POOL_PREFACE {
+            return Err(std::io::Error::other(format!(
+                "unexpected answer {answer:?}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The encoded `CALL` of the pooled dialect for `instance.func`.
+pub fn pooled_call(instance: &str, func: &str) -> Vec<u8> {
+    let mut buf = bytes::BytesMut::new();
+    transport::frame::put_call(&mut buf, instance, func, &[]);
+    buf.to_vec()
 }

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use e2e::{assert_success, per_transport, unserved_target, Transport, ECHO_GUEST};
-use harness::{example, run_host, Extension, Nats};
+use e2e::{assert_success, per_transport, serve, unserved_target, Transport, ECHO_GUEST};
+use harness::{example, run_host, Nats};
 
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
@@ -12,24 +12,22 @@ per_transport!(echo_roundtrip, echo_extension_not_running);
 
 fn manifest(target: &str) -> String {
     format!(
-        "name: echoer\nnamespace: tests\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ MESSAGE: hi, COUNT: 3 }}\nwrpc:\n  - interface: example:echo/echo\n    target: {target}\n    timeout: 5s\n"
+        "name: echoer\nnamespace: tests\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ MESSAGE: hi, COUNT: 3 }}\nwrpc:\n  - interface: example:echo/echo\n    target: \"{target}\"\n    timeout: 5s\n"
     )
 }
 
 /// Three calls through the generic path; the extension sees the calling
-/// workload's name on every transport (NATS headers, the pooled call header).
+/// workload's name on every transport (NATS headers, the pooled call header,
+/// the WebSocket upgrade request).
 fn echo_roundtrip(transport: Transport) {
-    let nats = Nats::start().unwrap();
-    let nats_url = (transport == Transport::Nats).then(|| nats.url());
-    let ext = Extension::start_at(
-        &example("echo").unwrap(),
+    let served = serve(transport, &example("echo").unwrap(), &[]);
+    let run = run_host(
+        &manifest(&served.target),
+        ECHO_GUEST.as_ref(),
         &[],
-        nats_url.as_deref(),
-        transport == Transport::Tcp,
+        RUN_LIMIT,
     )
     .unwrap();
-    let target = nats_url.unwrap_or_else(|| ext.tcp_target().unwrap());
-    let run = run_host(&manifest(&target), ECHO_GUEST.as_ref(), &[], RUN_LIMIT).unwrap();
     assert_success(&run, "echo to echoer: hi #0");
     assert!(run.stdout.contains("echo to echoer: hi #2"), "{run:#?}");
 }

@@ -1,12 +1,17 @@
 //! Real servers for tests and benchmarks: `nats-server`, `redis-server`, the
-//! project's extension binaries and the `host`, each on a free loopback port
-//! and killed on `Drop`.
+//! project's extension binaries and the `host`, killed on `Drop`.
+//!
+//! Servers bind their own ports and report them: `nats-server -p -1` logs its
+//! port, extensions listen on `:0` and print `listening URL` lines, and
+//! `redis-server` (which cannot pick a port) is retried on `EADDRINUSE` and
+//! recognised by its own "Ready to accept connections" line, never by a
+//! port that merely answers.
 //!
 //! Binaries are looked up next to the running test executable
 //! (`target/<profile>/`), so build the workspace first (`cargo build --workspace`).
 
 use std::io::{Read as _, Write as _};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::sleep;
@@ -16,14 +21,6 @@ use anyhow::{bail, Context as _};
 
 /// How long a server may take to start answering.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port on loopback")
-}
 
 /// The directory holding the workspace's built binaries.
 pub fn bin_dir() -> PathBuf {
@@ -49,23 +46,6 @@ pub fn bin(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-fn wait_for_port(port: u16, child: &mut Child, what: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + START_TIMEOUT;
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    loop {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return Ok(());
-        }
-        if let Some(status) = child.try_wait()? {
-            bail!("{what} exited during start-up: {status}");
-        }
-        if Instant::now() > deadline {
-            bail!("{what} did not listen on port {port} within {START_TIMEOUT:?}");
-        }
-        sleep(Duration::from_millis(20));
-    }
-}
-
 /// A child process killed on drop.
 struct Proc(Option<Child>);
 
@@ -74,6 +54,68 @@ impl Proc {
         if let Some(mut child) = self.0.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.0.as_ref().map(Child::id)
+    }
+}
+
+/// A field of `/proc/PID/status` in KiB (e.g. `VmHWM`, the peak resident set).
+pub fn proc_status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("process {pid} is gone"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))
+}
+
+/// Reads `child`'s stdout lines until `done` says so, within [`START_TIMEOUT`];
+/// the lines read are returned and the rest of the output is drained in the
+/// background so the child never blocks on a full pipe.
+fn read_until(
+    child: &mut Child,
+    what: &str,
+    mut done: impl FnMut(&str) -> bool + Send + 'static,
+) -> anyhow::Result<Vec<String>> {
+    use std::io::BufRead as _;
+    let stdout = child.stdout.take().context("stdout not piped")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if !sent {
+                let finished = done(&line);
+                seen.push(line);
+                if finished {
+                    let _ = tx.send(std::mem::take(&mut seen));
+                    sent = true;
+                }
+            }
+        }
+        if !sent {
+            let _ = tx.send(seen);
+        }
+    });
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(lines) => return Ok(lines),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if Instant::now() > deadline {
+                    bail!("{what} did not start within {START_TIMEOUT:?}");
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                bail!("{what} closed its output during start-up");
+            }
         }
     }
 }
@@ -179,6 +221,12 @@ pub struct Redis {
     proc: Proc,
 }
 
+/// Why a server did not start.
+enum Start {
+    AddrInUse,
+    Failed(anyhow::Error),
+}
+
 /// A CA and a server certificate for 127.0.0.1, made with `openssl`.
 pub struct Tls {
     dir: PathBuf,
@@ -254,6 +302,16 @@ impl Tls {
     pub fn ca_file(&self) -> PathBuf {
         self.dir.join("ca.crt")
     }
+
+    /// The server certificate for 127.0.0.1 (PEM).
+    pub fn cert_file(&self) -> PathBuf {
+        self.dir.join("server.crt")
+    }
+
+    /// The server certificate's private key (PEM).
+    pub fn key_file(&self) -> PathBuf {
+        self.dir.join("server.key")
+    }
 }
 
 impl Drop for Tls {
@@ -265,24 +323,33 @@ impl Drop for Tls {
 impl Redis {
     /// Starts it and waits until it accepts connections.
     pub fn start() -> anyhow::Result<Self> {
-        let mut redis = Self {
-            port: free_port(),
-            tls: None,
-            proc: Proc(None),
-        };
-        redis.restart()?;
-        Ok(redis)
+        Self::start_on_some_port(None)
     }
 
     /// Starts one that accepts only TLS, with a certificate from `tls`.
     pub fn start_tls(tls: Tls) -> anyhow::Result<Self> {
+        Self::start_on_some_port(Some(tls))
+    }
+
+    /// redis-server cannot pick its own port: try kernel-suggested ports
+    /// until one binds (retrying on `EADDRINUSE`).
+    fn start_on_some_port(tls: Option<Tls>) -> anyhow::Result<Self> {
         let mut redis = Self {
-            port: free_port(),
-            tls: Some(tls),
+            port: 0,
+            tls,
             proc: Proc(None),
         };
-        redis.restart()?;
-        Ok(redis)
+        for _ in 0..20 {
+            redis.port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+                .local_addr()?
+                .port();
+            match redis.spawn() {
+                Ok(()) => return Ok(redis),
+                Err(Start::AddrInUse) => continue,
+                Err(Start::Failed(err)) => return Err(err),
+            }
+        }
+        bail!("redis-server found no free port in 20 attempts")
     }
 
     /// Stops the server (its data is lost).
@@ -293,6 +360,20 @@ impl Redis {
     /// Starts the server again on the same port.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.proc.kill();
+        for _ in 0..50 {
+            match self.spawn() {
+                Ok(()) => return Ok(()),
+                Err(Start::AddrInUse) => sleep(Duration::from_millis(100)),
+                Err(Start::Failed(err)) => return Err(err),
+            }
+        }
+        bail!(
+            "port {} stayed in use; redis-server could not restart",
+            self.port
+        )
+    }
+
+    fn spawn(&mut self) -> Result<(), Start> {
         let mut cmd = Command::new("redis-server");
         cmd.args(["--bind", "127.0.0.1"]);
         match &self.tls {
@@ -300,22 +381,40 @@ impl Redis {
             Some(tls) => cmd
                 .args(["--port", "0", "--tls-port", &self.port.to_string()])
                 .arg("--tls-cert-file")
-                .arg(tls.dir.join("server.crt"))
+                .arg(tls.cert_file())
                 .arg("--tls-key-file")
-                .arg(tls.dir.join("server.key"))
+                .arg(tls.key_file())
                 .arg("--tls-ca-cert-file")
                 .arg(tls.ca_file())
                 .args(["--tls-auth-clients", "no"]),
         };
         let mut child = cmd
             .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .context("cannot start redis-server (run scripts/install.sh)")?;
-        wait_for_port(self.port, &mut child, "redis-server")?;
-        self.proc = Proc(Some(child));
-        Ok(())
+            .context("cannot start redis-server (run scripts/install.sh)")
+            .map_err(Start::Failed)?;
+        let lines = read_until(&mut child, "redis-server", |l| {
+            l.contains("Ready to accept connections") || l.contains("Address already in use")
+        })
+        .map_err(Start::Failed)?;
+        if lines
+            .iter()
+            .any(|l| l.contains("Ready to accept connections"))
+        {
+            self.proc = Proc(Some(child));
+            return Ok(());
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        if lines.iter().any(|l| l.contains("Address already in use")) {
+            return Err(Start::AddrInUse);
+        }
+        Err(Start::Failed(anyhow::anyhow!(
+            "redis-server did not start: {}",
+            lines.join(" | ")
+        )))
     }
 
     /// `redis://127.0.0.1:PORT`, or `rediss://` when it speaks TLS.
@@ -351,89 +450,109 @@ pub fn example(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// An extension binary serving on NATS and/or a TCP port, ready once its
-/// `/readyz` answers 200.
+/// An extension binary serving on the endpoints it was given (ports `:0`
+/// resolved to what it bound), started and ready.
 pub struct Extension {
-    tcp_port: Option<u16>,
-    http_port: u16,
+    addresses: Vec<String>,
+    http: String,
     proc: Proc,
 }
 
 impl Extension {
-    /// Starts the extension binary `name` with `args`, on NATS at `nats`
-    /// (if given) and on a fresh TCP port (if `tcp`), and waits until ready.
-    pub fn start(
-        name: &str,
-        args: &[String],
-        nats: Option<&str>,
-        tcp: bool,
-    ) -> anyhow::Result<Self> {
-        Self::start_at(&bin(name)?, args, nats, tcp)
+    /// Starts the extension binary `name` with `args`, listening on each of
+    /// `listen` (`tcp://127.0.0.1:0`, `unix:///…`, `ws://127.0.0.1:0/wrpc`,
+    /// `wss://…`, `nats://…`), and waits until it is ready.
+    pub fn start(name: &str, args: &[String], listen: &[String]) -> anyhow::Result<Self> {
+        Self::start_at(&bin(name)?, args, listen)
     }
 
     /// Like [`Extension::start`], for the binary at `path`.
-    pub fn start_at(
-        path: &Path,
-        args: &[String],
-        nats: Option<&str>,
-        tcp: bool,
-    ) -> anyhow::Result<Self> {
+    pub fn start_at(path: &Path, args: &[String], listen: &[String]) -> anyhow::Result<Self> {
         let name = path
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        let name = name.as_str();
-        let http_port = free_port();
-        let tcp_port = tcp.then(free_port);
         let mut cmd = Command::new(path);
         cmd.args(args)
-            .arg("--http-addr")
-            .arg(format!("127.0.0.1:{http_port}"))
+            .args(["--http-addr", "127.0.0.1:0"])
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        if let Some(url) = nats {
-            cmd.arg("--nats-url").arg(url);
+        for endpoint in listen {
+            cmd.arg("--listen").arg(endpoint);
         }
-        if let Some(port) = tcp_port {
-            cmd.arg("--listen").arg(format!("tcp://127.0.0.1:{port}"));
-        }
-        let child = cmd
+        let mut child = cmd
             .spawn()
             .with_context(|| format!("cannot start {name}"))?;
-        let mut ext = Self {
-            tcp_port,
-            http_port,
-            proc: Proc(Some(child)),
+        let lines = match read_until(&mut child, &name, |l| l == "ready") {
+            Ok(lines) => lines,
+            Err(err) => {
+                let status = child.try_wait().ok().flatten();
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("{err} (exit status: {status:?})");
+            }
         };
-        ext.wait_ready(name)?;
-        Ok(ext)
+        if lines.last().map(String::as_str) != Some("ready") {
+            let status = child.wait()?;
+            bail!("{name} exited during start-up: {status}");
+        }
+        let addresses: Vec<String> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("listening "))
+            .map(str::to_string)
+            .collect();
+        let http = addresses
+            .iter()
+            .find_map(|a| a.strip_prefix("http://"))
+            .context("no health endpoint announced")?
+            .to_string();
+        Ok(Self {
+            addresses,
+            http,
+            proc: Proc(Some(child)),
+        })
     }
 
-    fn wait_ready(&mut self, name: &str) -> anyhow::Result<()> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if self
-                .http_get("/readyz")
-                .is_ok_and(|(status, _)| status == 200)
-            {
-                return Ok(());
-            }
-            if let Some(child) = self.proc.0.as_mut() {
-                if let Some(status) = child.try_wait()? {
-                    bail!("{name} exited during start-up: {status}");
-                }
-            }
-            if Instant::now() > deadline {
-                bail!("{name} was not ready within {START_TIMEOUT:?}");
-            }
-            sleep(Duration::from_millis(50));
-        }
+    /// Every address it announced (`http://…` first).
+    pub fn addresses(&self) -> &[String] {
+        &self.addresses
+    }
+
+    /// The first announced address with `scheme` (`tcp`, `unix`, `ws`, `wss`, `nats`).
+    pub fn address(&self, scheme: &str) -> Option<&str> {
+        let prefix = format!("{scheme}://");
+        self.addresses
+            .iter()
+            .find(|a| a.starts_with(&prefix))
+            .map(String::as_str)
+    }
+
+    /// `host:port` of its TCP listener, if any.
+    pub fn tcp_addr(&self) -> Option<&str> {
+        self.address("tcp").and_then(|a| a.strip_prefix("tcp://"))
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.proc.pid().unwrap_or(0)
+    }
+
+    /// Its peak resident memory so far (`VmHWM`), in KiB.
+    pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
+        proc_status_kib(self.pid(), "VmHWM")
+    }
+
+    /// Whether it is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.proc
+            .0
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
     /// `GET path` on the health endpoint: (status, body).
     pub fn http_get(&self, path: &str) -> anyhow::Result<(u16, String)> {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.http_port));
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        let mut s = TcpStream::connect(&self.http)?;
         s.set_read_timeout(Some(Duration::from_secs(5)))?;
         write!(s, "GET {path} HTTP/1.1\r\nhost: localhost\r\n\r\n")?;
         let mut resp = String::new();
@@ -451,14 +570,9 @@ impl Extension {
         Ok((status, body))
     }
 
-    /// `tcp://127.0.0.1:PORT`, if it serves TCP.
-    pub fn tcp_target(&self) -> Option<String> {
-        self.tcp_port.map(|p| format!("tcp://127.0.0.1:{p}"))
-    }
-
-    /// Its TCP port, if it serves TCP.
-    pub fn tcp_port(&self) -> Option<u16> {
-        self.tcp_port
+    /// Kills it with SIGKILL (no drain) and reaps it.
+    pub fn kill(&mut self) {
+        self.proc.kill();
     }
 
     /// Sends SIGTERM and waits for the exit status.

@@ -1,5 +1,6 @@
 //! Builds the guest components in `tests/components/` for `wasm32-wasip2` and
 //! exports their paths as `GUEST_<NAME>` environment variables at compile time.
+//! The list of guests is kept here only; `src/lib.rs` turns it into constants.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -13,6 +14,9 @@ fn main() {
     println!("cargo:rerun-if-changed={}", wit.display());
     let target_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("guests");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // The list, for `foreach_guest!` in src/lib.rs.
+    let list = GUESTS.join(",");
+    println!("cargo:rustc-env=GUESTS={list}");
     for guest in GUESTS {
         let dir = components.join(guest);
         println!("cargo:rerun-if-changed={}", dir.join("src").display());

@@ -1,0 +1,25 @@
+//! The guest components of `tests/components/`, built for `wasm32-wasip2` by
+//! `build.rs` (run `scripts/install.sh` first for the target).
+
+/// The keyvalue test, demo and benchmark guest (`tests/components/kv-guest`).
+pub const KV_GUEST: &str = env!("GUEST_KV_GUEST");
+
+/// A guest calling `example:echo/echo`, a user-defined interface (`tests/components/echo-guest`).
+pub const ECHO_GUEST: &str = env!("GUEST_ECHO_GUEST");
+
+/// Every guest `build.rs` builds, by crate name: a guest added there without
+/// a constant here fails the `every_guest_has_a_constant` test.
+pub const ALL: &[(&str, &str)] = &[("kv-guest", KV_GUEST), ("echo-guest", ECHO_GUEST)];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_guest_has_a_constant() {
+        let built: Vec<&str> = env!("GUESTS").split(',').collect();
+        let named: Vec<&str> = super::ALL.iter().map(|(n, _)| *n).collect();
+        assert_eq!(built, named);
+        for (name, path) in super::ALL {
+            assert!(std::path::Path::new(path).exists(), "{name}: {path}");
+        }
+    }
+}
