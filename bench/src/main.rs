@@ -1,161 +1,299 @@
-//! `cargo run --release -p bench`: the latency of one guest `get` through the
-//! whole stack (guest → host plugin → wRPC → keyvalue-redis → Redis), over TCP
-//! and over NATS, next to two baselines measured in the same run: a direct
-//! in-process host call from the guest, and a native redis-rs GET.
+//! `bench`: per-call latency, throughput and goals of the whole stack
+//! (guest → host plugin → wRPC → extension), next to baselines measured in
+//! the same run: raw TCP and Unix ping-pong, raw NATS request/reply, a
+//! native redis-rs GET and an in-process host call.
 //!
-//! Build the release binaries first (`cargo build --release --workspace`);
-//! child processes inherit this process's CPU affinity, so run it under
-//! `taskset -c 0` to measure everything on one core.
+//! `./scripts/bench.sh` builds the release binaries, runs this once free and
+//! once under `taskset -c 0` and rewrites `BENCHMARKS.md`. For a quick run:
+//!
+//! ```sh
+//! cargo build --release --workspace --bins --examples
+//! ./target/release/bench --iterations 1000 --duration-ms 1000
+//! ```
+//!
+//! Child processes inherit this process's CPU affinity, so under
+//! `taskset -c 0` every process of the run shares one core.
 
-use std::time::{Duration, Instant};
+mod baselines;
+mod report;
+mod workloads;
 
-use anyhow::{bail, Context as _};
-use clap::Parser;
-use harness::{run_host, Extension, Nats, Redis};
+use std::io::Write as _;
+use std::path::PathBuf;
 
-/// Measure per-call latency of wasi:keyvalue get over wRPC.
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use baselines::{Helper, Io, PingTarget};
+use report::{Latencies, Placement, Report, Stats, ThroughputRow, Transport};
+use workloads::{Guest, Stack};
+
+/// Measure the latency and throughput of wRPC calls from Wasm guests.
 #[derive(Debug, Parser)]
-struct Args {
-    /// Calls measured per path.
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(flatten)]
+    run: RunArgs,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+/// What one run measures.
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Timed calls per latency path.
     #[arg(long, env = "BENCH_ITERATIONS", default_value_t = 5000)]
     iterations: usize,
+    /// Untimed warm-up calls before them.
+    #[arg(long, default_value_t = 200)]
+    warmup: usize,
+    /// How long each caller of a throughput workload calls, in milliseconds.
+    #[arg(long, default_value_t = 3000)]
+    duration_ms: u64,
+    /// Concurrent callers of the throughput workloads.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64])]
+    callers: Vec<usize>,
+    /// Also write this run's tables, as a markdown section, to this file.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
 }
 
-/// Median and 99th percentile, in nanoseconds.
-#[derive(Clone, Copy, Debug)]
-struct Stats {
-    median: f64,
-    p99: f64,
-}
-
-impl Stats {
-    fn of(mut samples: Vec<u128>) -> Self {
-        samples.sort_unstable();
-        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize] as f64;
-        Self {
-            median: at(0.5),
-            p99: at(0.99),
-        }
-    }
+/// The helpers `bench` runs as (hidden from `--help`).
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Raw ping-pong server on a TCP and a Unix listener.
+    #[command(hide = true)]
+    Pong {
+        #[arg(long, value_enum)]
+        io: Io,
+        /// `HOST:PORT` to bind.
+        #[arg(long)]
+        tcp: String,
+        /// Socket path to bind.
+        #[arg(long)]
+        unix: PathBuf,
+    },
+    /// Raw NATS responder.
+    #[command(hide = true)]
+    NatsResponder {
+        #[arg(long)]
+        url: String,
+    },
+    /// Rewrites the generated part of a document from the sections of runs.
+    #[command(hide = true)]
+    Document {
+        /// The document, e.g. `BENCHMARKS.md`.
+        #[arg(long)]
+        doc: PathBuf,
+        /// The commit measured (`git rev-parse --short HEAD`, `-dirty` if changed).
+        #[arg(long)]
+        commit: String,
+        /// The date of the run.
+        #[arg(long)]
+        date: String,
+        /// What `nproc` printed.
+        #[arg(long)]
+        nproc: String,
+        /// The command that reproduces the run.
+        #[arg(long)]
+        reproduce: String,
+        /// Markdown sections written by `--markdown`, in order.
+        sections: Vec<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let redis = Redis::start()?;
-    let nats = Nats::start()?;
-    let ext = Extension::start(
-        "keyvalue-redis",
-        &["--redis-url".into(), redis.url()],
-        &[nats.url(), "tcp://127.0.0.1:0".into()],
-    )?;
-    let native = native_get(&redis.url(), args.iterations)?;
-    let (host_call, tcp) = guest_get(ext.address("tcp").context("tcp")?, args.iterations)?;
-    let (_, over_nats) = guest_get(&nats.url(), args.iterations)?;
-
-    println!("placement: CPUs {} ({} online)", affinity(), online());
-    println!(
-        "iterations: {} per path (after 200 warm-up calls)\n",
-        args.iterations
-    );
-    println!("| path | median µs | p99 µs | median ÷ redis-rs GET |");
-    println!("|---|---:|---:|---:|");
-    let rows = [
-        (
-            "guest → in-process host call (monotonic-clock.now)",
-            host_call,
-        ),
-        ("native redis-rs GET (baseline)", native),
-        ("guest get → wRPC TCP → keyvalue-redis → Redis", tcp),
-        ("guest get → wRPC NATS → keyvalue-redis → Redis", over_nats),
-    ];
-    for (name, s) in rows {
-        println!(
-            "| {name} | {:.1} | {:.1} | {:.2} |",
-            s.median / 1e3,
-            s.p99 / 1e3,
-            s.median / native.median
-        );
+    let cli = Cli::parse();
+    match cli.command {
+        None => run(&cli.run),
+        Some(Cmd::Pong { io, tcp, unix }) => baselines::serve_pong(io, &tcp, &unix),
+        Some(Cmd::NatsResponder { url }) => baselines::serve_nats(&url),
+        Some(Cmd::Document {
+            doc,
+            commit,
+            date,
+            nproc,
+            reproduce,
+            sections,
+        }) => document(&doc, &commit, &date, &nproc, &reproduce, &sections),
     }
-    println!(
-        "\nNATS ÷ TCP (median): {:.2}",
-        over_nats.median / tcp.median
-    );
+}
+
+/// Says what is being measured, on stderr (the tables go to stdout).
+fn progress(what: &str) {
+    eprintln!("bench: {what}");
+}
+
+/// Measures everything at the current placement, prints the tables and
+/// writes them to `--markdown` if given.
+fn run(args: &RunArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.iterations > 0, "--iterations must be at least 1");
+    let placement = Placement::current();
+    progress(&format!(
+        "CPUs allowed {} (online {})",
+        placement.allowed, placement.online
+    ));
+    let stack = Stack::start()?;
+    let report = Report {
+        latency: measure_latency(&stack, args)?,
+        throughput: measure_throughput(&stack, args)?,
+        placement,
+        iterations: args.iterations,
+        warmup: args.warmup,
+        duration_ms: args.duration_ms,
+    };
+    let markdown = report.markdown();
+    writeln!(std::io::stdout().lock(), "{markdown}")?;
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, &markdown).with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(())
 }
 
-/// GET of a 16-byte value with redis-rs's multiplexed async connection.
-fn native_get(url: &str, iterations: usize) -> anyhow::Result<Stats> {
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async {
-        let client = redis::Client::open(url)?;
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        redis::cmd("SET")
-            .arg("native")
-            .arg("0123456789abcdef")
-            .query_async::<()>(&mut conn)
-            .await?;
-        let mut samples = Vec::with_capacity(iterations);
-        for i in 0..iterations + 200 {
-            let start = Instant::now();
-            let v: Option<Vec<u8>> = redis::cmd("GET")
-                .arg("native")
-                .query_async(&mut conn)
-                .await?;
-            if i >= 200 {
-                samples.push(start.elapsed().as_nanos());
-            }
-            anyhow::ensure!(v.is_some(), "native GET found nothing");
-        }
-        Ok(Stats::of(samples))
+/// Every latency path and baseline. Each goal's two sides are measured one
+/// right after the other, so that drift on a noisy machine moves both rather
+/// than their ratio.
+fn measure_latency(stack: &Stack, args: &RunArgs) -> anyhow::Result<Latencies> {
+    let (n, w) = (args.iterations, args.warmup);
+    let pong = |io: Io| {
+        let unix = stack.socket_dir().join(format!("pong-{}.sock", io.name()));
+        Helper::start(&[
+            "pong",
+            "--io",
+            io.name(),
+            "--tcp",
+            "127.0.0.1:0",
+            "--unix",
+            &unix.to_string_lossy(),
+        ])
+    };
+    let (pong_tokio, pong_blocking) = (pong(Io::Tokio)?, pong(Io::Blocking)?);
+    let responder = Helper::start(&["nats-responder", "--url", &stack.nats_url()])?;
+    let ping = |server: &Helper, scheme: &str, io: Io| -> anyhow::Result<Stats> {
+        progress(&format!("latency: raw {scheme} ping-pong, {}", io.name()));
+        let addr = server.address(scheme)?;
+        let target = match scheme {
+            "tcp" => PingTarget::Tcp(addr),
+            _ => PingTarget::Unix(addr),
+        };
+        baselines::ping_pong(target, io, w, n)
+    };
+    let echo = |t: Transport| -> anyhow::Result<(Transport, Stats)> {
+        progress(&format!("latency: guest echo over {}", t.label()));
+        let target = stack.target(Guest::Echo, t)?;
+        Ok((t, workloads::echo_latency(&target, w, n)?))
+    };
+
+    let raw_tcp = ping(&pong_tokio, "tcp", Io::Tokio)?;
+    let raw_tcp_blocking = ping(&pong_blocking, "tcp", Io::Blocking)?;
+    let echo_tcp = echo(Transport::Tcp)?;
+    let echo_ws = echo(Transport::Ws)?;
+    let raw_unix = ping(&pong_tokio, "unix", Io::Tokio)?;
+    let raw_unix_blocking = ping(&pong_blocking, "unix", Io::Blocking)?;
+    let echo_unix = echo(Transport::Unix)?;
+    progress("latency: raw NATS request/reply");
+    let raw_nats = baselines::nats_request(&stack.nats_url(), w, n)?;
+    let echo_nats = echo(Transport::Nats)?;
+    drop((pong_tokio, pong_blocking, responder));
+
+    progress("latency: native redis-rs GET");
+    let redis_get = baselines::redis_get(&stack.redis_url(), w, n)?;
+    let mut host_call = None;
+    let mut kv_get = Vec::new();
+    for t in Transport::ALL {
+        progress(&format!("latency: guest kv get over {}", t.label()));
+        let (call, get) = workloads::kv_latency(&stack.target(Guest::Kv, t)?, w, n)?;
+        host_call.get_or_insert(call);
+        kv_get.push((t, get));
+    }
+    Ok(Latencies {
+        host_call: host_call.context("no kv run")?,
+        raw_tcp,
+        raw_tcp_blocking,
+        raw_unix,
+        raw_unix_blocking,
+        raw_nats,
+        redis_get,
+        echo: vec![echo_tcp, echo_unix, echo_ws, echo_nats],
+        kv_get,
     })
 }
 
-/// Runs the guest's bench scenario through `target`: (host call, get).
-fn guest_get(target: &str, iterations: usize) -> anyhow::Result<(Stats, Stats)> {
-    let manifest = format!(
-        "name: bench\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ SCENARIO: bench, BUCKET: bench, ITERATIONS: {iterations} }}\nwrpc:\n  - wasi:keyvalue\n"
-    );
-    let run = run_host(
-        &manifest,
-        guests::KV_GUEST.as_ref(),
-        &["--wrpc-target", target],
-        Duration::from_secs(600),
-    )?;
-    if run.code != Some(0) {
-        bail!("bench guest failed over {target}: {run:#?}");
-    }
-    let parse = |name: &str| -> anyhow::Result<Stats> {
-        let line = run
-            .stdout
-            .lines()
-            .find(|l| l.starts_with(&format!("bench {name}:")))
-            .with_context(|| format!("no `{name}` line in {}", run.stdout))?;
-        let field = |key: &str| -> anyhow::Result<f64> {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(key))
-                .context("missing field")?
-                .parse()
-                .context("bad number")
+/// Calls per second of echo over every transport and kv get over TCP and
+/// NATS, at each `--callers` level.
+fn measure_throughput(stack: &Stack, args: &RunArgs) -> anyhow::Result<Vec<ThroughputRow>> {
+    let paths = Transport::ALL
+        .map(|t| (Guest::Echo, t))
+        .into_iter()
+        .chain([(Guest::Kv, Transport::Tcp), (Guest::Kv, Transport::Nats)]);
+    let mut rows = Vec::new();
+    for (guest, t) in paths {
+        let path = match guest {
+            Guest::Echo => format!("guest echo over {}", t.label()),
+            Guest::Kv => format!("guest kv get over {}", t.label()),
         };
-        Ok(Stats {
-            median: field("median_ns=")?,
-            p99: field("p99_ns=")?,
-        })
-    };
-    Ok((parse("host-call")?, parse("get")?))
+        let target = stack.target(guest, t)?;
+        let mut rates = Vec::new();
+        for &callers in &args.callers {
+            progress(&format!("throughput: {path}, callers: {callers}"));
+            rates.push(workloads::throughput(
+                guest,
+                &target,
+                callers,
+                args.duration_ms,
+            )?);
+        }
+        rows.push(ThroughputRow { path, rates });
+    }
+    Ok(rows)
 }
 
-fn affinity() -> String {
-    std::fs::read_to_string("/proc/self/status")
+/// Rewrites the part of `doc` between the markers: the run's context, how to
+/// reproduce it, then each placement's section.
+fn document(
+    doc: &std::path::Path,
+    commit: &str,
+    date: &str,
+    nproc: &str,
+    reproduce: &str,
+    sections: &[PathBuf],
+) -> anyhow::Result<()> {
+    let version = |cmd: &str| -> String {
+        std::process::Command::new(cmd)
+            .arg("--version")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| {
+                s.split_whitespace()
+                    .find_map(|w| w.strip_prefix("v=").or_else(|| w.strip_prefix('v')))
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| "?".into())
+    };
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-                .map(|v| v.trim().to_string())
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
         })
-        .unwrap_or_else(|| "?".into())
-}
-
-fn online() -> usize {
-    std::thread::available_parallelism().map_or(0, |n| n.get())
+        .unwrap_or_else(|| "?".into());
+    let mut generated = format!(
+        "Run of {date} at commit `{commit}`, release build; `nproc`: {nproc} ({cpu}); \
+         nats-server {}, redis-server {}.\n\nReproduce (builds the release binaries, runs \
+         both placements and rewrites this part of the file):\n\n```sh\n{reproduce}\n```\n",
+        version("nats-server"),
+        version("redis-server"),
+    );
+    for section in sections {
+        let text = std::fs::read_to_string(section)
+            .with_context(|| format!("reading {}", section.display()))?;
+        generated.push('\n');
+        generated.push_str(text.trim_end());
+        generated.push('\n');
+    }
+    let old = std::fs::read_to_string(doc).with_context(|| format!("reading {}", doc.display()))?;
+    std::fs::write(doc, report::splice(&old, &generated)?)
+        .with_context(|| format!("writing {}", doc.display()))
 }

@@ -217,9 +217,13 @@ impl Parser {
         self.dialect
     }
 
-    /// Whether the parser is between messages (not inside a frame or a header).
+    /// Whether the parser is between messages (not inside a frame or a
+    /// header), including before the first byte of a connection.
     pub fn at_boundary(&self) -> bool {
-        matches!(self.state, State::Messages | State::PlainFrames)
+        matches!(
+            self.state,
+            State::Sniff | State::AwaitPreface | State::Messages | State::PlainFrames
+        )
     }
 
     /// Takes the next event from the front of `buf`, or `Ok(None)` when more

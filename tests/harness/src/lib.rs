@@ -456,6 +456,7 @@ pub struct Extension {
     addresses: Vec<String>,
     http: String,
     proc: Proc,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Extension {
@@ -476,13 +477,14 @@ impl Extension {
             .args(["--http-addr", "127.0.0.1:0"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::piped());
         for endpoint in listen {
             cmd.arg("--listen").arg(endpoint);
         }
         let mut child = cmd
             .spawn()
             .with_context(|| format!("cannot start {name}"))?;
+        let log = capture_log(&mut child);
         let lines = match read_until(&mut child, &name, |l| l == "ready") {
             Ok(lines) => lines,
             Err(err) => {
@@ -510,7 +512,13 @@ impl Extension {
             addresses,
             http,
             proc: Proc(Some(child)),
+            log,
         })
+    }
+
+    /// The log lines (stderr) it has written so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     /// Every address it announced (`http://…` first).
@@ -583,6 +591,28 @@ impl Extension {
         wait_timeout(&mut child, Duration::from_secs(30))?
             .context("extension did not exit within 30s of SIGTERM")
     }
+}
+
+/// Collects `child`'s stderr lines (and passes them on to ours, so test
+/// output still shows them).
+fn capture_log(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use std::io::BufRead as _;
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    if let Some(stderr) = child.stderr.take() {
+        let sink = std::sync::Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                eprintln!("{line}");
+                if let Ok(mut log) = sink.lock() {
+                    log.push(line);
+                }
+            }
+        });
+    }
+    log
 }
 
 /// What a finished `host run` printed and returned.

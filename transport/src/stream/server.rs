@@ -29,6 +29,39 @@ use crate::{CallerContext, Incoming, Outgoing};
 /// How long a connection told to go away may take to close its side.
 const GOAWAY_LINGER: Duration = Duration::from_secs(1);
 
+/// Connections the kernel queues before they are accepted (capped by
+/// `net.core.somaxconn`). std's default of 128 overflows under a burst of
+/// connects, and every overflow costs a client a one-second SYN retry.
+const BACKLOG: u32 = 4096;
+
+async fn bind_tcp(host: &str, port: u16) -> io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(BACKLOG)) {
+            Ok(listener) => return Ok(listener),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("`{host}` resolves to no address"),
+        )
+    }))
+}
+
+fn bind_unix(path: &std::path::Path) -> io::Result<UnixListener> {
+    let socket = tokio::net::UnixSocket::new_stream()?;
+    socket.bind(path)?;
+    socket.listen(BACKLOG)
+}
+
 /// A bound TCP, Unix or WebSocket listener.
 pub struct Listener {
     bound: Bound,
@@ -46,9 +79,7 @@ impl Listener {
     /// endpoint is `nats://`.
     pub async fn bind(endpoint: &Endpoint) -> io::Result<Self> {
         let bound = match endpoint {
-            Endpoint::Tcp { host, port, .. } => {
-                Bound::Tcp(TcpListener::bind((host.as_str(), *port)).await?)
-            }
+            Endpoint::Tcp { host, port, .. } => Bound::Tcp(bind_tcp(host, *port).await?),
             Endpoint::Unix { path, .. } => {
                 if path.exists() {
                     if UnixStream::connect(path).await.is_ok() {
@@ -59,7 +90,7 @@ impl Listener {
                     }
                     std::fs::remove_file(path)?;
                 }
-                Bound::Unix(UnixListener::bind(path)?, path.clone())
+                Bound::Unix(bind_unix(path)?, path.clone())
             }
             Endpoint::Ws(ws_endpoint) => {
                 let tls = if ws_endpoint.secure {
@@ -84,7 +115,7 @@ impl Listener {
                     ws::WsLimits::default(),
                 )
                 .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err.to_string()))?;
-                let tcp = TcpListener::bind((ws_endpoint.host.as_str(), ws_endpoint.port)).await?;
+                let tcp = bind_tcp(&ws_endpoint.host, ws_endpoint.port).await?;
                 Bound::Ws(tcp, acceptor, ws_endpoint.secure)
             }
             Endpoint::Nats(_) => {
@@ -174,7 +205,9 @@ async fn connection(accepted: Accepted, registry: Arc<Registry>, opts: ServeOpti
     let transport = accepted.transport.clone();
     let peer = accepted.peer;
     let who = peer.map_or_else(|| transport.to_string(), |p| format!("{transport} {p}"));
-    let opened = tokio::time::timeout(limits.header_timeout, accepted.open()).await;
+    // Boxed, like the call below: an idle connection's task keeps only the
+    // state of its wait for the next call.
+    let opened = tokio::time::timeout(limits.header_timeout, Box::pin(accepted.open())).await;
     let (rd, wr, upgrade_headers) = match opened {
         Ok(Ok(opened)) => opened,
         Ok(Err(err)) => return debug!(peer = who, %err, "dropped connection during its handshake"),
@@ -195,7 +228,7 @@ async fn connection(accepted: Accepted, registry: Arc<Registry>, opts: ServeOpti
     loop {
         let next = tokio::select! {
             biased;
-            () = opts.shutdown.cancelled() => return go_away(&conn).await,
+            () = opts.shutdown.cancelled() => return Box::pin(go_away(&conn)).await,
             next = tokio::time::timeout(wait, poll_fn_mut(|cx| conn.read().inbound.poll_event(cx))) => next,
         };
         let event = match next {
@@ -233,7 +266,7 @@ async fn connection(accepted: Accepted, registry: Arc<Registry>, opts: ServeOpti
         let keep = tokio::select! {
             biased;
             () = opts.abort.cancelled() => false,
-            keep = serve_call(&conn, header, &registry, &opts, &transport, peer, &upgrade_headers, &who) => keep,
+            keep = Box::pin(serve_call(&conn, header, &registry, &opts, &transport, peer, &upgrade_headers, &who)) => keep,
         };
         if !keep || dialect == Dialect::Plain {
             return;
@@ -309,6 +342,9 @@ async fn serve_call(
     let cx = CallerContext::new(transport.clone(), peer, all_headers);
     let outcome = (function.handler)(Call { cx, rx, tx }).await;
     drop(permit);
+    if let Err(why) = &outcome {
+        warn!(peer = who, "call to `{instance}.{func}` failed: {why}");
+    }
     match (outcome, dialect) {
         (Ok(()), Dialect::Pooled) => conn.write().push(frame::put_end),
         (Err(msg), Dialect::Pooled) => conn.write().push(|buf| frame::put_error(buf, &msg)),

@@ -5,7 +5,10 @@
 //! - `SCENARIO=isolated`: checks that the bucket holds none of another bucket's keys;
 //! - `SCENARIO=counter`: increments `visits` and prints the count (the demo);
 //! - `SCENARIO=expect-error`: one `get` that must fail; prints the error;
-//! - `SCENARIO=bench`: times `ITERATIONS` gets and as many in-process host calls;
+//! - `SCENARIO=bench`: times `ITERATIONS` gets and as many in-process host calls,
+//!   after `WARMUP` gets (default: `ITERATIONS`, at most 200);
+//! - `SCENARIO=throughput`: gets in a loop for `DURATION_MS` after 20 warm-up
+//!   gets; prints `bench throughput: calls=… start_unix_ns=… end_unix_ns=…`;
 //! - `SCENARIO=big`: stores and reads back a `SIZE`-byte value.
 //!
 //! `BUCKET` names the bucket. Output lines are `key: value`; any failed check
@@ -21,7 +24,7 @@ mod bindings {
 
 use std::collections::BTreeSet;
 use std::process::exit;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bindings::wasi::keyvalue::{atomics, batch, store};
 
@@ -138,7 +141,8 @@ fn big(bucket: &store::Bucket) {
 fn bench(bucket: &store::Bucket) {
     let iterations: usize = env("ITERATIONS", "2000").parse().unwrap_or(2000);
     ok("set", bucket.set("bench", b"0123456789abcdef"));
-    for _ in 0..iterations.min(200) {
+    let warmup: usize = env("WARMUP", "").parse().unwrap_or(iterations.min(200));
+    for _ in 0..warmup {
         ok("warm-up get", bucket.get("bench"));
     }
     let mut remote = Vec::with_capacity(iterations);
@@ -162,6 +166,26 @@ fn bench(bucket: &store::Bucket) {
     line("get", &mut remote);
 }
 
+fn unix_ns() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+fn throughput(bucket: &store::Bucket) {
+    let duration = Duration::from_millis(env("DURATION_MS", "2000").parse().unwrap_or(2000));
+    ok("set", bucket.set("bench", b"0123456789abcdef"));
+    for _ in 0..20 {
+        ok("warm-up get", bucket.get("bench"));
+    }
+    let start_unix = unix_ns();
+    let start = Instant::now();
+    let mut calls = 0u64;
+    while start.elapsed() < duration {
+        check(ok("get", bucket.get("bench")).is_some(), "bench key present");
+        calls += 1;
+    }
+    println!("bench throughput: calls={calls} start_unix_ns={start_unix} end_unix_ns={}", unix_ns());
+}
+
 fn main() {
     let bucket_name = env("BUCKET", "default");
     let scenario = env("SCENARIO", "full");
@@ -178,6 +202,7 @@ fn main() {
             Err(err) => println!("error: {}", describe(&err)),
         },
         "bench" => bench(&bucket),
+        "throughput" => throughput(&bucket),
         "big" => big(&bucket),
         other => fail(format!("unknown SCENARIO `{other}`")),
     }
