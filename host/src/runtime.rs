@@ -86,11 +86,17 @@ pub async fn run(workload: Workload, defaults: Defaults) -> anyhow::Result<i32> 
     };
     let router = Arc::new(Router::connect(&workload.declarations(), &defaults, &identity).await?);
 
-    let mut loaded = Vec::new();
+    let mut compiled = Vec::new();
     for spec in workload.components {
-        loaded.push(load(&engine, spec, &router)?);
+        compiled.push(compile(&engine, spec)?);
     }
-    check_declarations_used(&engine, &loaded, &router)?;
+    // A declaration nothing imports is named before an import nothing
+    // provides: the second is often the first's typo.
+    check_declarations_used(&engine, &compiled, &router)?;
+    let mut loaded = Vec::new();
+    for (spec, component) in compiled {
+        loaded.push(load(&engine, spec, component, &router)?);
+    }
     let runs = loaded.into_iter().filter(|l| {
         if !l.runnable {
             info!(
@@ -139,13 +145,13 @@ pub async fn run(workload: Workload, defaults: Defaults) -> anyhow::Result<i32> 
 /// naming it and the closest import.
 fn check_declarations_used(
     engine: &Engine,
-    loaded: &[Loaded],
+    compiled: &[(ComponentSpec, Component)],
     router: &Router,
 ) -> anyhow::Result<()> {
-    let imports: Vec<String> = loaded
+    let imports: Vec<String> = compiled
         .iter()
-        .flat_map(|l| {
-            l.component
+        .flat_map(|(_, component)| {
+            component
                 .component_type()
                 .imports(engine)
                 .map(|(name, _)| name.to_string())
@@ -169,11 +175,20 @@ fn check_declarations_used(
     Ok(())
 }
 
-fn load(engine: &Engine, spec: ComponentSpec, router: &Router) -> anyhow::Result<Loaded> {
+fn compile(engine: &Engine, spec: ComponentSpec) -> anyhow::Result<(ComponentSpec, Component)> {
     let file = spec.file.clone().context("component has no file")?;
     let component = Component::from_file(engine, &file)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("component `{}`: cannot load {}", spec.name, file.display()))?;
+    Ok((spec, component))
+}
+
+fn load(
+    engine: &Engine,
+    spec: ComponentSpec,
+    component: Component,
+    router: &Router,
+) -> anyhow::Result<Loaded> {
     let ty = component.component_type();
     for (import, _) in ty.imports(engine) {
         let package = import.split('/').next().unwrap_or(import);

@@ -201,9 +201,31 @@ impl Workload {
             path: path.to_path_buf(),
             error,
         })?;
-        let mut workload = Self::parse(&text).map_err(|error| ManifestError::Parse {
-            path: path.to_path_buf(),
-            error,
+        let mut workload = Self::parse(&text).map_err(|error| {
+            // serde_yaml places a field's error at its mapping's start, and
+            // prints no position for the top-level mapping at line 1, column 1:
+            // find top-level fields' lines here.
+            let line = (error
+                .location()
+                .is_none_or(|l| l.line() == 1 && l.column() == 1))
+            .then(|| {
+                let msg = error.to_string();
+                ["name", "namespace"]
+                    .into_iter()
+                    .find(|key| msg.starts_with(&format!("`{key}`")))
+                    .and_then(|key| top_level_line(&text, key))
+            })
+            .flatten();
+            match line {
+                Some(line) => ManifestError::Invalid {
+                    path: path.to_path_buf(),
+                    reason: format!("{error} at line {line}"),
+                },
+                None => ManifestError::Parse {
+                    path: path.to_path_buf(),
+                    error,
+                },
+            }
         })?;
         let invalid = |reason: String| ManifestError::Invalid {
             path: path.to_path_buf(),
@@ -269,6 +291,16 @@ impl Workload {
     pub fn declarations(&self) -> Vec<Declaration> {
         self.wrpc.iter().map(|e| e.0.clone()).collect()
     }
+}
+
+/// The line (1-based) of top-level key `key` in YAML `text`.
+fn top_level_line(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })
+        .map(|i| i + 1)
 }
 
 #[cfg(test)]

@@ -73,6 +73,7 @@ per_transport!(
     extension_not_running,
     extension_silent,
     redis_outage,
+    extension_killed_mid_call,
 );
 
 /// A caller that starts a `get` and never finishes sending its parameters
@@ -260,6 +261,63 @@ fn redis_outage(transport: Transport) {
     let first = stack.run("counter", "counter", "visits");
     assert_success(&first, "visit number 1");
     assert_eq!(stack.served.ext.http_get("/readyz").unwrap().0, 200);
+}
+
+/// The extension is killed (SIGKILL) while it is serving the guest's call:
+/// over a connection the guest reads that the connection was lost mid-call,
+/// at once; over NATS nothing can tell, so the call's deadline ends it.
+///
+/// The call is held inside Redis (`CLIENT PAUSE … WRITE` parks the
+/// extension's INCRBY) and the kill comes only once Redis lists that parked
+/// command, so the call is known to be in flight.
+fn extension_killed_mid_call(transport: Transport) {
+    let mut stack = Stack::start(transport);
+    let redis_cli = |args: &[&str]| -> String {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &stack.redis.port().to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli (run scripts/install.sh)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        redis_cli(&["CLIENT", "PAUSE", "60000", "WRITE"]).trim(),
+        "OK"
+    );
+    let wrpc = format!(
+        "  - interface: wasi:keyvalue\n    target: \"{}\"\n    timeout: 5s\n",
+        stack.served.target
+    );
+    let host = harness::spawn_host(
+        &manifest("victim", "counter", "visits", &wrpc),
+        KV_GUEST.as_ref(),
+        &[],
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !redis_cli(&["CLIENT", "LIST"])
+        .lines()
+        .any(|l| l.contains("flags=b") && l.contains("cmd=incrby"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call never reached Redis"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stack.served.ext.kill();
+    let run = host.wait(RUN_LIMIT).unwrap();
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    let expected = match transport {
+        Transport::Nats => format!("no answer from {} within 5s", stack.served.target),
+        _ => "connection to the extension lost mid-call".to_string(),
+    };
+    assert!(
+        run.stdout
+            .contains("FAIL: increment: other: wasi:keyvalue/atomics@0.2.0-draft.increment")
+            && run.stdout.contains(&expected),
+        "expected `{expected}`:\n{run:#?}"
+    );
 }
 
 /// `rediss://` with a private CA (`--redis-ca-file`): the whole scenario over TLS to Redis.

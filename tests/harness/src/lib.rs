@@ -634,6 +634,21 @@ pub fn run_host(
     args: &[&str],
     limit: Duration,
 ) -> anyhow::Result<HostRun> {
+    spawn_host(manifest, component, args)?.wait(limit)
+}
+
+/// Like [`run_host`], without waiting: the host runs while the caller acts.
+pub fn spawn_host(manifest: &str, component: &Path, args: &[&str]) -> anyhow::Result<HostProcess> {
+    spawn_host_with_env(manifest, component, args, &[])
+}
+
+/// Like [`spawn_host`], with extra environment variables.
+pub fn spawn_host_with_env(
+    manifest: &str,
+    component: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<HostProcess> {
     let dir = temp_dir("workload")?;
     std::fs::copy(component, dir.join("guest.wasm")).context("copy component")?;
     let path = dir.join("workload.yaml");
@@ -642,6 +657,7 @@ pub fn run_host(
         .arg("run")
         .arg(&path)
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
@@ -657,18 +673,38 @@ pub fn run_host(
         let _ = stderr.read_to_string(&mut s);
         s
     });
-    let status = wait_timeout(&mut child, limit)?;
-    let _ = std::fs::remove_dir_all(&dir);
-    let Some(status) = status else {
-        let _ = child.kill();
-        let _ = child.wait();
-        bail!("host did not finish within {limit:?} (hang)");
-    };
-    Ok(HostRun {
-        code: status.code(),
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
+    Ok(HostProcess {
+        child,
+        dir,
+        out,
+        err,
     })
+}
+
+/// A running `host run`.
+pub struct HostProcess {
+    child: Child,
+    dir: PathBuf,
+    out: std::thread::JoinHandle<String>,
+    err: std::thread::JoinHandle<String>,
+}
+
+impl HostProcess {
+    /// Waits for it to finish (killing it after `limit`) and returns what it did.
+    pub fn wait(mut self, limit: Duration) -> anyhow::Result<HostRun> {
+        let status = wait_timeout(&mut self.child, limit)?;
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let Some(status) = status else {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            bail!("host did not finish within {limit:?} (hang)");
+        };
+        Ok(HostRun {
+            code: status.code(),
+            stdout: self.out.join().unwrap_or_default(),
+            stderr: self.err.join().unwrap_or_default(),
+        })
+    }
 }
 
 fn wait_timeout(child: &mut Child, limit: Duration) -> anyhow::Result<Option<ExitStatus>> {

@@ -1,0 +1,172 @@
+//! What the host refuses at load, before anything runs, and what it keeps
+//! secret: identities that cannot travel in a header, durations out of
+//! range, `wrpc:` entries that match no import, and NATS credentials.
+
+use std::time::Duration;
+
+use e2e::{assert_success, KV_GUEST};
+use harness::{run_host, spawn_host_with_env, Extension, HostRun, Nats, Redis};
+
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+fn run(manifest: &str, args: &[&str]) -> HostRun {
+    run_host(manifest, KV_GUEST.as_ref(), args, RUN_LIMIT).unwrap()
+}
+
+/// Exit 1, nothing run, and exactly one line on stderr containing every one of `words`.
+#[track_caller]
+fn assert_refused(run: &HostRun, words: &[&str]) {
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(run.stdout.is_empty(), "nothing may run: {run:#?}");
+    assert_eq!(run.stderr.lines().count(), 1, "one line: {run:#?}");
+    for w in words {
+        assert!(run.stderr.contains(w), "`{w}` missing: {run:#?}");
+    }
+}
+
+fn kv_manifest(name: &str, namespace: &str, component: &str, wrpc: &str) -> String {
+    format!(
+        "name: {name}\nnamespace: {namespace}\ncomponents:\n  - name: {component}\n    file: ./guest.wasm\n    config: {{ SCENARIO: counter, BUCKET: b }}\nwrpc:\n{wrpc}"
+    )
+}
+
+/// A newline in the workload name, namespace or a component name used to
+/// panic the host at its first NATS call (async-nats asserts header values);
+/// now the manifest is refused where the value is, in one line.
+#[test]
+fn identities_that_cannot_travel_are_refused_at_load() {
+    let wrpc = "  - wasi:keyvalue\n";
+    for (manifest, field) in [
+        (
+            kv_manifest("\"count\\ner\"", "demo", "api", wrpc),
+            "`name` contains a newline",
+        ),
+        (
+            kv_manifest("counter", "\"de\\rmo\"", "api", wrpc),
+            "`namespace` contains a carriage return",
+        ),
+        (
+            kv_manifest("counter", "demo", "\"a\\npi\"", wrpc),
+            "component `name` contains a newline",
+        ),
+    ] {
+        let run = run(&manifest, &["--wrpc-target", "nats://127.0.0.1:1"]);
+        assert_refused(&run, &[field, "line "]);
+    }
+}
+
+/// Deadlines saturate instead of overflowing: a huge timeout is refused with
+/// its maximum named (it used to panic in the router, exit 101), and a
+/// duration without a number is named as such.
+#[test]
+fn durations_out_of_range_are_refused() {
+    let entry = |t: &str| {
+        format!("  - interface: wasi:keyvalue\n    target: tcp://127.0.0.1:1\n    timeout: {t}\n")
+    };
+    let run1 = run(
+        &kv_manifest("c", "d", "api", &entry("18446744073709551615s")),
+        &[],
+    );
+    assert_refused(&run1, &["too long for a duration", "line 8"]);
+    let run2 = run(&kv_manifest("c", "d", "api", &entry("4000d")), &[]);
+    assert_refused(&run2, &["longer than the maximum"]);
+    let run3 = run(&kv_manifest("c", "d", "api", &entry("fast")), &[]);
+    assert_refused(&run3, &["`fast` is not a duration"]);
+    let run4 = run(
+        &kv_manifest("c", "d", "api", "  - wasi:keyvalue\n"),
+        &[
+            "--wrpc-target",
+            "tcp://127.0.0.1:1",
+            "--wrpc-timeout",
+            "99999999999999999999s",
+        ],
+    );
+    assert_eq!(run4.code, Some(2), "a bad flag is a usage error: {run4:#?}");
+}
+
+/// A `wrpc:` entry that matches no import is named with the closest import,
+/// before the import it failed to cover is reported as unprovided.
+#[test]
+fn unmatched_declarations_name_the_closest_import() {
+    let typo = kv_manifest("c", "d", "api", "  - wasi:keyvaleu\n");
+    assert_refused(
+        &run(&typo, &["--wrpc-target", "tcp://127.0.0.1:1"]),
+        &["`wrpc:` entry `wasi:keyvaleu` matches no import of any component (did you mean `wasi:keyvalue`?)"],
+    );
+    let version = kv_manifest(
+        "c",
+        "d",
+        "api",
+        "  - wasi:keyvalue\n  - interface: wasi:keyvalue/store@0.2.0\n    target: tcp://127.0.0.1:1\n",
+    );
+    assert_refused(
+        &run(&version, &["--wrpc-target", "tcp://127.0.0.1:1"]),
+        &[
+            "`wasi:keyvalue/store@0.2.0`",
+            "did you mean `wasi:keyvalue/store@0.2.0-draft`?",
+        ],
+    );
+}
+
+/// `nats://user:password@host` keeps its credentials (they used to be
+/// dropped): the extension and the host both authenticate with them, and no
+/// message ever shows the password.
+#[test]
+fn nats_credentials_are_used_and_never_shown() {
+    let nats = Nats::start_with(&["--user", "wrpc", "--pass", "s3cret-pass"]).unwrap();
+    let redis = Redis::start().unwrap();
+    let url = format!("nats://wrpc:s3cret-pass@127.0.0.1:{}", nats.port());
+    let _ext = Extension::start(
+        "keyvalue-redis",
+        &["--redis-url".into(), redis.url()],
+        &[url.clone()],
+    )
+    .unwrap();
+    let ok = run(
+        &kv_manifest("c", "d", "api", "  - wasi:keyvalue\n"),
+        &["--wrpc-target", &url],
+    );
+    assert_success(&ok, "visit number 1");
+    let wrong = format!("nats://wrpc:wrong-pass@127.0.0.1:{}", nats.port());
+    let refused = run(
+        &kv_manifest("c", "d", "api", "  - wasi:keyvalue\n"),
+        &["--wrpc-target", &wrong],
+    );
+    assert_refused(
+        &refused,
+        &["cannot connect to NATS at nats://wrpc:***@127.0.0.1:"],
+    );
+    assert!(!refused.stderr.contains("wrong-pass"), "{refused:#?}");
+}
+
+/// A token can come from the environment (`?token_env=VAR`) instead of the
+/// manifest; the URL shown names the variable, never its value.
+#[test]
+fn nats_token_from_the_environment() {
+    let nats = Nats::start_with(&["--auth", "t0ken-value"]).unwrap();
+    let redis = Redis::start().unwrap();
+    let _ext = Extension::start(
+        "keyvalue-redis",
+        &["--redis-url".into(), redis.url()],
+        &[format!("nats://t0ken-value@127.0.0.1:{}", nats.port())],
+    )
+    .unwrap();
+    let target = format!("nats://127.0.0.1:{}?token_env=KV_TEST_TOKEN", nats.port());
+    let wrpc = format!("  - interface: wasi:keyvalue\n    target: \"{target}\"\n");
+    let manifest = kv_manifest("c", "d", "api", &wrpc);
+    let ok = spawn_host_with_env(
+        &manifest,
+        KV_GUEST.as_ref(),
+        &[],
+        &[("KV_TEST_TOKEN", "t0ken-value")],
+    )
+    .unwrap()
+    .wait(RUN_LIMIT)
+    .unwrap();
+    assert_success(&ok, "visit number 1");
+    let unset = run(&manifest, &[]);
+    assert_refused(
+        &unset,
+        &["`token_env=KV_TEST_TOKEN`: environment variable KV_TEST_TOKEN is not set"],
+    );
+}
