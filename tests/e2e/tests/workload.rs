@@ -119,7 +119,7 @@ fn nats_credentials_are_used_and_never_shown() {
     let _ext = Extension::start(
         "keyvalue-redis",
         &["--redis-url".into(), redis.url()],
-        &[url.clone()],
+        std::slice::from_ref(&url),
     )
     .unwrap();
     let ok = run(
