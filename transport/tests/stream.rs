@@ -110,6 +110,28 @@ async fn unix_pooled() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A Unix-socket caller is identified by the kernel's credentials: uid, gid, pid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unix_peer_credentials() {
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = std::env::temp_dir().join(format!("transport-cred-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let server = start(&format!("unix://{}/peer.sock", dir.display())).await;
+    let (client, _) = client(&server.local);
+    let me = std::fs::metadata("/proc/self").unwrap();
+    let got = common::call(&client, "peer", "", &[]).await.unwrap();
+    assert_eq!(
+        got,
+        format!(
+            "unix uid={} gid={} pid={}",
+            me.uid(),
+            me.gid(),
+            std::process::id()
+        )
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_pooled() {
     pooled_roundtrips("ws://127.0.0.1:0/wrpc").await;

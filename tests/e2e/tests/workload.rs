@@ -170,3 +170,33 @@ fn nats_token_from_the_environment() {
         &["`token_env=KV_TEST_TOKEN`: environment variable KV_TEST_TOKEN is not set"],
     );
 }
+
+/// NATS over TLS with a private CA (`?tls_ca=FILE`, which requires TLS):
+/// the extension serves and the host calls through a TLS-only nats-server.
+#[test]
+fn nats_over_tls_with_a_private_ca() {
+    let tls = harness::Tls::generate().unwrap();
+    let cert = tls.cert_file().display().to_string();
+    let key = tls.key_file().display().to_string();
+    let nats = Nats::start_with(&["--tls", "--tlscert", &cert, "--tlskey", &key]).unwrap();
+    let redis = Redis::start().unwrap();
+    let url = format!(
+        "nats://127.0.0.1:{}?tls_ca={}",
+        nats.port(),
+        tls.ca_file().display()
+    );
+    let _ext = Extension::start(
+        "keyvalue-redis",
+        &["--redis-url".into(), redis.url()],
+        std::slice::from_ref(&url),
+    )
+    .unwrap();
+    let wrpc = format!("  - interface: wasi:keyvalue\n    target: \"{url}\"\n");
+    let ok = run(&kv_manifest("c", "d", "api", &wrpc), &[]);
+    assert_success(&ok, "visit number 1");
+    // Without the CA the server's certificate is not trusted.
+    let untrusted = format!("nats://127.0.0.1:{}?tls=required", nats.port());
+    let wrpc = format!("  - interface: wasi:keyvalue\n    target: \"{untrusted}\"\n");
+    let refused = run(&kv_manifest("c", "d", "api", &wrpc), &[]);
+    assert_refused(&refused, &["cannot connect to NATS at", "?tls=required"]);
+}

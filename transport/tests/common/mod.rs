@@ -73,6 +73,28 @@ pub fn registry() -> Registry {
     .unwrap();
     reg.insert(
         ECHO,
+        "peer",
+        &echo_signature(),
+        Arc::new(|call: Call| {
+            Box::pin(async move {
+                let Call { cx, mut rx, mut tx } = call;
+                rx.read_to_end(&mut Vec::new())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let peer = cx
+                    .peer()
+                    .map_or_else(|| "none".to_string(), |p| p.to_string());
+                tx.write_all(&string(&format!("{} {peer}", cx.transport())))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tx.flush().await.map_err(|e| e.to_string())?;
+                Ok(())
+            })
+        }),
+    )
+    .unwrap();
+    reg.insert(
+        ECHO,
         "fail",
         &echo_signature(),
         Arc::new(|call: Call| {
