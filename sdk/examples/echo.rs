@@ -39,7 +39,7 @@ impl Handler<CallerContext> for Echo {
 
 impl Exports for Echo {
     fn register(&self, functions: &mut Functions) -> Result<(), RegisterError> {
-        functions.add_wit(&[&[("echo.wit", include_str!("../../wit/echo/echo.wit"))]])?;
+        functions.add_wit(&[wit::ECHO])?;
         let echo = self.clone();
         functions.serve(
             "example:echo/echo@0.1.0",

@@ -18,24 +18,7 @@ mod bindings {
 pub use bindings::exports::wrpc::keyvalue::{atomics, batch, store};
 
 /// The package's WIT files, which type its functions.
-pub const WIT: &[(&str, &str)] = &[
-    (
-        "store.wit",
-        include_str!("../../wit/wrpc-keyvalue/store.wit"),
-    ),
-    (
-        "atomics.wit",
-        include_str!("../../wit/wrpc-keyvalue/atomics.wit"),
-    ),
-    (
-        "batch.wit",
-        include_str!("../../wit/wrpc-keyvalue/batch.wit"),
-    ),
-    (
-        "world.wit",
-        include_str!("../../wit/wrpc-keyvalue/world.wit"),
-    ),
-];
+pub const WIT: wit::Package = wit::WRPC_KEYVALUE;
 
 const STORE: &str = "wrpc:keyvalue/store@0.2.0-draft";
 const ATOMICS: &str = "wrpc:keyvalue/atomics@0.2.0-draft";

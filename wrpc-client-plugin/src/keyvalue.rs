@@ -13,24 +13,7 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use crate::{Caller, Router, WrpcPluginCtx, WrpcPluginView};
 
 /// The wire package's WIT, which types its calls.
-pub(crate) const WIRE_WIT: &[(&str, &str)] = &[
-    (
-        "store.wit",
-        include_str!("../../wit/wrpc-keyvalue/store.wit"),
-    ),
-    (
-        "atomics.wit",
-        include_str!("../../wit/wrpc-keyvalue/atomics.wit"),
-    ),
-    (
-        "batch.wit",
-        include_str!("../../wit/wrpc-keyvalue/batch.wit"),
-    ),
-    (
-        "world.wit",
-        include_str!("../../wit/wrpc-keyvalue/world.wit"),
-    ),
-];
+pub(crate) const WIRE_WIT: wit::Package = wit::WRPC_KEYVALUE;
 
 /// The version of both packages.
 const VERSION: &str = "0.2.0-draft";
