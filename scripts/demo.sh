@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The demo: Redis + NATS + keyvalue-redis (serving NATS and TCP at once) and
-# the host running demo/counter.yaml, which counts visits with `increment`.
+# The demo: Redis + NATS + keyvalue-redis (serving NATS, TCP, a Unix socket
+# and a WebSocket at once) and the host running demo/counter.yaml over each,
+# counting visits with `increment`. Servers pick their own ports and say which.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 log() { printf '==> %s\n' "$*" >&2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 log "building the workspace (debug) and the demo guest (wasm32-wasip2)"
 cargo build --workspace --locked --quiet
@@ -21,28 +21,43 @@ cleanup() {
 }
 trap cleanup EXIT
 
-redis_port=$(free_port); nats_port=$(free_port); tcp_port=$(free_port); http_port=$(free_port)
-redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no >"$work/redis.log" 2>&1 &
-pids+=($!)
-nats-server -a 127.0.0.1 -p "$nats_port" >"$work/nats.log" 2>&1 &
-pids+=($!)
-sleep 0.5
+# Waits up to 10 s for a line matching $2 in file $1 and prints it.
+wait_line() {
+  for _ in $(seq 1 100); do
+    if line=$(grep -m1 -E "$2" "$1" 2>/dev/null); then printf '%s\n' "$line"; return 0; fi
+    sleep 0.1
+  done
+  echo "timed out waiting for '$2' in $1:" >&2; cat "$1" >&2; return 1
+}
 
-log "starting keyvalue-redis: nats://127.0.0.1:$nats_port and tcp://127.0.0.1:$tcp_port"
+# redis-server cannot pick its own port: take one the kernel suggests and
+# retry if another process got it first.
+for _ in $(seq 1 20); do
+  redis_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no >"$work/redis.log" 2>&1 &
+  redis_pid=$!
+  if wait_line "$work/redis.log" "Ready to accept connections|Address already in use" | grep -q Ready; then
+    pids+=("$redis_pid"); break
+  fi
+  kill "$redis_pid" 2>/dev/null || true
+done
+
+nats-server -a 127.0.0.1 -p -1 >"$work/nats.log" 2>&1 &
+pids+=($!)
+nats_url="nats://$(wait_line "$work/nats.log" "Listening for client connections on" | sed 's/.* on //')"
+
+log "starting keyvalue-redis on $nats_url, TCP, a Unix socket and a WebSocket"
 RUST_LOG=warn target/debug/keyvalue-redis \
   --redis-url "redis://127.0.0.1:$redis_port" \
-  --nats-url "nats://127.0.0.1:$nats_port" \
-  --listen "tcp://127.0.0.1:$tcp_port" \
-  --http-addr "127.0.0.1:$http_port" &
+  --nats-url "$nats_url" \
+  --listen tcp://127.0.0.1:0 --listen "unix://$work/kv.sock" --listen ws://127.0.0.1:0/wrpc \
+  --http-addr 127.0.0.1:0 >"$work/ext.out" &
 pids+=($!)
-for _ in $(seq 1 100); do
-  if curl -fsS "http://127.0.0.1:$http_port/readyz" >/dev/null 2>&1; then break; fi
-  sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$http_port/readyz" >/dev/null || { echo "keyvalue-redis never became ready" >&2; exit 1; }
+wait_line "$work/ext.out" '^ready$' >/dev/null
+target() { grep -m1 "^listening $1://" "$work/ext.out" | sed 's/^listening //'; }
 
-for target in "nats://127.0.0.1:$nats_port" "tcp://127.0.0.1:$tcp_port" "nats://127.0.0.1:$nats_port"; do
+for target in "$nats_url" "$(target tcp)" "$(target unix)" "$(target ws)"; do
   log "host run demo/counter.yaml --wrpc-target $target"
   target/debug/host run demo/counter.yaml --wrpc-target "$target"
 done
-log "demo done: three visits counted in Redis through wRPC"
+log "demo done: four visits counted in Redis through wRPC, one per transport"
