@@ -209,3 +209,71 @@ async fn our_client_against_upstream_server() {
         "the upstream server refuses the pooled preface"
     );
 }
+
+/// A server closing a pooled connection answers a call that raced its close
+/// with GOAWAY: the call was not processed, so the client sends it again on
+/// a new connection. A hand-written server answers the first call on its
+/// first connection, GOAWAYs the second, and serves it on the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goaway_on_a_reused_connection_is_retried_once() {
+    use bytes::BytesMut;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use transport::frame::{self, Dialect, Event, Parser};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
+    tokio::spawn(async move {
+        for conn_no in 0.. {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let seen = seen_tx.clone();
+            tokio::spawn(async move {
+                let mut parser = Parser::server(Limits::DEFAULT);
+                let mut buf = BytesMut::new();
+                let mut calls = 0;
+                loop {
+                    let ev = loop {
+                        if let Some(ev) = parser.next(&mut buf).unwrap() {
+                            break ev;
+                        }
+                        if sock.read_buf(&mut buf).await.unwrap() == 0 {
+                            return;
+                        }
+                    };
+                    let mut out = BytesMut::new();
+                    match ev {
+                        Event::Preface => frame::put_preface(&mut out),
+                        Event::End => {
+                            calls += 1;
+                            if conn_no == 0 && calls == 2 {
+                                seen.send("goaway").unwrap();
+                                frame::put_goaway(&mut out);
+                                sock.write_all(&out).await.unwrap();
+                                return;
+                            }
+                            seen.send("answered").unwrap();
+                            frame::put_frame(&mut out, Dialect::Pooled, &[], &string("ok"));
+                            frame::put_end(&mut out);
+                        }
+                        _ => continue,
+                    }
+                    sock.write_all(&out).await.unwrap();
+                }
+            });
+        }
+    });
+    let (client, stream) = client(&format!("tcp://{addr}"));
+    assert_eq!(common::echo(&client, "one", &[]).await.unwrap(), "ok");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        stream.idle_connections(),
+        1,
+        "the first connection is pooled"
+    );
+    assert_eq!(common::echo(&client, "two", &[]).await.unwrap(), "ok");
+    let mut seen = Vec::new();
+    while let Ok(s) = seen_rx.try_recv() {
+        seen.push(s);
+    }
+    assert_eq!(seen, ["answered", "goaway", "answered"]);
+}

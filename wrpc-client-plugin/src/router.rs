@@ -88,10 +88,15 @@ struct Prepared {
     results: Option<Arc<[WireType]>>,
 }
 
+/// What the router knows of each function, by instance and name.
+type Functions = HashMap<String, HashMap<String, Arc<Prepared>>>;
+
 /// Routes a workload's declared interfaces to their extensions.
 pub struct Router {
     routes: Vec<Route>,
-    functions: RwLock<HashMap<(String, String), Arc<Prepared>>>,
+    functions: RwLock<Functions>,
+    /// Shared by every call whose results have no async values.
+    no_paths: Arc<[Box<[Option<usize>]>]>,
 }
 
 impl Router {
@@ -125,6 +130,7 @@ impl Router {
         let router = Self {
             routes: Vec::new(),
             functions: RwLock::new(HashMap::new()),
+            no_paths: Arc::from([]),
         };
         for decl in declarations {
             if routes.iter().any(|r| r.declared == decl.interface) {
@@ -200,7 +206,10 @@ impl Router {
             results: Some(signature.results.clone().into()),
         };
         if let Ok(mut functions) = self.functions.write() {
-            functions.insert((instance.to_string(), func.to_string()), Arc::new(prepared));
+            functions
+                .entry(instance.to_string())
+                .or_default()
+                .insert(func.to_string(), Arc::new(prepared));
         }
     }
 
@@ -215,9 +224,7 @@ impl Router {
 
     fn prepared(&self, instance: &str, func: &str) -> Option<Arc<Prepared>> {
         let functions = self.functions.read().ok()?;
-        functions
-            .get(&(instance.to_string(), func.to_string()))
-            .cloned()
+        functions.get(instance)?.get(func).cloned()
     }
 
     fn route(&self, instance: &str) -> Option<&Route> {
@@ -339,11 +346,15 @@ impl Invoke for Router {
             Some(deadline_after(route.timeout)),
             route.idle_timeout,
         ));
-        let result_paths: Arc<[Box<[Option<usize>]>]> = paths
-            .as_ref()
-            .iter()
-            .map(|p| Box::from(p.as_ref()))
-            .collect();
+        let result_paths: Arc<[Box<[Option<usize>]>]> = if paths.as_ref().is_empty() {
+            Arc::clone(&self.no_paths)
+        } else {
+            paths
+                .as_ref()
+                .iter()
+                .map(|p| Box::from(p.as_ref()))
+                .collect()
+        };
         debug!(instance, func, target = %route.target, "invoking");
         let headers = cx.headers();
         let (tx, rx) = route

@@ -333,6 +333,21 @@ impl ReadSide {
         }
     }
 
+    /// Reads until the current call's first event has arrived (or its input
+    /// ended or failed).
+    pub(crate) fn poll_first_event(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.pump(cx, |d| d.saw_any)
+    }
+
+    /// Whether the server refused the current call before answering it
+    /// (`GOAWAY` as its first event): the call was not processed.
+    pub(crate) fn refused(&self) -> bool {
+        matches!(
+            &self.demux.ending,
+            Ending::Failed(io::ErrorKind::ConnectionRefused, _)
+        ) && !self.demux.saw_any
+    }
+
     /// Drains the rest of the current call's input without waiting.
     /// `Some(true)` when the call ended cleanly, `Some(false)` when it failed,
     /// `None` when more input is needed.

@@ -107,7 +107,33 @@ impl StreamClient {
     ///
     /// Connecting or writing failed, or `req.deadline` passed.
     pub async fn invoke(&self, req: Request<'_>) -> io::Result<(CallTx, CallRx)> {
-        let conn = self.checkout(req.deadline).await?;
+        let (conn, reused) = self.checkout(req.deadline).await?;
+        match self.start(conn, &req, reused).await {
+            // Refused unprocessed on a reused connection (the server was
+            // closing it): once more, on a new connection.
+            Err(Refused) => match self
+                .start(self.connect(req.deadline).await?, &req, false)
+                .await
+            {
+                Ok(started) => started,
+                Err(Refused) => Err(io::Error::new(
+                    io::ErrorKind::ConnectionRefused,
+                    "the extension is shutting down (GOAWAY)",
+                )),
+            },
+            Ok(started) => started,
+        }
+    }
+
+    /// Sends the call on `conn`. On a reused pooled connection, a call whose
+    /// parameters are complete also waits for the server's first answer:
+    /// `GOAWAY` there means the call was not processed (`Err(Refused)`).
+    async fn start(
+        &self,
+        conn: Arc<Conn>,
+        req: &Request<'_>,
+        reused: bool,
+    ) -> Result<io::Result<(CallTx, CallRx)>, Refused> {
         let dialect = conn.write().dialect();
         let seq = conn.begin(
             Side::Client,
@@ -142,31 +168,45 @@ impl StreamClient {
         .await;
         match sent {
             Ok(Ok(())) => {}
-            Ok(Err(err)) => return Err(err),
+            Ok(Err(err)) => return Ok(Err(err)),
             Err(_) => {
-                return Err(io::Error::new(
+                return Ok(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "deadline passed while sending the call",
-                ))
+                )))
             }
         }
         if req.params_complete && dialect == Dialect::Pooled {
             mark_params_ended(&conn);
+            if reused {
+                // Costs nothing: the caller's next step is to wait for this.
+                let _ = tokio::time::timeout_at(
+                    req.deadline,
+                    poll_fn_mut(|cx| conn.read().poll_first_event(cx)),
+                )
+                .await;
+                if conn.read().refused() {
+                    return Err(Refused);
+                }
+            }
         }
-        Ok((CallTx::root(Arc::clone(&shared)), CallRx::root(shared)))
+        Ok(Ok((
+            CallTx::root(Arc::clone(&shared)),
+            CallRx::root(shared),
+        )))
     }
 
-    /// An idle connection that is still open, or a new one.
-    async fn checkout(&self, deadline: Instant) -> io::Result<Arc<Conn>> {
+    /// An idle connection that is still open (and `true`), or a new one.
+    async fn checkout(&self, deadline: Instant) -> io::Result<(Arc<Conn>, bool)> {
         if self.0.pool {
             while let Some(idle) = self.pop_idle() {
                 if idle.since.elapsed() < POOL_IDLE && alive(&idle.conn) {
-                    return Ok(idle.conn);
+                    return Ok((idle.conn, true));
                 }
                 debug!(target = %self.0.target, "closing a stale pooled connection");
             }
         }
-        self.connect(deadline).await
+        Ok((self.connect(deadline).await?, false))
     }
 
     fn pop_idle(&self) -> Option<Idle> {
@@ -300,6 +340,9 @@ fn alive(conn: &Conn) -> bool {
     let mut cx = Context::from_waker(Waker::noop());
     matches!(read.inbound.poll_event(&mut cx), Poll::Pending)
 }
+
+/// A call the server refused before processing it.
+struct Refused;
 
 enum Negotiation {
     /// The server does not speak the pooled dialect.

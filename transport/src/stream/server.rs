@@ -238,7 +238,12 @@ async fn connection(accepted: Accepted, registry: Arc<Registry>, opts: ServeOpti
                     "dropped connection: no call header within {wait:?}"
                 )
             }
-            Err(_) => return debug!(peer = who, "closed an idle connection after {wait:?}"),
+            Err(_) => {
+                debug!(peer = who, "closing a connection idle for {wait:?}");
+                // A client may be sending a call right now: GOAWAY tells it
+                // the call was not taken, so it can send it elsewhere.
+                return Box::pin(go_away(&conn)).await;
+            }
             Ok(Err(err)) => {
                 let err = io::Error::from(err);
                 return match err.kind() {
