@@ -1,5 +1,7 @@
 //! Compiling, linking and running a workload's components.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
@@ -86,9 +88,11 @@ pub async fn run(workload: Workload, defaults: Defaults) -> anyhow::Result<i32> 
     };
     let router = Arc::new(Router::connect(&workload.declarations(), &defaults, &identity).await?);
 
+    // Components loaded from one file are compiled once.
+    let mut by_file: HashMap<PathBuf, Component> = HashMap::new();
     let mut compiled = Vec::new();
     for spec in workload.components {
-        compiled.push(compile(&engine, spec)?);
+        compiled.push(compile(&engine, spec, &mut by_file)?);
     }
     // A declaration nothing imports is named before an import nothing
     // provides: the second is often the first's typo.
@@ -114,9 +118,16 @@ pub async fn run(workload: Workload, defaults: Defaults) -> anyhow::Result<i32> 
         };
         let router = Arc::clone(&router);
         let engine = engine.clone();
+        let name = l.spec.name.clone();
+        // Each component runs on a worker thread of the runtime, where the
+        // wake-ups of its calls' sockets land; run on the thread that called
+        // `block_on`, every wake-up would first hop to it.
+        let run = tokio::spawn(async move { run_component(&engine, l, router, caller).await });
         async move {
-            let name = l.spec.name.clone();
-            let code = run_component(&engine, l, router, caller).await;
+            let code = match run.await {
+                Ok(code) => code,
+                Err(err) => Err(anyhow::anyhow!("the component's task failed: {err}")),
+            };
             (name, code)
         }
     });
@@ -175,11 +186,19 @@ fn check_declarations_used(
     Ok(())
 }
 
-fn compile(engine: &Engine, spec: ComponentSpec) -> anyhow::Result<(ComponentSpec, Component)> {
+fn compile(
+    engine: &Engine,
+    spec: ComponentSpec,
+    by_file: &mut HashMap<PathBuf, Component>,
+) -> anyhow::Result<(ComponentSpec, Component)> {
     let file = spec.file.clone().context("component has no file")?;
+    if let Some(component) = by_file.get(&file) {
+        return Ok((spec, component.clone()));
+    }
     let component = Component::from_file(engine, &file)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("component `{}`: cannot load {}", spec.name, file.display()))?;
+    by_file.insert(file, component.clone());
     Ok((spec, component))
 }
 

@@ -12,9 +12,10 @@ use core::pin::pin;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
-use futures::{SinkExt as _, Stream, StreamExt as _, TryStreamExt as _};
+use bytes::BytesMut;
+use futures::{Stream, StreamExt as _, TryStreamExt as _};
 use tokio::io::AsyncWriteExt as _;
-use tokio_util::codec::{Decoder, Encoder, FramedRead, FramedWrite};
+use tokio_util::codec::{Decoder, Encoder, FramedRead};
 use transport::schema::{Signatures, WitError};
 use transport::server::{Call, Duplicate, Handler, Registry};
 use wrpc_transport::{Deferred as _, Serve, ServeExt as _, TupleDecode, TupleEncode};
@@ -100,16 +101,28 @@ impl Functions {
                 func: func.to_string(),
             })?
             .clone();
-        let async_params = signature.has_async_params();
         let handler = Arc::new(handler);
-        let serve: Handler = Arc::new(move |call: Call| {
-            let handler = Arc::clone(&handler);
-            Box::pin(async move {
-                run::<P, R, H, F>(call, handler, async_params)
-                    .await
-                    .map_err(|err| format!("{err:#}"))
+        // Two futures, chosen once here: a call allocates only the state of
+        // the path its function needs (the streamed one is much larger).
+        let serve: Handler = if signature.has_async_params() {
+            Arc::new(move |call: Call| {
+                let handler = Arc::clone(&handler);
+                Box::pin(async move {
+                    run_streamed::<P, R, H, F>(call, handler)
+                        .await
+                        .map_err(|err| format!("{err:#}"))
+                })
             })
-        });
+        } else {
+            Arc::new(move |call: Call| {
+                let handler = Arc::clone(&handler);
+                Box::pin(async move {
+                    run_sync::<P, R, H, F>(call, handler)
+                        .await
+                        .map_err(|err| format!("{err:#}"))
+                })
+            })
+        };
         self.registry.insert(instance, func, &signature, serve)?;
         Ok(())
     }
@@ -130,7 +143,8 @@ impl Functions {
     }
 }
 
-async fn run<P, R, H, F>(call: Call, handler: Arc<H>, async_params: bool) -> anyhow::Result<()>
+/// A call whose parameters are all synchronous.
+async fn run_sync<P, R, H, F>(call: Call, handler: Arc<H>) -> anyhow::Result<()>
 where
     P: TupleDecode<Incoming> + Send + 'static,
     R: TupleEncode<Outgoing> + Send + 'static,
@@ -140,19 +154,31 @@ where
     F: Future<Output = anyhow::Result<R>>,
 {
     let Call { cx, rx, tx } = call;
-    if !async_params {
-        let mut params = FramedRead::new(rx, P::Decoder::default());
-        let received = params
-            .try_next()
-            .await
-            .context("failed to receive parameters")?
-            .context("incomplete parameters")?;
-        let results = (*handler)(cx, received).await?;
-        return send_results(tx, results).await;
-    }
-    // Async parameters: wRPC's decoders defer their receivers to a future
-    // built around its private buffered reader; a one-shot `Serve` gets it
-    // built, and it runs here, beside the handler.
+    // A small read buffer (FramedRead::new allocates 8 KiB per call): the
+    // checked value arrives whole, and the buffer grows to it if needed.
+    let mut params = FramedRead::with_capacity(rx, P::Decoder::default(), 256);
+    let received = params
+        .try_next()
+        .await
+        .context("failed to receive parameters")?
+        .context("incomplete parameters")?;
+    let results = (*handler)(cx, received).await?;
+    send_results(tx, results).await
+}
+
+/// A call with async parameters: wRPC's decoders defer their receivers to a
+/// future built around its private buffered reader; a one-shot `Serve` gets
+/// it built, and it runs here, beside the handler.
+async fn run_streamed<P, R, H, F>(call: Call, handler: Arc<H>) -> anyhow::Result<()>
+where
+    P: TupleDecode<Incoming> + Send + 'static,
+    R: TupleEncode<Outgoing> + Send + 'static,
+    <P::Decoder as Decoder>::Error: std::error::Error + Send + Sync + 'static,
+    <R::Encoder as Encoder<R>>::Error: std::error::Error + Send + Sync + 'static,
+    H: Fn(CallerContext, P) -> F,
+    F: Future<Output = anyhow::Result<R>>,
+{
+    let Call { cx, rx, tx } = call;
     let one = OneCall(Mutex::new(Some((cx, tx, rx))));
     let calls = one
         .serve_values::<P, R>("", "", Vec::<Box<[Option<usize>]>>::new())
@@ -184,16 +210,18 @@ where
     reply(results).await
 }
 
-/// Sends `results`: the synchronous part, then any streamed part.
-async fn send_results<R>(tx: Outgoing, results: R) -> anyhow::Result<()>
+/// Sends `results`: the synchronous part (one write), then any streamed part.
+async fn send_results<R>(mut tx: Outgoing, results: R) -> anyhow::Result<()>
 where
     R: TupleEncode<Outgoing>,
     <R::Encoder as Encoder<R>>::Error: std::error::Error + Send + Sync + 'static,
 {
-    let mut out = FramedWrite::new(tx, R::Encoder::default());
-    out.send(results).await.context("failed to send results")?;
-    let deferred = out.encoder_mut().take_deferred();
-    let mut tx = out.into_inner();
+    let mut enc = R::Encoder::default();
+    let mut buf = BytesMut::new();
+    enc.encode(results, &mut buf)
+        .context("failed to encode results")?;
+    let deferred = enc.take_deferred();
+    tx.write_all(&buf).await.context("failed to send results")?;
     tx.flush().await.context("failed to send results")?;
     if let Some(deferred) = deferred {
         deferred(tx, Vec::new())

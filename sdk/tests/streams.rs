@@ -154,7 +154,7 @@ impl Invoke for Caller {
                 headers: &[],
                 params,
                 params_complete: !sig.has_async_params(),
-                results: Some(sig.results.clone().into()),
+                results: Some(transport::schema::ScanPlan::new(&sig.results)),
                 result_paths: paths
                     .as_ref()
                     .iter()

@@ -18,7 +18,9 @@ use wrpc_transport::Index;
 /// How one call's streams are named in errors and bounded in time.
 #[derive(Clone, Debug)]
 pub struct CallTimer {
-    what: Arc<str>,
+    call: Arc<str>,
+    /// Where the call goes or comes from, joined to `call` only in errors.
+    place: Option<Arc<str>>,
     deadline: Option<Instant>,
     idle: Duration,
 }
@@ -29,15 +31,36 @@ impl CallTimer {
     /// without progress on a streamed value.
     pub fn new(what: impl Into<Arc<str>>, deadline: Option<Instant>, idle: Duration) -> Self {
         Self {
-            what: what.into(),
+            call: what.into(),
+            place: None,
+            deadline,
+            idle,
+        }
+    }
+
+    /// Like [`CallTimer::new`], the name in two shared parts (e.g. the
+    /// function, and `via tcp://…`) joined only if an error needs it, so a
+    /// call costs no formatting.
+    pub fn named(
+        call: Arc<str>,
+        place: Arc<str>,
+        deadline: Option<Instant>,
+        idle: Duration,
+    ) -> Self {
+        Self {
+            call,
+            place: Some(place),
             deadline,
             idle,
         }
     }
 
     /// The name used in errors.
-    pub fn what(&self) -> &str {
-        &self.what
+    pub fn what(&self) -> String {
+        match &self.place {
+            Some(place) => format!("{} {place}", self.call),
+            None => self.call.to_string(),
+        }
     }
 
     /// The deadline of the synchronous part.
@@ -53,7 +76,7 @@ impl CallTimer {
         io::Error::new(
             err.kind(),
             CallFailure {
-                what: Arc::clone(&self.what),
+                what: self.what().into(),
                 source: err,
             },
         )

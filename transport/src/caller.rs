@@ -190,7 +190,11 @@ impl CallerContext {
     pub fn new(transport: Transport, peer: Option<Peer>, headers: Vec<(String, String)>) -> Self {
         let mut unique: Vec<(String, String)> = Vec::with_capacity(headers.len());
         for (k, v) in headers.into_iter().take(MAX_HEADERS) {
-            let k = k.to_ascii_lowercase();
+            let k = if k.bytes().any(|b| b.is_ascii_uppercase()) {
+                k.to_ascii_lowercase()
+            } else {
+                k
+            };
             if !unique.iter().any(|(seen, _)| *seen == k) {
                 unique.push((k, v));
             }

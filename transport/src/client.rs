@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::call::{CallTimer, InKind, OutKind};
-use crate::schema::WireType;
+use crate::schema::ScanPlan;
 use crate::stream::{Request, StreamClient};
 use crate::{Incoming, Outgoing};
 
@@ -22,8 +22,9 @@ pub struct Invocation<'a> {
     pub params: Bytes,
     /// Whether the parameters are complete (the function has no async parameters).
     pub params_complete: bool,
-    /// The result types, checked before the results are decoded; `None` skips the check.
-    pub results: Option<Arc<[WireType]>>,
+    /// The result types (as a scan plan), checked before the results are
+    /// decoded; `None` skips the check.
+    pub results: Option<Arc<ScanPlan>>,
     /// Async paths of the results.
     pub result_paths: Arc<[Box<[Option<usize>]>]>,
     /// The call's name, deadline and idle timeout.

@@ -7,7 +7,7 @@
 mod scanner;
 mod wit;
 
-pub use scanner::Scanner;
+pub use scanner::{ScanPlan, Scanner};
 pub use wit::{Signatures, WitError};
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::schema::{Signature, WireType};
+use crate::schema::{ScanPlan, Signature};
 use crate::{CallerContext, Incoming, Limits, Outgoing};
 
 /// One call as a handler receives it.
@@ -34,7 +34,9 @@ pub type Handler = Arc<dyn Fn(Call) -> HandlerFuture + Send + Sync>;
 /// A served function.
 pub struct Function {
     pub(crate) handler: Handler,
-    pub(crate) params: Arc<[WireType]>,
+    /// `` `instance.func` ``, for log lines and errors.
+    pub(crate) name: Arc<str>,
+    pub(crate) params: Arc<ScanPlan>,
     pub(crate) param_paths: Arc<[Box<[Option<usize>]>]>,
     pub(crate) has_async_results: bool,
 }
@@ -84,7 +86,8 @@ impl Registry {
             func.to_string(),
             Arc::new(Function {
                 handler,
-                params: signature.params.clone().into(),
+                name: format!("`{instance}.{func}`").into(),
+                params: ScanPlan::new(&signature.params),
                 param_paths: signature.param_paths().into(),
                 has_async_results: signature.has_async_results(),
             }),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::schema::{Scanner, WireType};
+use crate::schema::{ScanPlan, Scanner};
 use crate::Limits;
 
 /// The synchronous value of a call, checked by the scanner before any of it
@@ -18,12 +18,12 @@ pub(crate) struct RootValue {
 }
 
 impl RootValue {
-    pub(crate) fn new(types: Option<Arc<[WireType]>>, limits: &Limits) -> Self {
-        let done = types.as_ref().is_some_and(|t| t.is_empty());
+    pub(crate) fn new(plan: Option<Arc<ScanPlan>>, limits: &Limits) -> Self {
+        let done = plan.as_ref().is_some_and(|p| p.is_empty());
         Self {
-            scanner: types
-                .filter(|t| !t.is_empty())
-                .map(|t| Scanner::new(t, limits.value())),
+            scanner: plan
+                .filter(|p| !p.is_empty())
+                .map(|p| Scanner::with_plan(p, limits.value())),
             done,
             held: BytesMut::new(),
             max: limits.max_frame as usize,

@@ -37,7 +37,11 @@ async fn our_client(nats: &Nats) -> Client {
 async fn count_messages<F: std::future::Future<Output = ()>>(nats: &Nats, f: F) -> usize {
     let spy = connect(nats).await;
     let mut all = spy.subscribe(">").await.unwrap();
-    spy.flush().await.unwrap();
+    // The spy's own message coming back proves the server has its
+    // subscription (async-nats' flush only writes the socket).
+    spy.publish("spy.ready", "".into()).await.unwrap();
+    let first = all.next().await.unwrap();
+    assert_eq!(first.subject.as_str(), "spy.ready");
     f.await;
     spy.flush().await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;

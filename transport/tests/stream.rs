@@ -80,7 +80,7 @@ async fn pooled_roundtrips(endpoint: &str) {
             headers: &[],
             params: string("x"),
             params_complete: true,
-            results: Some(Arc::from([WireType::String])),
+            results: Some(transport::schema::ScanPlan::new(&[WireType::String])),
             result_paths: Arc::from([]),
             timer: Arc::new(CallTimer::new(
                 "nope",

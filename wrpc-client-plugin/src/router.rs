@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tracing::{debug, info};
 use transport::endpoint::NatsEndpoint;
 use transport::nats::NatsClient;
-use transport::schema::{Signature, Signatures, WireType};
+use transport::schema::{ScanPlan, Signature, Signatures};
 use transport::stream::StreamClient;
 use transport::{
     CallFailure, CallTimer, Caller, Client, Endpoint, Incoming, Invocation, Limits, Outgoing,
@@ -73,6 +73,8 @@ pub struct WorkloadIdentity {
 }
 
 struct Route {
+    /// `via TARGET`, for errors.
+    via: Arc<str>,
     declared: InterfaceName,
     /// The wire package's name, for adapted packages.
     wire: Option<InterfaceName>,
@@ -82,10 +84,21 @@ struct Route {
     client: Client,
 }
 
+impl Route {
+    /// Whether calls to the import `instance` go by this route.
+    fn serves(&self, instance: &str) -> bool {
+        self.declared.matches(instance) || self.wire.as_ref().is_some_and(|w| w.matches(instance))
+    }
+}
+
 /// What the router knows of one function's types.
 struct Prepared {
+    /// `` `instance.func` ``, for errors.
+    name: Arc<str>,
     params_complete: bool,
-    results: Option<Arc<[WireType]>>,
+    results: Option<Arc<ScanPlan>>,
+    /// The index of the route the function's instance goes by, if known.
+    route: Option<usize>,
 }
 
 /// What the router knows of each function, by instance and name.
@@ -181,12 +194,13 @@ impl Router {
             let adapted = adapted::for_package(&decl.interface.package);
             let wire = adapted.map(|a| decl.interface.with_package(a.wire));
             if let Some(adapted) = adapted {
-                router.learn_wit(adapted.wire_wit);
+                router.learn_wit(adapted.wire_wit, routes.len());
             }
             let timeout = decl.timeout.unwrap_or(defaults.timeout);
             let idle_timeout = decl.idle_timeout.unwrap_or(defaults.idle_timeout);
             info!(interface = %decl.interface, %target, ?timeout, "routing over wRPC");
             routes.push(Route {
+                via: format!("via {target}").into(),
                 declared: decl.interface.clone(),
                 wire,
                 target,
@@ -201,9 +215,16 @@ impl Router {
     /// Records the types of `instance.func`, so its results are checked
     /// before they are decoded and its parameters are known to be complete.
     pub fn learn(&self, instance: &str, func: &str, signature: &Signature) {
+        let route = self.routes.iter().position(|r| r.serves(instance));
+        self.learn_at(instance, func, signature, route);
+    }
+
+    fn learn_at(&self, instance: &str, func: &str, signature: &Signature, route: Option<usize>) {
         let prepared = Prepared {
+            route,
+            name: format!("`{instance}.{func}`").into(),
             params_complete: !signature.has_async_params(),
-            results: Some(signature.results.clone().into()),
+            results: Some(ScanPlan::new(&signature.results)),
         };
         if let Ok(mut functions) = self.functions.write() {
             functions
@@ -213,11 +234,12 @@ impl Router {
         }
     }
 
-    fn learn_wit(&self, wit: &[(&str, &str)]) {
+    /// Learns an adapted package's wire functions, all routed by route `route`.
+    fn learn_wit(&self, wit: &[(&str, &str)], route: usize) {
         // The embedded wire WIT is part of the plugin and parses (tested).
         if let Ok(signatures) = Signatures::from_wit(&[wit]) {
             for (instance, func, signature) in signatures.iter() {
-                self.learn(instance, func, signature);
+                self.learn_at(instance, func, signature, Some(route));
             }
         }
     }
@@ -228,9 +250,7 @@ impl Router {
     }
 
     fn route(&self, instance: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| {
-            r.declared.matches(instance) || r.wire.as_ref().is_some_and(|w| w.matches(instance))
-        })
+        self.routes.iter().find(|r| r.serves(instance))
     }
 
     /// Whether calls to the import `instance` are routed.
@@ -337,12 +357,19 @@ impl Invoke for Router {
     where
         P: AsRef<[Option<usize>]> + Send + Sync,
     {
-        let route = self
-            .route(instance)
-            .ok_or_else(|| anyhow!("`{instance}` is not routed"))?;
         let prepared = self.prepared(instance, func);
-        let timer = Arc::new(CallTimer::new(
-            format!("`{instance}.{func}` via {}", route.target),
+        let route = prepared
+            .as_ref()
+            .and_then(|p| self.routes.get(p.route?))
+            .or_else(|| self.route(instance))
+            .ok_or_else(|| anyhow!("`{instance}` is not routed"))?;
+        let name = prepared.as_ref().map_or_else(
+            || Arc::from(format!("`{instance}.{func}`")),
+            |p| Arc::clone(&p.name),
+        );
+        let timer = Arc::new(CallTimer::named(
+            name,
+            Arc::clone(&route.via),
             Some(deadline_after(route.timeout)),
             route.idle_timeout,
         ));

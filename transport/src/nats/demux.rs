@@ -74,13 +74,7 @@ impl Demux {
     pub(crate) async fn new(nats: &async_nats::Client) -> Result<Self, async_nats::SubscribeError> {
         let inbox = nats.new_inbox();
         let sub = nats.subscribe(format!("{inbox}.>")).await?;
-        nats.flush().await.map_err(|err| {
-            async_nats::SubscribeError::with_source(
-                async_nats::client::SubscribeErrorKind::Other,
-                err,
-            )
-        })?;
-        Ok(Self {
+        let demux = Self {
             inbox,
             inner: Mutex::new(Inner {
                 sub,
@@ -88,7 +82,38 @@ impl Demux {
                 closed: false,
                 leader: None,
             }),
-        })
+        };
+        demux.confirm(nats).await.map_err(|err| {
+            async_nats::SubscribeError::with_source(
+                async_nats::client::SubscribeErrorKind::Other,
+                err,
+            )
+        })?;
+        Ok(demux)
+    }
+
+    /// Sends a message to this inbox on `nats` and waits for it: once it is
+    /// back, the server has processed everything `nats` sent before it (its
+    /// subscriptions included). async-nats' `flush` only writes the socket.
+    pub(crate) async fn confirm(&self, nats: &async_nats::Client) -> io::Result<()> {
+        const CONFIRM: u64 = u64::MAX;
+        self.register(CONFIRM, [String::new()]);
+        let round_trip = async {
+            nats.publish(self.subject(CONFIRM, ""), bytes::Bytes::new())
+                .await
+                .map_err(io::Error::other)?;
+            core::future::poll_fn(|cx| self.poll_recv(CONFIRM, "", cx)).await
+        };
+        let outcome = tokio::time::timeout(core::time::Duration::from_secs(10), round_trip).await;
+        self.unregister(CONFIRM);
+        match outcome {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(err),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the NATS server did not echo a message within 10 s",
+            )),
+        }
     }
 
     /// The subject of call `id`'s `tail` (empty for the call's own subject).

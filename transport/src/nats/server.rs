@@ -21,8 +21,7 @@ use crate::server::{Call, Function, Registry, ServeOptions};
 use crate::value::RootValue;
 use crate::{CallerContext, Incoming, Outgoing};
 
-type Invocations =
-    Pin<Box<dyn Stream<Item = (Arc<Function>, Arc<str>, async_nats::Message)> + Send>>;
+type Invocations = Pin<Box<dyn Stream<Item = (Arc<Function>, async_nats::Message)> + Send>>;
 
 /// A registry's functions subscribed on NATS, ready to [`NatsServer::run`].
 pub struct NatsServer {
@@ -56,14 +55,12 @@ impl NatsServer {
                 Some(group) => nats.queue_subscribe(subject, group.to_string()).await?,
                 None => nats.subscribe(subject).await?,
             };
-            let name: Arc<str> = format!("{instance}.{func}").into();
-            let calls: Invocations =
-                Box::pin(sub.map(move |msg| (Arc::clone(&function), Arc::clone(&name), msg)));
+            let calls: Invocations = Box::pin(sub.map(move |msg| (Arc::clone(&function), msg)));
             subs.push(calls);
         }
         // Once this returns the server has every subscription: calls made
         // after "ready" cannot meet "no responders".
-        nats.flush().await.map_err(|err| {
+        demux.confirm(&nats).await.map_err(|err| {
             async_nats::SubscribeError::with_source(
                 async_nats::client::SubscribeErrorKind::Other,
                 err,
@@ -88,6 +85,7 @@ impl NatsServer {
         } = self;
         let mut inflight = FuturesUnordered::new();
         let mut permit = None;
+        let over_nats: Arc<str> = Arc::from("over NATS");
         loop {
             tokio::select! {
                 biased;
@@ -95,14 +93,14 @@ impl NatsServer {
                 Some(()) = inflight.next(), if !inflight.is_empty() => {}
                 p = Arc::clone(&opts.permits).acquire_owned(), if permit.is_none() => permit = p.ok(),
                 msg = subs.next(), if permit.is_some() => match msg {
-                    Some((function, name, msg)) => {
+                    Some((function, msg)) => {
                         let permit = permit.take();
                         inflight.push(handle(
                             nats.clone(),
                             Arc::clone(&demux),
                             Arc::clone(&next),
                             function,
-                            name,
+                            Arc::clone(&over_nats),
                             msg,
                             opts.clone(),
                             permit,
@@ -127,7 +125,7 @@ async fn handle(
     demux: Arc<Demux>,
     next: Arc<AtomicU64>,
     function: Arc<Function>,
-    name: Arc<str>,
+    over_nats: Arc<str>,
     msg: async_nats::Message,
     opts: ServeOptions,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -172,8 +170,9 @@ async fn handle(
             &opts.limits,
         )),
     });
-    let timer = Arc::new(CallTimer::new(
-        format!("`{name}` over NATS"),
+    let timer = Arc::new(CallTimer::named(
+        Arc::clone(&function.name),
+        Arc::clone(&over_nats),
         Some(Instant::now() + opts.limits.header_timeout),
         opts.limits.stream_idle_timeout,
     ));
@@ -187,7 +186,7 @@ async fn handle(
         () = opts.abort.cancelled() => Err("aborted: the shutdown grace period is over".into()),
     };
     if let Err(why) = &outcome {
-        warn!(function = %name, "call failed: {why}");
+        warn!("call to {} failed: {why}", function.name);
     }
     if !lean || function.has_async_results || outcome.is_err() {
         let mut headers = HeaderMap::new();

@@ -16,13 +16,7 @@ use super::{Leb, ValueError, ValueLimits, WireType};
 /// the same errors, however the input is split.
 #[derive(Debug)]
 pub struct Scanner {
-    /// The flattened types; the first `roots` nodes are the tuple's elements.
-    nodes: Vec<Node>,
-    /// Children of records, tuples (always `Some`) and variants (`None`: case without payload).
-    kids: Vec<Option<usize>>,
-    /// Whether values of each node occupy no bytes (`WireType::is_zero_size`).
-    zero: Vec<bool>,
-    roots: usize,
+    plan: Arc<ScanPlan>,
     limits: ValueLimits,
     /// The next element of the tuple to scan once `stack` is empty.
     next_root: usize,
@@ -31,6 +25,19 @@ pub struct Scanner {
     consumed: u64,
     /// Set on completion (`Ok`) or on the first error.
     outcome: Option<Result<(), ValueError>>,
+}
+
+/// A tuple of types flattened for scanning: built once per function and
+/// shared by every call's [`Scanner`].
+#[derive(Debug)]
+pub struct ScanPlan {
+    /// The flattened types; the first `roots` nodes are the tuple's elements.
+    nodes: Vec<Node>,
+    /// Children of records, tuples (always `Some`) and variants (`None`: case without payload).
+    kids: Vec<Option<usize>>,
+    /// Whether values of each node occupy no bytes (`WireType::is_zero_size`).
+    zero: Vec<bool>,
+    roots: usize,
 }
 
 /// A [`WireType`] node, its children replaced by arena indices.
@@ -230,6 +237,26 @@ const NO_NODE: Node = Node::Seq { first: 0, len: 0 };
 impl Scanner {
     /// A scanner for the tuple `types` (a function's params or results, encoded back to back).
     pub fn new(types: Arc<[WireType]>, limits: ValueLimits) -> Self {
+        Self::with_plan(ScanPlan::new(&types), limits)
+    }
+
+    /// A scanner following `plan` (cheap: the plan is shared).
+    pub fn with_plan(plan: Arc<ScanPlan>, limits: ValueLimits) -> Self {
+        Self {
+            plan,
+            limits,
+            next_root: 0,
+            stack: Vec::new(),
+            cur: Cur::Ret,
+            consumed: 0,
+            outcome: None,
+        }
+    }
+}
+
+impl ScanPlan {
+    /// Flattens the tuple `types` (a function's params or results).
+    pub fn new(types: &[WireType]) -> Arc<Self> {
         let mut nodes = vec![NO_NODE; types.len()];
         let mut kids = Vec::new();
         // Flatten iteratively; children always get larger indices than their parent.
@@ -314,20 +341,21 @@ impl Scanner {
                 *slot = z;
             }
         }
-        Self {
+        Arc::new(Self {
             nodes,
             kids,
             zero,
             roots: types.len(),
-            limits,
-            next_root: 0,
-            stack: Vec::new(),
-            cur: Cur::Ret,
-            consumed: 0,
-            outcome: None,
-        }
+        })
     }
 
+    /// Whether the tuple is empty (a value of it is complete at once).
+    pub fn is_empty(&self) -> bool {
+        self.roots == 0
+    }
+}
+
+impl Scanner {
     /// Feeds the next bytes. `Ok(Some(n))` when the tuple ends after the first `n` bytes
     /// of `bytes` (bytes after `n` do not belong to it); `Ok(None)` when more are needed.
     /// After completion or an error, further calls return the same outcome (`Some(0)` / the error).
@@ -393,14 +421,14 @@ impl Scanner {
     /// tuple is complete.
     fn resume(&mut self) -> bool {
         self.cur = match self.stack.last_mut() {
-            None if self.next_root < self.roots => {
+            None if self.next_root < self.plan.roots => {
                 let node = self.next_root;
                 self.next_root = node.saturating_add(1);
                 Cur::Value { node, depth: 0 }
             }
             None => return false,
             Some(Frame::Seq { next, end, depth }) if *next < *end => {
-                let field = self.kids.get(*next).copied().flatten();
+                let field = self.plan.kids.get(*next).copied().flatten();
                 *next = next.saturating_add(1);
                 match field {
                     Some(node) => Cur::Value {
@@ -426,7 +454,7 @@ impl Scanner {
     }
 
     fn node(&self, at: usize) -> Node {
-        self.nodes.get(at).copied().unwrap_or(NO_NODE)
+        self.plan.nodes.get(at).copied().unwrap_or(NO_NODE)
     }
 
     /// Enters a compound type at nesting `depth`, returning the depth of its contents.
@@ -634,7 +662,7 @@ impl Scanner {
                     _ => return Err(ValueError::BadDiscriminant { what, value: x }),
                 };
                 let payload = first
-                    .and_then(|first| self.kids.get(first.saturating_add(i)))
+                    .and_then(|first| self.plan.kids.get(first.saturating_add(i)))
                     .copied()
                     .flatten();
                 return Ok(payload.map_or(Cur::Ret, |node| Cur::Value { node, depth }));
@@ -668,7 +696,7 @@ impl Scanner {
                 Node::Raw(width) => skip(x.saturating_mul(width.into())),
                 _ if x == 0 => Cur::Ret,
                 // Zero-size elements: check one (for depth) rather than walking `x` of them.
-                _ if self.zero.get(elem).copied().unwrap_or(false) => {
+                _ if self.plan.zero.get(elem).copied().unwrap_or(false) => {
                     Cur::Value { node: elem, depth }
                 }
                 _ => {

@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::io::{Inbound, InboundError, Outbound, MAX_CHUNK};
 use crate::frame::{Dialect, Event};
-use crate::schema::WireType;
+use crate::schema::ScanPlan;
 use crate::value::RootValue;
 use crate::Limits;
 
@@ -111,6 +111,11 @@ impl Demux {
         self.value.complete()
     }
 
+    /// Whether the call's results can have async values (streams, futures).
+    pub(crate) fn has_async(&self) -> bool {
+        !self.patterns.is_empty()
+    }
+
     /// Whether data is buffered that no reader took.
     pub(crate) fn has_unread(&self) -> bool {
         self.root.len > 0 || self.stash.is_some() || self.children.iter().any(|(_, q)| q.len > 0)
@@ -180,6 +185,10 @@ impl Demux {
 pub(crate) struct ReadSide {
     pub(crate) inbound: Inbound,
     pub(crate) demux: Demux,
+    /// The previous call's end (`END`, or `ERROR`) is still on its way and
+    /// belongs to no one: skip it. Set when a connection whose call had all
+    /// its results went back to the pool before that end arrived.
+    pub(crate) skip_end: bool,
 }
 
 /// A connection shared by a call's handles and its owner (the pool or the
@@ -202,6 +211,7 @@ impl Conn {
             read: Mutex::new(ReadSide {
                 inbound,
                 demux: Demux::idle(),
+                skip_end: false,
             }),
             write: Mutex::new(outbound),
             limits,
@@ -221,7 +231,7 @@ impl Conn {
     pub(crate) fn begin(
         &self,
         side: Side,
-        types: Option<Arc<[WireType]>>,
+        types: Option<Arc<ScanPlan>>,
         paths: Arc<[Box<[Option<usize>]>]>,
     ) -> u64 {
         self.write().set_ended(false);
@@ -263,6 +273,10 @@ impl ReadSide {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(ev) => ev,
             };
+            if self.skip_end && matches!(ev, Ok(Some(Event::End | Event::Error(_)))) {
+                self.skip_end = false;
+                continue;
+            }
             match ev {
                 Ok(Some(Event::Data { path, bytes, .. })) => {
                     if let Err(back) = self.demux.route(path, bytes) {
@@ -397,14 +411,29 @@ pub(crate) type OnDone = Box<dyn FnOnce(&Arc<Conn>) + Send>;
 pub(crate) struct CallShared {
     pub(crate) conn: Arc<Conn>,
     pub(crate) seq: u64,
+    /// The synchronous value is this direction's last (a server's results
+    /// without async values): it waits in the buffer for the call's end, so
+    /// both leave in one write.
+    hold_root: bool,
     on_done: Mutex<Option<OnDone>>,
 }
 
 impl CallShared {
     pub(crate) fn new(conn: Arc<Conn>, seq: u64, on_done: Option<OnDone>) -> Arc<Self> {
+        Self::with_hold(conn, seq, on_done, false)
+    }
+
+    /// Like [`CallShared::new`]; `hold_root` as on the field.
+    pub(crate) fn with_hold(
+        conn: Arc<Conn>,
+        seq: u64,
+        on_done: Option<OnDone>,
+        hold_root: bool,
+    ) -> Arc<Self> {
         Arc::new(Self {
             conn,
             seq,
+            hold_root,
             on_done: Mutex::new(on_done),
         })
     }
@@ -591,15 +620,21 @@ impl AsyncWrite for CallTx {
         }
         // A synchronous value goes out as one frame (up to the peer's limit);
         // streams go out in chunks.
-        let max = if self.path.is_empty() {
+        let root = self.path.is_empty();
+        let max = if root {
             conn.limits.max_frame as usize
         } else {
             MAX_CHUNK
         };
-        conn.write().poll_frame(cx, &self.path, buf, max)
+        let hold = root && self.shared.hold_root;
+        conn.write().poll_frame(cx, &self.path, buf, max, hold)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.path.is_empty() && self.shared.hold_root {
+            // Flushed with the call's end.
+            return Poll::Ready(Ok(()));
+        }
         self.shared.conn.write().poll_flush(cx)
     }
 

@@ -17,7 +17,7 @@ use super::call::{CallRx, CallShared, CallTx, Conn, OnDone, Side};
 use super::io::{poll_fn_mut, Inbound, Outbound};
 use super::{connect_io, StreamTarget};
 use crate::frame::{self, Dialect, Event, Parser};
-use crate::schema::WireType;
+use crate::schema::ScanPlan;
 use crate::Limits;
 
 /// Idle connections kept per client.
@@ -25,9 +25,6 @@ pub const MAX_IDLE: usize = 64;
 /// A pooled connection idle longer than this is closed rather than reused
 /// (below the servers' default idle timeout of 60 s).
 pub const POOL_IDLE: Duration = Duration::from_secs(30);
-/// How long the end of a finished call's results may take to arrive before
-/// its connection is closed instead of reused.
-const FINISH_GRACE: Duration = Duration::from_secs(1);
 
 const UNKNOWN: u8 = 0;
 const PLAIN: u8 = 1;
@@ -46,7 +43,7 @@ pub struct Request<'a> {
     /// Whether the parameters are complete (no async values follow).
     pub params_complete: bool,
     /// The result types, to check the synchronous results before decoding.
-    pub results: Option<Arc<[WireType]>>,
+    pub results: Option<Arc<ScanPlan>>,
     /// Async paths of the results.
     pub result_paths: Arc<[Box<[Option<usize>]>]>,
     /// When the call must have started and its synchronous part completed.
@@ -158,14 +155,30 @@ impl StreamClient {
                 }
             });
         }
-        let sent = tokio::time::timeout_at(req.deadline, async {
-            poll_fn_mut(|cx| conn.write().poll_flush(cx)).await?;
-            if dialect == Dialect::Plain && req.params_complete {
-                poll_fn_mut(|cx| conn.write().poll_shutdown(cx)).await?;
+        // Usually the socket takes the whole call at once: no timer then.
+        let at_once = {
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut out = conn.write();
+            match out.poll_flush(&mut cx) {
+                Poll::Ready(Ok(())) if dialect == Dialect::Plain && req.params_complete => {
+                    out.poll_shutdown(&mut cx)
+                }
+                other => other,
             }
-            io::Result::Ok(())
-        })
-        .await;
+        };
+        let sent = match at_once {
+            Poll::Ready(done) => Ok(done),
+            Poll::Pending => {
+                tokio::time::timeout_at(req.deadline, async {
+                    poll_fn_mut(|cx| conn.write().poll_flush(cx)).await?;
+                    if dialect == Dialect::Plain && req.params_complete {
+                        poll_fn_mut(|cx| conn.write().poll_shutdown(cx)).await?;
+                    }
+                    io::Result::Ok(())
+                })
+                .await
+            }
+        };
         match sent {
             Ok(Ok(())) => {}
             Ok(Err(err)) => return Ok(Err(err)),
@@ -285,36 +298,19 @@ impl StreamClient {
                     return;
                 }
             }
-            let finished = {
-                let mut read = conn.read();
-                let sync_only = read.demux.value_complete() && !read.demux.has_unread();
-                match read.try_finish(true) {
-                    Some(clean) => Some(clean),
-                    None if sync_only => None,
-                    None => Some(false),
-                }
-            };
-            match finished {
-                Some(true) => put_idle(&pool, Arc::clone(conn)),
-                Some(false) => {}
-                None => {
-                    // Results are in; only the end marker is still on its way.
-                    let Ok(rt) = tokio::runtime::Handle::try_current() else {
-                        return;
-                    };
-                    let conn = Arc::clone(conn);
-                    rt.spawn(async move {
-                        let done = tokio::time::timeout(
-                            FINISH_GRACE,
-                            poll_fn_mut(|cx| conn.read().poll_finish(cx)),
-                        )
-                        .await;
-                        if done == Ok(true) {
-                            put_idle(&pool, conn);
-                        }
-                    });
-                }
+            let mut read = conn.read();
+            let results_in =
+                read.demux.value_complete() && !read.demux.has_unread() && !read.demux.has_async();
+            match read.try_finish(true) {
+                Some(true) => {}
+                Some(false) => return,
+                // All results are in; only the end marker is still on its
+                // way: the next call on this connection skips it.
+                None if results_in => read.skip_end = true,
+                None => return,
             }
+            drop(read);
+            put_idle(&pool, Arc::clone(conn));
         })
     }
 }
@@ -331,14 +327,17 @@ fn put_idle(pool: &Pool, conn: Arc<Conn>) {
 }
 
 /// Whether an idle connection is still open: nothing (no `GOAWAY`, no end of
-/// input) may be readable on it.
+/// input) may be readable on it but the previous call's end.
 fn alive(conn: &Conn) -> bool {
     let mut read = conn.read();
-    if read.inbound.has_buffered() {
-        return false;
-    }
     let mut cx = Context::from_waker(Waker::noop());
-    matches!(read.inbound.poll_event(&mut cx), Poll::Pending)
+    loop {
+        match read.inbound.poll_event(&mut cx) {
+            Poll::Pending => return true,
+            Poll::Ready(Ok(Some(Event::End))) if read.skip_end => read.skip_end = false,
+            Poll::Ready(_) => return false,
+        }
+    }
 }
 
 /// A call the server refused before processing it.

@@ -66,11 +66,6 @@ impl Inbound {
         &self.parser
     }
 
-    /// Whether unparsed input is waiting.
-    pub(crate) fn has_buffered(&self) -> bool {
-        !self.buf.is_empty()
-    }
-
     /// The next event; `Ready(Ok(None))` at the end of input.
     pub(crate) fn poll_event(
         &mut self,
@@ -211,14 +206,16 @@ impl Outbound {
         self.wr.as_mut().poll_flush(cx)
     }
 
-    /// Buffers a frame of up to [`MAX_CHUNK`] bytes of `data` for `path` once
-    /// there is room, and starts writing it; returns how many bytes were taken.
+    /// Buffers a frame of up to `max` bytes of `data` for `path` once there
+    /// is room, and starts writing it unless `hold` (then it leaves with the
+    /// next flush); returns how many bytes were taken.
     pub(crate) fn poll_frame(
         &mut self,
         cx: &mut Context<'_>,
         path: &[usize],
         data: &[u8],
         max: usize,
+        hold: bool,
     ) -> Poll<io::Result<usize>> {
         self.check()?;
         if self.ended {
@@ -240,8 +237,10 @@ impl Outbound {
         frame::put_frame(&mut self.buf, self.dialect, path, &data[..n]);
         // Start writing now; whatever the socket does not take stays buffered
         // and goes out on the next poll of this connection.
-        if let Poll::Ready(Err(err)) = self.poll_drain(cx) {
-            return Poll::Ready(Err(err));
+        if !hold {
+            if let Poll::Ready(Err(err)) = self.poll_drain(cx) {
+                return Poll::Ready(Err(err));
+            }
         }
         Poll::Ready(Ok(n))
     }

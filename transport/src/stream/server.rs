@@ -225,20 +225,28 @@ async fn connection(accepted: Accepted, registry: Arc<Registry>, opts: ServeOpti
     ));
     let mut wait = limits.header_timeout;
     let mut first = true;
+    let from: std::sync::Arc<str> = format!("from {who}").into();
+    // Made once per connection, not once per call.
+    let shutdown = opts.shutdown.cancelled();
+    tokio::pin!(shutdown);
+    let idle = tokio::time::sleep(wait);
+    tokio::pin!(idle);
     loop {
+        idle.as_mut().reset(Instant::now() + wait);
         let next = tokio::select! {
             biased;
-            () = opts.shutdown.cancelled() => return Box::pin(go_away(&conn)).await,
-            next = tokio::time::timeout(wait, poll_fn_mut(|cx| conn.read().inbound.poll_event(cx))) => next,
+            () = &mut shutdown => return Box::pin(go_away(&conn)).await,
+            event = poll_fn_mut(|cx| conn.read().inbound.poll_event(cx)) => Ok(event),
+            () = &mut idle => Err(()),
         };
         let event = match next {
-            Err(_) if first => {
+            Err(()) if first => {
                 return warn!(
                     peer = who,
                     "dropped connection: no call header within {wait:?}"
                 )
             }
-            Err(_) => {
+            Err(()) => {
                 debug!(peer = who, "closing a connection idle for {wait:?}");
                 // A client may be sending a call right now: GOAWAY tells it
                 // the call was not taken, so it can send it elsewhere.
@@ -271,7 +279,7 @@ async fn connection(accepted: Accepted, registry: Arc<Registry>, opts: ServeOpti
         let keep = tokio::select! {
             biased;
             () = opts.abort.cancelled() => false,
-            keep = Box::pin(serve_call(&conn, header, &registry, &opts, &transport, peer, &upgrade_headers, &who)) => keep,
+            keep = Box::pin(serve_call(&conn, header, &registry, &opts, &transport, peer, &upgrade_headers, &who, &from)) => keep,
         };
         if !keep || dialect == Dialect::Plain {
             return;
@@ -291,6 +299,7 @@ async fn serve_call(
     peer: Option<crate::Peer>,
     upgrade_headers: &[(String, String)],
     who: &str,
+    from: &std::sync::Arc<str>,
 ) -> bool {
     let limits = opts.limits;
     let dialect = conn.write().dialect();
@@ -331,9 +340,10 @@ async fn serve_call(
         Some(Arc::clone(&function.params)),
         Arc::clone(&function.param_paths),
     );
-    let shared = CallShared::new(Arc::clone(conn), seq, None);
-    let timer = Arc::new(CallTimer::new(
-        format!("`{instance}.{func}` from {who}"),
+    let shared = CallShared::with_hold(Arc::clone(conn), seq, None, !function.has_async_results);
+    let timer = Arc::new(CallTimer::named(
+        Arc::clone(&function.name),
+        Arc::clone(from),
         Some(Instant::now() + limits.header_timeout),
         limits.stream_idle_timeout,
     ));

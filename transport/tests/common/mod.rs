@@ -157,7 +157,7 @@ pub async fn call(
             headers,
             params: string(msg),
             params_complete: true,
-            results: Some(Arc::from([WireType::String])),
+            results: Some(transport::schema::ScanPlan::new(&[WireType::String])),
             result_paths: Arc::from([]),
             timer: Arc::new(CallTimer::new(
                 func.to_string(),
