@@ -7,18 +7,33 @@
 //!   use) and blocking sockets (the kernel's floor);
 //! - async-nats request/reply through `nats-server` to a responder in a
 //!   second process (`bench nats-responder`);
-//! - a native redis-rs GET from this process.
+//! - a native redis-rs GET from this process;
+//! - a native client of the transport crate calling the echo extension
+//!   (the stack without the guest, the host and the plugin).
+//!
+//! Every client runs as a task on a multi-threaded runtime, as the host's
+//! callers do, not on the thread that blocks on the runtime (that would add
+//! a hop between a worker and the main thread to each wake-up).
 
 use std::io::{BufRead as _, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use futures::StreamExt as _;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 use crate::report::Stats;
+
+/// Runs `client` as a task on a fresh multi-threaded runtime.
+fn on_runtime<F>(client: F) -> anyhow::Result<Stats>
+where
+    F: std::future::Future<Output = anyhow::Result<Stats>> + Send + 'static,
+{
+    tokio::runtime::Runtime::new()?.block_on(async { tokio::spawn(client).await? })
+}
 
 /// Bytes of each ping-pong message and NATS payload.
 pub const MESSAGE: usize = 32;
@@ -207,19 +222,23 @@ pub fn ping_pong(
     iterations: usize,
 ) -> anyhow::Result<Stats> {
     match io {
-        Io::Tokio => tokio::runtime::Runtime::new()?.block_on(async {
-            match target {
-                PingTarget::Tcp(addr) => {
+        Io::Tokio => match target {
+            PingTarget::Tcp(addr) => {
+                let addr = addr.to_string();
+                on_runtime(async move {
                     let s = tokio::net::TcpStream::connect(addr).await?;
                     s.set_nodelay(true)?;
                     ping_async(s, warmup, iterations).await
-                }
-                PingTarget::Unix(path) => {
+                })
+            }
+            PingTarget::Unix(path) => {
+                let path = path.to_string();
+                on_runtime(async move {
                     let s = tokio::net::UnixStream::connect(path).await?;
                     ping_async(s, warmup, iterations).await
-                }
+                })
             }
-        }),
+        },
         Io::Blocking => match target {
             PingTarget::Tcp(addr) => {
                 let s = std::net::TcpStream::connect(addr)?;
@@ -295,7 +314,8 @@ pub fn serve_nats(url: &str) -> anyhow::Result<()> {
 
 /// Times `iterations` async-nats requests to the responder, after `warmup`.
 pub fn nats_request(url: &str, warmup: usize, iterations: usize) -> anyhow::Result<Stats> {
-    tokio::runtime::Runtime::new()?.block_on(async {
+    let url = url.to_string();
+    on_runtime(async move {
         let client = async_nats::connect(url).await?;
         let payload = bytes::Bytes::from_static(&[7u8; MESSAGE]);
         let mut samples = Vec::with_capacity(iterations);
@@ -317,8 +337,8 @@ pub fn nats_request(url: &str, warmup: usize, iterations: usize) -> anyhow::Resu
 /// Times `iterations` GETs of a 16-byte value with redis-rs's multiplexed
 /// async connection, after `warmup`.
 pub fn redis_get(url: &str, warmup: usize, iterations: usize) -> anyhow::Result<Stats> {
-    tokio::runtime::Runtime::new()?.block_on(async {
-        let client = redis::Client::open(url)?;
+    let client = redis::Client::open(url)?;
+    on_runtime(async move {
         let mut conn = client.get_multiplexed_async_connection().await?;
         redis::cmd("SET")
             .arg("native")
@@ -336,6 +356,70 @@ pub fn redis_get(url: &str, warmup: usize, iterations: usize) -> anyhow::Result<
                 samples.push(start.elapsed().as_nanos());
             }
             anyhow::ensure!(v.is_some(), "native GET found nothing");
+        }
+        Ok(Stats::of(samples))
+    })
+}
+
+/// Times `iterations` calls of `example:echo/echo@0.1.0` `echo` with a
+/// 5-byte message, made by the transport crate's own client to the echo
+/// extension at `target` (any endpoint URL), after `warmup`.
+pub fn native_echo(target: &str, warmup: usize, iterations: usize) -> anyhow::Result<Stats> {
+    let endpoint: transport::Endpoint = target
+        .parse()
+        .with_context(|| format!("the echo target `{target}`"))?;
+    on_runtime(async move {
+        let limits = transport::Limits::DEFAULT;
+        let client = match &endpoint {
+            transport::Endpoint::Nats(nats) => {
+                let conn = transport::nats::connect(nats, "bench", Duration::from_secs(5)).await?;
+                transport::Client::Nats(
+                    transport::nats::NatsClient::new(conn, &nats.prefix, limits).await?,
+                )
+            }
+            other => transport::Client::Stream(
+                transport::stream::StreamClient::for_endpoint(other, limits, Vec::new())
+                    .context("not a stream endpoint")?,
+            ),
+        };
+        let results = transport::schema::ScanPlan::new(&[transport::schema::WireType::String]);
+        let no_paths: Arc<[Box<[Option<usize>]>]> = Arc::from([]);
+        let message = b"hello";
+        let mut params = bytes::BytesMut::new();
+        transport::frame::put_leb_u32(&mut params, message.len() as u32);
+        params.extend_from_slice(message);
+        let params = params.freeze();
+        let mut samples = Vec::with_capacity(iterations);
+        let mut answer = Vec::new();
+        for i in 0..warmup + iterations {
+            let start = Instant::now();
+            let timer = transport::CallTimer::new(
+                "example:echo/echo@0.1.0.echo",
+                Some(tokio::time::Instant::now() + Duration::from_secs(30)),
+                Duration::from_secs(30),
+            );
+            let (tx, mut rx) = client
+                .invoke(transport::Invocation {
+                    instance: "example:echo/echo@0.1.0",
+                    func: "echo",
+                    headers: &[],
+                    params: params.clone(),
+                    params_complete: true,
+                    results: Some(Arc::clone(&results)),
+                    result_paths: Arc::clone(&no_paths),
+                    timer: Arc::new(timer),
+                })
+                .await?;
+            drop(tx);
+            answer.clear();
+            rx.read_to_end(&mut answer).await?;
+            if i >= warmup {
+                samples.push(start.elapsed().as_nanos());
+            }
+            anyhow::ensure!(
+                answer.ends_with(message),
+                "the echo extension answered {answer:?}"
+            );
         }
         Ok(Stats::of(samples))
     })

@@ -1,7 +1,8 @@
 //! `bench`: per-call latency, throughput and goals of the whole stack
 //! (guest → host plugin → wRPC → extension), next to baselines measured in
 //! the same run: raw TCP and Unix ping-pong, raw NATS request/reply, a
-//! native redis-rs GET and an in-process host call.
+//! native redis-rs GET, an in-process host call, and the transport crate's
+//! own client calling the echo extension without a guest.
 //!
 //! `./scripts/bench.sh` builds the release binaries, runs this once free and
 //! once under `taskset -c 0` and rewrites `BENCHMARKS.md`. For a quick run:
@@ -183,17 +184,26 @@ fn measure_latency(stack: &Stack, args: &RunArgs) -> anyhow::Result<Latencies> {
         let target = stack.target(Guest::Echo, t)?;
         Ok((t, workloads::echo_latency(&target, w, n)?))
     };
+    let native = |t: Transport| -> anyhow::Result<(Transport, Stats)> {
+        progress(&format!("latency: native client echo over {}", t.label()));
+        let target = stack.target(Guest::Echo, t)?;
+        Ok((t, baselines::native_echo(&target, w, n)?))
+    };
 
     let raw_tcp = ping(&pong_tokio, "tcp", Io::Tokio)?;
     let raw_tcp_blocking = ping(&pong_blocking, "tcp", Io::Blocking)?;
     let echo_tcp = echo(Transport::Tcp)?;
+    let native_tcp = native(Transport::Tcp)?;
     let echo_ws = echo(Transport::Ws)?;
+    let native_ws = native(Transport::Ws)?;
     let raw_unix = ping(&pong_tokio, "unix", Io::Tokio)?;
     let raw_unix_blocking = ping(&pong_blocking, "unix", Io::Blocking)?;
     let echo_unix = echo(Transport::Unix)?;
+    let native_unix = native(Transport::Unix)?;
     progress("latency: raw NATS request/reply");
     let raw_nats = baselines::nats_request(&stack.nats_url(), w, n)?;
     let echo_nats = echo(Transport::Nats)?;
+    let native_nats = native(Transport::Nats)?;
     drop((pong_tokio, pong_blocking, responder));
 
     progress("latency: native redis-rs GET");
@@ -215,6 +225,7 @@ fn measure_latency(stack: &Stack, args: &RunArgs) -> anyhow::Result<Latencies> {
         raw_nats,
         redis_get,
         echo: vec![echo_tcp, echo_unix, echo_ws, echo_nats],
+        native_echo: vec![native_tcp, native_unix, native_ws, native_nats],
         kv_get,
     })
 }

@@ -150,6 +150,9 @@ pub struct Latencies {
     pub redis_get: Stats,
     /// Guest `echo` through the generic path, per transport.
     pub echo: Vec<(Transport, Stats)>,
+    /// The transport crate's client calling the echo extension directly
+    /// (no guest, host or plugin), per transport.
+    pub native_echo: Vec<(Transport, Stats)>,
     /// Guest `wasi:keyvalue` `get` through keyvalue-redis, per transport.
     pub kv_get: Vec<(Transport, Stats)>,
 }
@@ -337,6 +340,13 @@ impl Report {
         for (t, s) in &l.echo {
             row(
                 &format!("guest echo → {} → echo extension", t.label()),
+                *s,
+                Some(l.raw_for(*t)),
+            );
+        }
+        for (t, s) in &l.native_echo {
+            row(
+                &format!("native transport client → {} → echo extension", t.label()),
                 *s,
                 Some(l.raw_for(*t)),
             );
