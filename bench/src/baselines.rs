@@ -362,8 +362,10 @@ pub fn redis_get(url: &str, warmup: usize, iterations: usize) -> anyhow::Result<
 }
 
 /// Times `iterations` calls of `example:echo/echo@0.1.0` `echo` with a
-/// 5-byte message, made by the transport crate's own client to the echo
-/// extension at `target` (any endpoint URL), after `warmup`.
+/// 5-byte message and the caller headers the host sends (workload
+/// `bench`, namespace `bench`, component `c0`), made by the transport
+/// crate's own client to the echo extension at `target` (any endpoint URL),
+/// after `warmup`.
 pub fn native_echo(target: &str, warmup: usize, iterations: usize) -> anyhow::Result<Stats> {
     let endpoint: transport::Endpoint = target
         .parse()
@@ -402,7 +404,11 @@ pub fn native_echo(target: &str, warmup: usize, iterations: usize) -> anyhow::Re
                 .invoke(transport::Invocation {
                     instance: "example:echo/echo@0.1.0",
                     func: "echo",
-                    headers: &[],
+                    headers: &[
+                        (transport::headers::WORKLOAD, "bench"),
+                        (transport::headers::NAMESPACE, "bench"),
+                        (transport::headers::COMPONENT, "c0"),
+                    ],
                     params: params.clone(),
                     params_complete: true,
                     results: Some(Arc::clone(&results)),

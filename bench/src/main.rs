@@ -80,6 +80,19 @@ enum Cmd {
         #[arg(long)]
         url: String,
     },
+    /// Times the transport crate's client calling an echo extension at
+    /// TARGET and prints the p50 and p99 (for profiling the transport
+    /// without the host, e.g. under `perf record`).
+    NativeEcho {
+        /// The echo extension's endpoint, e.g. `tcp://127.0.0.1:7762`.
+        target: String,
+        /// Timed calls.
+        #[arg(long, default_value_t = 100_000)]
+        iterations: usize,
+        /// Untimed calls before them.
+        #[arg(long, default_value_t = 1000)]
+        warmup: usize,
+    },
     /// Rewrites the generated part of a document from the sections of runs.
     #[command(hide = true)]
     Document {
@@ -109,6 +122,19 @@ fn main() -> anyhow::Result<()> {
         None => run(&cli.run),
         Some(Cmd::Pong { io, tcp, unix }) => baselines::serve_pong(io, &tcp, &unix),
         Some(Cmd::NatsResponder { url }) => baselines::serve_nats(&url),
+        Some(Cmd::NativeEcho {
+            target,
+            iterations,
+            warmup,
+        }) => {
+            let s = baselines::native_echo(&target, warmup, iterations)?;
+            println!(
+                "native echo via {target}: p50 {:.1} µs, p99 {:.1} µs",
+                s.median / 1e3,
+                s.p99 / 1e3
+            );
+            Ok(())
+        }
         Some(Cmd::Document {
             doc,
             commit,
