@@ -301,3 +301,10 @@ impl Index<Self> for Incoming {
         Ok(Self(self.0.child(kind)))
     }
 }
+
+/// Moves as much of `from` as fits into `to`.
+pub(crate) fn copy_into(from: &mut bytes::Bytes, to: &mut ReadBuf<'_>) {
+    let n = from.len().min(to.remaining());
+    to.put_slice(&from[..n]);
+    bytes::Buf::advance(from, n);
+}

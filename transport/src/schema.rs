@@ -279,6 +279,41 @@ pub struct ValueLimits {
     pub max_depth: u32,
 }
 
+impl ValueLimits {
+    /// Enters a compound type at nesting `depth`, returning the depth of its contents.
+    pub(crate) fn enter(&self, depth: u32) -> Result<u32, ValueError> {
+        let depth = depth.saturating_add(1);
+        if depth > self.max_depth {
+            return Err(ValueError::TooDeep {
+                max: self.max_depth,
+            });
+        }
+        Ok(depth)
+    }
+
+    /// Checks a declared byte count (a string, or a list of bytes or floats).
+    pub(crate) fn check_bytes(&self, len: u64) -> Result<(), ValueError> {
+        if len > u64::from(self.max_bytes) {
+            return Err(ValueError::TooManyBytes {
+                len,
+                max: self.max_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks a declared element count of any other list.
+    pub(crate) fn check_len(&self, len: u64) -> Result<(), ValueError> {
+        if len > u64::from(self.max_list) {
+            return Err(ValueError::ListTooLong {
+                len,
+                max: self.max_list,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// The outcome of scanning a buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scanned {
@@ -368,7 +403,7 @@ pub fn scan_async_chunk(
         limits: *limits,
     };
     let end = match ty {
-        WireType::Stream(elem) => scanner.list(elem.as_deref(), 0, scanner.enter(0)?)?,
+        WireType::Stream(elem) => scanner.list(elem.as_deref(), 0, scanner.limits.enter(0)?)?,
         WireType::Future(None) => Some(0),
         WireType::Future(Some(ty)) => scanner.value(ty, 0, 0)?,
         ty => scanner.value(ty, 0, 0)?,
@@ -409,37 +444,6 @@ struct Walker<'b> {
 }
 
 impl Walker<'_> {
-    /// Enters a compound type at nesting `depth`, returning the depth of its contents.
-    fn enter(&self, depth: u32) -> Result<u32, ValueError> {
-        let depth = depth.saturating_add(1);
-        if depth > self.limits.max_depth {
-            return Err(ValueError::TooDeep {
-                max: self.limits.max_depth,
-            });
-        }
-        Ok(depth)
-    }
-
-    fn check_bytes(&self, len: u64) -> Result<(), ValueError> {
-        if len > u64::from(self.limits.max_bytes) {
-            return Err(ValueError::TooManyBytes {
-                len,
-                max: self.limits.max_bytes,
-            });
-        }
-        Ok(())
-    }
-
-    fn check_len(&self, len: u64) -> Result<(), ValueError> {
-        if len > u64::from(self.limits.max_list) {
-            return Err(ValueError::ListTooLong {
-                len,
-                max: self.limits.max_list,
-            });
-        }
-        Ok(())
-    }
-
     /// Skips `n` raw bytes.
     fn fixed(&self, pos: usize, n: usize) -> Step {
         let end = pos.saturating_add(n);
@@ -525,7 +529,7 @@ impl Walker<'_> {
         let Some((len, start)) = self.uleb(pos, Leb::W32)? else {
             return Ok(None);
         };
-        self.check_bytes(len)?;
+        self.limits.check_bytes(len)?;
         let end = usize::try_from(len)
             .ok()
             .and_then(|len| start.checked_add(len));
@@ -565,8 +569,8 @@ impl Walker<'_> {
             Some(_) => None,
         };
         match width {
-            Some(_) => self.check_bytes(len)?,
-            None => self.check_len(len)?,
+            Some(_) => self.limits.check_bytes(len)?,
+            None => self.limits.check_len(len)?,
         }
         let Some(_) = elem else {
             return Ok(Some(pos));
@@ -679,10 +683,10 @@ impl Walker<'_> {
                 Ok(self.case(pos, cases, "enum case")?.map(|(_, end)| end))
             }
             WireType::Flags(n) => self.flags(pos, *n),
-            WireType::List(elem) => self.list(Some(elem), pos, self.enter(depth)?),
-            WireType::Stream(elem) => self.list(elem.as_deref(), pos, self.enter(depth)?),
+            WireType::List(elem) => self.list(Some(elem), pos, self.limits.enter(depth)?),
+            WireType::Stream(elem) => self.list(elem.as_deref(), pos, self.limits.enter(depth)?),
             WireType::Record(tys) | WireType::Tuple(tys) => {
-                let depth = self.enter(depth)?;
+                let depth = self.limits.enter(depth)?;
                 let mut pos = pos;
                 for ty in tys {
                     match self.value(ty, pos, depth)? {
@@ -693,7 +697,7 @@ impl Walker<'_> {
                 Ok(Some(pos))
             }
             WireType::Variant(cases) => {
-                let depth = self.enter(depth)?;
+                let depth = self.limits.enter(depth)?;
                 let Some((i, end)) = self.case(pos, cases.len(), "variant case")? else {
                     return Ok(None);
                 };
@@ -703,7 +707,7 @@ impl Walker<'_> {
                 }
             }
             WireType::Option(ty) => {
-                let depth = self.enter(depth)?;
+                let depth = self.limits.enter(depth)?;
                 match self.tag(pos, "option tag")? {
                     None => Ok(None),
                     Some(false) => Ok(Some(pos.saturating_add(1))),
@@ -711,7 +715,7 @@ impl Walker<'_> {
                 }
             }
             WireType::Result { ok, err } => {
-                let depth = self.enter(depth)?;
+                let depth = self.limits.enter(depth)?;
                 let side = match self.tag(pos, "result tag")? {
                     None => return Ok(None),
                     Some(false) => ok,
@@ -723,7 +727,7 @@ impl Walker<'_> {
                 }
             }
             WireType::Future(ty) => {
-                let depth = self.enter(depth)?;
+                let depth = self.limits.enter(depth)?;
                 match (self.tag(pos, "future tag")?, ty) {
                     (None, _) => Ok(None),
                     (Some(true), Some(ty)) => self.value(ty, pos.saturating_add(1), depth),

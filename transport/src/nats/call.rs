@@ -157,9 +157,7 @@ impl AsyncRead for CallRx {
                 return Poll::Ready(Ok(()));
             }
             if !this.current.is_empty() {
-                let n = this.current.len().min(buf.remaining());
-                buf.put_slice(&this.current[..n]);
-                this.current.advance(n);
+                crate::call::copy_into(&mut this.current, buf);
                 return Poll::Ready(Ok(()));
             }
             if this.ended {

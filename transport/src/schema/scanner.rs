@@ -457,17 +457,6 @@ impl Scanner {
         self.plan.nodes.get(at).copied().unwrap_or(NO_NODE)
     }
 
-    /// Enters a compound type at nesting `depth`, returning the depth of its contents.
-    fn enter(&self, depth: u32) -> Result<u32, ValueError> {
-        let depth = depth.saturating_add(1);
-        if depth > self.limits.max_depth {
-            return Err(ValueError::TooDeep {
-                max: self.limits.max_depth,
-            });
-        }
-        Ok(depth)
-    }
-
     /// Starts a value of `node` at nesting `depth`: what can be checked without bytes is.
     fn start(&mut self, node: usize, depth: u32) -> Result<Cur, ValueError> {
         Ok(match self.node(node) {
@@ -492,14 +481,14 @@ impl Scanner {
             },
             Node::List(_) => uleb32(Then::Len {
                 node,
-                depth: self.enter(depth)?,
+                depth: self.limits.enter(depth)?,
             }),
             Node::Variant { .. } => uleb32(Then::Case {
                 node,
-                depth: self.enter(depth)?,
+                depth: self.limits.enter(depth)?,
             }),
             Node::Seq { first, len } => {
-                let depth = self.enter(depth)?;
+                let depth = self.limits.enter(depth)?;
                 self.stack.push(Frame::Seq {
                     next: first,
                     end: first.saturating_add(len),
@@ -509,7 +498,7 @@ impl Scanner {
             }
             Node::Option(_) | Node::Result(..) | Node::Future(_) => Cur::Tok(Tok::Tag {
                 node,
-                depth: self.enter(depth)?,
+                depth: self.limits.enter(depth)?,
             }),
         })
     }
@@ -674,17 +663,10 @@ impl Scanner {
             Node::List(Some(elem)) => matches!(self.node(elem), Node::Raw(_)),
             _ => false,
         };
-        if bytes && x > u64::from(self.limits.max_bytes) {
-            return Err(ValueError::TooManyBytes {
-                len: x,
-                max: self.limits.max_bytes,
-            });
-        }
-        if !bytes && x > u64::from(self.limits.max_list) {
-            return Err(ValueError::ListTooLong {
-                len: x,
-                max: self.limits.max_list,
-            });
+        if bytes {
+            self.limits.check_bytes(x)?;
+        } else {
+            self.limits.check_len(x)?;
         }
         Ok(match self.node(node) {
             Node::Bytes(true) if x > 0 => Cur::Tok(Tok::Str {

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::{Buf as _, Bytes};
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::io::{Inbound, InboundError, Outbound, MAX_CHUNK};
@@ -504,9 +504,7 @@ impl AsyncRead for CallRx {
             return Poll::Ready(Ok(()));
         }
         if !this.current.is_empty() {
-            let n = this.current.len().min(buf.remaining());
-            buf.put_slice(&this.current[..n]);
-            this.current.advance(n);
+            crate::call::copy_into(&mut this.current, buf);
             return Poll::Ready(Ok(()));
         }
         let conn = &this.shared.conn;
