@@ -15,6 +15,39 @@ pub const WRPC_KEYVALUE: Package = &[
     ("world.wit", include_str!("../wrpc-keyvalue/world.wit")),
 ];
 
+/// `wasi:io@0.2.6`, the streams `wasi:blobstore` bodies are read and written with.
+pub const WASI_IO: Package = &[
+    ("error.wit", include_str!("../io/error.wit")),
+    ("poll.wit", include_str!("../io/poll.wit")),
+    ("streams.wit", include_str!("../io/streams.wit")),
+    ("world.wit", include_str!("../io/world.wit")),
+];
+
+/// `wasi:blobstore@0.2.0-draft`, blob storage as guests import it (depends on [`WASI_IO`]).
+pub const WASI_BLOBSTORE: Package = &[
+    ("types.wit", include_str!("../blobstore/types.wit")),
+    ("container.wit", include_str!("../blobstore/container.wit")),
+    ("blobstore.wit", include_str!("../blobstore/blobstore.wit")),
+    ("world.wit", include_str!("../blobstore/world.wit")),
+];
+
+/// `wrpc:blobstore@0.2.0`, what blobstore calls travel as (depends on
+/// [`WASI_IO`] and [`WASI_BLOBSTORE`]).
+pub const WRPC_BLOBSTORE: Package = &[
+    ("types.wit", include_str!("../wrpc-blobstore/types.wit")),
+    (
+        "blobstore.wit",
+        include_str!("../wrpc-blobstore/blobstore.wit"),
+    ),
+    ("world.wit", include_str!("../wrpc-blobstore/world.wit")),
+];
+
+/// `blobstore-s3:admin@0.1.0`, what blobstore-s3 serves beyond `wasi:blobstore`.
+pub const BLOBSTORE_ADMIN: Package = &[(
+    "containers.wit",
+    include_str!("../blobstore-admin/containers.wit"),
+)];
+
 /// `example:echo@0.1.0`, the user-defined example interface.
 pub const ECHO: Package = &[("echo.wit", include_str!("../echo/echo.wit"))];
 
@@ -32,9 +65,18 @@ mod tests {
             (super::WRPC_KEYVALUE, 9),
             (super::ECHO, 1),
             (super::TEST_STREAMS, 3),
+            (super::BLOBSTORE_ADMIN, 1),
         ] {
             let signatures = Signatures::from_wit(&[package]).unwrap();
             assert_eq!(signatures.iter().count(), functions, "{:?}", package[0].0);
         }
+        let blobstore =
+            Signatures::from_wit(&[super::WASI_IO, super::WASI_BLOBSTORE, super::WRPC_BLOBSTORE])
+                .unwrap();
+        let wire: Vec<_> = blobstore
+            .iter()
+            .filter(|(instance, _, _)| *instance == "wrpc:blobstore/blobstore@0.2.0")
+            .collect();
+        assert_eq!(wire.len(), 14);
     }
 }
