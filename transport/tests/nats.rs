@@ -167,3 +167,291 @@ async fn our_client_against_upstream_server() {
     let got = echo(&client, &big, &[]).await.unwrap();
     assert_eq!(got.len(), big.len() + "upstream:".len());
 }
+
+/// Streams between our peers are flow-controlled both ways: while a reader
+/// pauses, its writer gets at most one window ahead; other calls on the same
+/// connection go on meanwhile; every byte arrives once the reader resumes.
+mod flow {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use bytes::{BufMut as _, BytesMut};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::time::Instant;
+    use tokio_util::sync::CancellationToken;
+    use transport::nats::{NatsServer, STREAM_WINDOW};
+    use transport::schema::{ScanPlan, Signature, WireType};
+    use transport::server::{Call, Registry};
+    use transport::{CallTimer, Client, Invocation};
+    use wrpc_transport::Index as _;
+
+    use super::common::{echo, registry, serve_options};
+    use super::{connect, our_client};
+
+    const STREAMS: &str = "test:flow/streams@0.1.0";
+    const TOTAL: u64 = 8 << 20;
+    const CHUNK: usize = 64 << 10;
+
+    fn leb(buf: &mut BytesMut, mut n: u64) {
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                buf.put_u8(b);
+                return;
+            }
+            buf.put_u8(b | 0x80);
+        }
+    }
+
+    /// Writes `total` bytes as `stream<u8>` chunks, counting them in `written`.
+    async fn write_stream(
+        mut w: impl tokio::io::AsyncWrite + Unpin,
+        total: u64,
+        written: &AtomicU64,
+    ) -> std::io::Result<()> {
+        let mut left = total;
+        while left > 0 {
+            let n = left.min(CHUNK as u64);
+            let mut chunk = BytesMut::new();
+            leb(&mut chunk, n);
+            chunk.put_bytes(7, n as usize);
+            w.write_all(&chunk).await?;
+            written.fetch_add(n, Ordering::SeqCst);
+            left -= n;
+        }
+        w.write_all(&[0]).await?;
+        w.flush().await
+    }
+
+    /// Reads a `stream<u8>`'s chunks to its end marker; returns the bytes in them.
+    async fn read_stream(mut r: impl tokio::io::AsyncRead + Unpin, read: &AtomicU64) -> u64 {
+        let mut total = 0;
+        loop {
+            let mut n: u64 = 0;
+            let mut shift = 0;
+            loop {
+                let b = r.read_u8().await.unwrap();
+                n |= u64::from(b & 0x7f) << shift;
+                shift += 7;
+                if b & 0x80 == 0 {
+                    break;
+                }
+            }
+            if n == 0 {
+                return total;
+            }
+            let mut left = n;
+            let mut buf = vec![0; CHUNK];
+            while left > 0 {
+                let want = left.min(buf.len() as u64) as usize;
+                r.read_exact(&mut buf[..want]).await.unwrap();
+                left -= want as u64;
+                read.fetch_add(want as u64, Ordering::SeqCst);
+            }
+            total += n;
+        }
+    }
+
+    struct Counters {
+        /// Result bytes the server wrote / parameter bytes the client wrote.
+        written: AtomicU64,
+        /// Parameter bytes the server read.
+        read: AtomicU64,
+        /// Set once the server has paused reading parameters.
+        paused: tokio::sync::Notify,
+        resume: tokio::sync::Notify,
+    }
+
+    fn streams_registry(counters: Arc<Counters>) -> Registry {
+        let mut reg = registry();
+        let download = Signature {
+            params: vec![WireType::U64],
+            results: vec![WireType::Stream(Some(Box::new(WireType::U8)))],
+        };
+        let c = Arc::clone(&counters);
+        reg.insert(
+            STREAMS,
+            "download",
+            &download,
+            Arc::new(move |call: Call| {
+                let c = Arc::clone(&c);
+                Box::pin(async move {
+                    let Call { mut rx, mut tx, .. } = call;
+                    rx.read_to_end(&mut Vec::new())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    tx.write_all(&[0]).await.map_err(|e| e.to_string())?;
+                    tx.flush().await.map_err(|e| e.to_string())?;
+                    let body = tx.index(&[0]).map_err(|e| e.to_string())?;
+                    write_stream(body, TOTAL, &c.written)
+                        .await
+                        .map_err(|e| e.to_string())
+                })
+            }),
+        )
+        .unwrap();
+        let upload = Signature {
+            params: vec![WireType::Stream(Some(Box::new(WireType::U8)))],
+            results: vec![WireType::U64],
+        };
+        reg.insert(
+            STREAMS,
+            "upload",
+            &upload,
+            Arc::new(move |call: Call| {
+                let c = Arc::clone(&counters);
+                Box::pin(async move {
+                    let Call { mut rx, mut tx, .. } = call;
+                    let mut body = rx.index(&[0]).map_err(|e| e.to_string())?;
+                    rx.read_to_end(&mut Vec::new())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    // Take one chunk, then stop reading until told.
+                    let mut first = vec![0; CHUNK];
+                    body.read_exact(&mut first[..4])
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    c.paused.notify_one();
+                    c.resume.notified().await;
+                    // The 4 bytes were the first chunk's 3-byte length and 1 data byte.
+                    body.read_exact(&mut first[..CHUNK - 1])
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    c.read.fetch_add(CHUNK as u64 - 1, Ordering::SeqCst);
+                    read_stream(body, &c.read).await;
+                    let mut out = BytesMut::new();
+                    leb(&mut out, c.read.load(Ordering::SeqCst));
+                    tx.write_all(&out).await.map_err(|e| e.to_string())?;
+                    tx.flush().await.map_err(|e| e.to_string())
+                })
+            }),
+        )
+        .unwrap();
+        reg
+    }
+
+    fn timer(name: &str) -> Arc<CallTimer> {
+        Arc::new(CallTimer::new(
+            name.to_string(),
+            Some(Instant::now() + Duration::from_secs(30)),
+            Duration::from_secs(30),
+        ))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_paused_reader_holds_back_its_writer_only() {
+        let nats = harness::Nats::start().unwrap();
+        let shutdown = CancellationToken::new();
+        let counters = Arc::new(Counters {
+            written: AtomicU64::new(0),
+            read: AtomicU64::new(0),
+            paused: tokio::sync::Notify::new(),
+            resume: tokio::sync::Notify::new(),
+        });
+        let server = NatsServer::subscribe(
+            connect(&nats).await,
+            "",
+            None,
+            &streams_registry(Arc::clone(&counters)),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(server.run(serve_options(&shutdown)));
+        let client: Client = our_client(&nats).await;
+
+        // Results: the client reads 4 bytes, then pauses.
+        let mut params = BytesMut::new();
+        leb(&mut params, TOTAL);
+        let (tx, mut rx) = client
+            .invoke(Invocation {
+                instance: STREAMS,
+                func: "download",
+                headers: &[],
+                params: params.freeze(),
+                params_complete: true,
+                results: Some(ScanPlan::new(&[WireType::Stream(Some(Box::new(
+                    WireType::U8,
+                )))])),
+                result_paths: Arc::from([vec![Some(0)].into_boxed_slice()]),
+                timer: timer("download"),
+            })
+            .await
+            .unwrap();
+        drop(tx);
+        let mut body = rx.index(&[0]).unwrap();
+        let mut sync = Vec::new();
+        rx.read_to_end(&mut sync).await.unwrap();
+        assert_eq!(sync, [0], "the stream is pending");
+        let mut head = [0u8; 4];
+        body.read_exact(&mut head).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let ahead = counters.written.load(Ordering::SeqCst);
+        assert!(
+            ahead <= STREAM_WINDOW + CHUNK as u64,
+            "the server wrote {ahead} bytes for a reader that took 4"
+        );
+        assert!(ahead > 0, "the server wrote nothing at all");
+        // Other calls on the same connection are not held up.
+        for i in 0..20 {
+            assert_eq!(
+                echo(&client, &format!("m{i}"), &[]).await.unwrap(),
+                format!("anon:m{i}")
+            );
+        }
+        // Resume: every byte arrives. The 4 bytes read were the first chunk's
+        // length prefix (3 bytes) and its first data byte.
+        let read = AtomicU64::new(0);
+        let mut rest = vec![0; CHUNK - 1];
+        body.read_exact(&mut rest).await.unwrap();
+        let total = read_stream(body, &read).await + CHUNK as u64;
+        assert_eq!(total, TOTAL);
+        assert_eq!(counters.written.load(Ordering::SeqCst), TOTAL);
+
+        // Parameters: the server reads 4 bytes, then pauses.
+        counters.written.store(0, Ordering::SeqCst);
+        let (tx, mut rx) = client
+            .invoke(Invocation {
+                instance: STREAMS,
+                func: "upload",
+                headers: &[],
+                params: bytes::Bytes::from_static(&[0]),
+                params_complete: false,
+                results: Some(ScanPlan::new(&[WireType::U64])),
+                result_paths: Arc::from([]),
+                timer: timer("upload"),
+            })
+            .await
+            .unwrap();
+        let writer = {
+            let counters = Arc::clone(&counters);
+            let body = tx.index(&[0]).unwrap();
+            tokio::spawn(async move {
+                let _tx = tx;
+                write_stream(body, TOTAL, &counters.written).await
+            })
+        };
+        counters.paused.notified().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let ahead = counters.written.load(Ordering::SeqCst);
+        assert!(
+            ahead <= STREAM_WINDOW + CHUNK as u64,
+            "the client wrote {ahead} bytes for a server that took 4"
+        );
+        for i in 0..20 {
+            assert_eq!(
+                echo(&client, &format!("u{i}"), &[]).await.unwrap(),
+                format!("anon:u{i}")
+            );
+        }
+        counters.resume.notify_one();
+        writer.await.unwrap().unwrap();
+        let mut result = Vec::new();
+        rx.read_to_end(&mut result).await.unwrap();
+        // The server counted what followed its first 4 bytes.
+        assert_eq!(counters.written.load(Ordering::SeqCst), TOTAL);
+        assert_eq!(counters.read.load(Ordering::SeqCst), TOTAL - 1);
+        shutdown.cancel();
+    }
+}

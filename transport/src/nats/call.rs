@@ -13,6 +13,7 @@ use futures::SinkExt as _;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::demux::Demux;
+use super::flow::{parse_window, Flow, CREDIT_HEADER, CREDIT_TAIL};
 use super::{index_tail, ERROR_HEADER};
 use crate::value::RootValue;
 
@@ -54,6 +55,8 @@ pub(crate) struct NatsCall {
     /// Server: the first parameter bytes (from the invocation message).
     pub(crate) initial: Mutex<Option<Bytes>>,
     pub(crate) root: Mutex<RootValue>,
+    /// Flow control of the call's async paths (see [`super::flow`]).
+    pub(crate) flow: Mutex<Flow>,
 }
 
 impl Drop for NatsCall {
@@ -82,6 +85,15 @@ impl NatsCall {
                 Handshake::Waiting => {}
             }
             let msg = ready!(self.demux.poll_recv(self.id, "", cx))?;
+            // The server grants a window on parameter streams (see `flow`).
+            if let Some(window) = msg
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(CREDIT_HEADER))
+                .and_then(|v| parse_window(v.as_str()))
+            {
+                lock(&self.flow).out_window = Some(window);
+            }
             *hs = match (msg.status, msg.reply) {
                 (Some(StatusCode::NO_RESPONDERS), _) => {
                     Handshake::Failed(io::ErrorKind::NotConnected, "no NATS responders".into())
@@ -132,6 +144,8 @@ pub struct CallRx {
     path: Vec<usize>,
     current: Bytes,
     ended: bool,
+    /// A credit message not yet handed to the connection: (subject, payload).
+    credit: Option<(String, String)>,
 }
 
 impl CallRx {
@@ -141,7 +155,34 @@ impl CallRx {
             path: Vec::new(),
             current: Bytes::new(),
             ended: false,
+            credit: None,
         }
+    }
+
+    /// Hands the pending credit message, if any, to the connection.
+    fn poll_credit(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some((subject, payload)) = self.credit.take() else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut sink = self.call.nats.clone();
+        match sink.poll_ready_unpin(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(err)) => {
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, err)))
+            }
+            Poll::Pending => {
+                self.credit = Some((subject, payload));
+                return Poll::Pending;
+            }
+        }
+        sink.start_send_unpin(OutboundMessage {
+            subject: Subject::from(subject),
+            reply: None,
+            payload: Bytes::from(payload),
+            headers: None,
+        })
+        .map_err(|err| io::Error::new(io::ErrorKind::BrokenPipe, err))?;
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -157,11 +198,19 @@ impl AsyncRead for CallRx {
                 return Poll::Ready(Ok(()));
             }
             if !this.current.is_empty() {
+                // A credit that could not leave yet goes with the next read;
+                // until then the writer waits, which is what a reader this
+                // slow wants.
+                let _ = this.poll_credit(cx)?;
                 crate::call::copy_into(&mut this.current, buf);
                 return Poll::Ready(Ok(()));
             }
             if this.ended {
                 return Poll::Ready(Ok(()));
+            }
+            // Before waiting for data the writer may be waiting for credit.
+            if this.poll_credit(cx)?.is_pending() {
+                return Poll::Pending;
             }
             let call = &this.call;
             let root = this.path.is_empty();
@@ -211,6 +260,14 @@ impl AsyncRead for CallRx {
                     this.current = pass;
                 }
             } else {
+                let mut flow = lock(&call.flow);
+                if call.side == Side::Client && flow.credit_to.is_none() {
+                    // The server's messages name its call inbox when it
+                    // honours credit (see `flow`).
+                    flow.credit_to = msg.reply.as_ref().map(ToString::to_string);
+                }
+                this.credit = flow.consumed(&this.path, msg.payload.len());
+                drop(flow);
                 this.current = msg.payload;
             }
         }
@@ -226,6 +283,7 @@ impl wrpc_transport::Index<Self> for CallRx {
             path: full,
             current: Bytes::new(),
             ended: false,
+            credit: None,
         })
     }
 }
@@ -258,6 +316,48 @@ impl CallTx {
                 headers: None,
             })
             .map_err(|err| io::Error::new(io::ErrorKind::BrokenPipe, err))
+    }
+
+    /// Sends stream data; a server under flow control names its call inbox
+    /// as the reply subject, where the caller's credits go.
+    fn start_send_data(
+        &mut self,
+        subject: String,
+        payload: Bytes,
+        limited: bool,
+    ) -> io::Result<()> {
+        let reply = (limited && self.call.side == Side::Server)
+            .then(|| Subject::from(self.call.demux.subject(self.call.id, "")));
+        self.sink
+            .start_send_unpin(OutboundMessage {
+                subject: Subject::from(subject),
+                reply,
+                payload,
+                headers: None,
+            })
+            .map_err(|err| io::Error::new(io::ErrorKind::BrokenPipe, err))
+    }
+
+    /// How many bytes this path may send now: waits for credit while the
+    /// reader's window is full. `None` when the path is not flow-controlled.
+    fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<usize>>> {
+        if self.path.is_empty() {
+            return Poll::Ready(Ok(None));
+        }
+        loop {
+            match lock(&self.call.flow).room(&self.path) {
+                None => return Poll::Ready(Ok(None)),
+                Some(0) => {}
+                Some(n) => return Poll::Ready(Ok(Some(usize::try_from(n).unwrap_or(usize::MAX)))),
+            }
+            let msg = ready!(self.call.demux.poll_recv(self.call.id, CREDIT_TAIL, cx))?;
+            if !lock(&self.call.flow).credit(&msg.payload) {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "malformed credit message",
+                )));
+            }
+        }
     }
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -299,9 +399,14 @@ impl AsyncWrite for CallTx {
         }
         let subject = ready!(this.call.poll_out_subject(&this.path, cx))?;
         ready!(this.poll_pending(&subject, cx))?;
+        let room = ready!(this.poll_room(cx))?;
         ready!(this.poll_ready(cx))?;
-        let n = buf.len().min(max_payload(&this.sink));
-        this.start_send(subject, Bytes::copy_from_slice(&buf[..n]))?;
+        let n = buf
+            .len()
+            .min(max_payload(&this.sink))
+            .min(room.unwrap_or(usize::MAX));
+        this.start_send_data(subject, Bytes::copy_from_slice(&buf[..n]), room.is_some())?;
+        lock(&this.call.flow).sent(&this.path, n);
         Poll::Ready(Ok(n))
     }
 

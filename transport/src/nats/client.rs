@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::call::{CallRx, CallTx, Handshake, NatsCall, Side};
 use super::demux::Demux;
+use super::flow::{Flow, CREDIT_HEADER, CREDIT_TAIL, WINDOW};
 use super::{invocation_subject, path_tail, LEAN_HEADER};
 use crate::client::Invocation;
 use crate::value::RootValue;
@@ -69,6 +70,10 @@ impl NatsClient {
             header_bytes += k.len() + v.len() + 4;
             headers.insert(name, value);
         }
+        // Grants the server a window on the result streams (see `flow`).
+        let window = WINDOW.to_string();
+        header_bytes += CREDIT_HEADER.len() + window.len() + 4;
+        headers.insert(CREDIT_HEADER, window.as_str());
         let id = inner.next.fetch_add(1, Ordering::Relaxed);
         let reply = inner.demux.subject(id, "");
         let first_max = inner
@@ -81,7 +86,11 @@ impl NatsClient {
         if lean {
             headers.insert(LEAN_HEADER, "1");
         }
-        let mut tails = vec![String::new(), "results".to_string()];
+        let mut tails = vec![
+            String::new(),
+            "results".to_string(),
+            CREDIT_TAIL.to_string(),
+        ];
         tails.extend(inv.result_paths.iter().map(|p| path_tail("results", p)));
         inner.demux.register(id, tails);
         let call = Arc::new(NatsCall {
@@ -95,6 +104,10 @@ impl NatsClient {
             reply: String::new(),
             initial: Mutex::new(None),
             root: Mutex::new(RootValue::new(inv.results, &inner.limits)),
+            flow: Mutex::new(Flow {
+                in_window: Some(WINDOW),
+                ..Flow::default()
+            }),
         });
         let first = params.split_to(params.len().min(first_max));
         *call

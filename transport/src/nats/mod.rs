@@ -11,17 +11,23 @@
 //! the first message) lets a server of ours skip the handshake and, for
 //! synchronous results, the end-of-results message: a call is then two
 //! messages, like a request and its reply. Peers that do not know the header
-//! ignore it and run the full exchange. See `docs/WIRE.md`.
+//! ignore it and run the full exchange.
+//!
+//! Streams are flow-controlled between peers of ours (credits, see
+//! [`STREAM_WINDOW`]): a slow reader slows its writer instead of making its
+//! buffer grow. See `docs/WIRE.md`.
 
 mod call;
 mod client;
 mod connect;
 mod demux;
+mod flow;
 mod server;
 
 pub use call::{CallRx, CallTx};
 pub use client::NatsClient;
 pub use connect::{connect, ConnectError};
+pub use flow::{CREDIT_HEADER, WINDOW as STREAM_WINDOW};
 pub use server::NatsServer;
 
 /// The protocol version token of wRPC 0.17 subjects.

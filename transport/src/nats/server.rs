@@ -15,6 +15,7 @@ use tracing::{debug, warn};
 
 use super::call::{CallRx, CallTx, Handshake, NatsCall, Side};
 use super::demux::Demux;
+use super::flow::{parse_window, Flow, CREDIT_HEADER, CREDIT_TAIL, WINDOW};
 use super::{invocation_subject, path_tail, ERROR_HEADER, LEAN_HEADER};
 use crate::call::{CallTimer, InKind, OutKind};
 use crate::server::{Call, Function, Registry, ServeOptions};
@@ -138,22 +139,51 @@ async fn handle(
         .headers
         .as_ref()
         .is_some_and(|h| h.get(LEAN_HEADER).is_some());
+    // A caller of ours grants a window on our result streams; we then grant
+    // one on its parameter streams (see `flow`).
+    let granted = msg
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(CREDIT_HEADER))
+        .and_then(|v| parse_window(v.as_str()));
+    let flow = match granted {
+        Some(window) => Flow {
+            out_window: Some(window),
+            in_window: Some(WINDOW),
+            credit_to: Some(reply.to_string()),
+            ..Flow::default()
+        },
+        None => Flow::default(),
+    };
     let cx = CallerContext::nats(msg.subject.as_str(), msg.headers.as_ref());
     let id = next.fetch_add(1, Ordering::Relaxed);
+    let mut tails = Vec::new();
+    if granted.is_some() {
+        tails.push(CREDIT_TAIL.to_string());
+    }
     if !lean {
-        let mut tails = vec!["params".to_string()];
+        tails.push("params".to_string());
         tails.extend(function.param_paths.iter().map(|p| path_tail("params", p)));
         demux.register(id, tails);
         // The handshake: where further parameters go. Not flushed: the
         // connection writes it right away without a round trip to the server.
+        let mut headers = HeaderMap::new();
+        if granted.is_some() {
+            headers.insert(CREDIT_HEADER, WINDOW.to_string().as_str());
+        }
         if let Err(err) = nats
-            .publish_with_reply(reply.clone(), demux.subject(id, ""), Bytes::new())
+            .publish_with_reply_and_headers(
+                reply.clone(),
+                demux.subject(id, ""),
+                headers,
+                Bytes::new(),
+            )
             .await
         {
             return debug!(%err, "failed to send a NATS handshake");
         }
     } else {
-        demux.register(id, Vec::new());
+        demux.register(id, tails);
     }
     let call = Arc::new(NatsCall {
         nats: nats.clone(),
@@ -169,6 +199,7 @@ async fn handle(
             Some(Arc::clone(&function.params)),
             &opts.limits,
         )),
+        flow: Mutex::new(flow),
     });
     let timer = Arc::new(CallTimer::named(
         Arc::clone(&function.name),
