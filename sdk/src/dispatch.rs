@@ -190,24 +190,30 @@ where
         .context("the call was already taken")?
         .context("failed to receive parameters")?;
     let handled = (*handler)(cx, params);
-    let results = match receive {
-        None => handled.await?,
-        Some(receive) => {
-            let mut handled = pin!(handled);
-            let mut receive = pin!(receive);
-            let mut receiving = true;
-            loop {
-                tokio::select! {
-                    results = &mut handled => break results?,
-                    received = &mut receive, if receiving => {
-                        received.context("failed to receive streamed parameters")?;
-                        receiving = false;
-                    }
-                }
+    let Some(receive) = receive else {
+        return reply(handled.await?).await;
+    };
+    // The deferred receivers hand each streamed parameter its reader; they
+    // run beside the handler and, when the handler answers before reading
+    // its streams (results that are futures of the work), beside the reply.
+    let mut receive = pin!(receive);
+    let mut handled = pin!(handled);
+    let mut received = false;
+    let results = loop {
+        tokio::select! {
+            results = &mut handled => break results?,
+            done = &mut receive, if !received => {
+                done.context("failed to receive streamed parameters")?;
+                received = true;
             }
         }
     };
-    reply(results).await
+    if received {
+        return reply(results).await;
+    }
+    let (replied, done) = tokio::join!(reply(results), receive);
+    done.context("failed to receive streamed parameters")?;
+    replied
 }
 
 /// Sends `results`: the synchronous part (one write), then any streamed part.

@@ -17,7 +17,8 @@
 //!   bounded buffers;
 //! - [`CallerContext`]: who called (transport, peer, workload, namespace,
 //!   component, `traceparent`), the same on every transport;
-//! - wire bindings, one module per package behind a feature (`keyvalue`).
+//! - wire bindings, one module per package behind a feature (`keyvalue`,
+//!   `blobstore`).
 //!
 //! A key-value extension's `main` is the handler plus:
 //!
@@ -39,12 +40,14 @@ mod serve;
 mod stream;
 mod telemetry;
 
+#[cfg(feature = "blobstore")]
+pub mod blobstore;
 #[cfg(feature = "keyvalue")]
 pub mod keyvalue;
 
 pub use config::{ConfigError, LogFormat, ServeArgs};
 pub use dispatch::{Functions, RegisterError};
 pub use serve::{shutdown_signal, Exports, Extension, Running, ServeError};
-pub use stream::{IncomingBytes, OutgoingBytes, CHUNK};
+pub use stream::{IncomingBytes, OutgoingBytes, OutgoingStream, CHUNK};
 pub use telemetry::init_tracing;
 pub use transport::{headers, CallerContext, Incoming, Outgoing, Peer, Transport};

@@ -342,3 +342,93 @@ where
 {
     type Encoder = OutgoingBytesEncoder<W>;
 }
+
+/// A `stream<T>` result of values other than bytes (e.g. the names of a
+/// listing): the source is pulled one batch at a time, and each batch is
+/// written before the next is pulled, so a slow reader slows the source.
+///
+/// Elements must be plain values (no nested streams or futures).
+pub struct OutgoingStream<T>(pub Pin<Box<dyn Stream<Item = Vec<T>> + Send>>);
+
+impl<T> OutgoingStream<T> {
+    /// A result stream of the batches of `source`; empty batches are skipped
+    /// (an empty batch on the wire would end the stream).
+    pub fn new(source: impl Stream<Item = Vec<T>> + Send + 'static) -> Self {
+        Self(Box::pin(source))
+    }
+}
+
+/// Encodes an [`OutgoingStream`].
+pub struct OutgoingStreamEncoder<W> {
+    deferred: Option<DeferredFn<W>>,
+}
+
+impl<W> Default for OutgoingStreamEncoder<W> {
+    fn default() -> Self {
+        Self { deferred: None }
+    }
+}
+
+impl<W> Deferred<W> for OutgoingStreamEncoder<W> {
+    fn take_deferred(&mut self) -> Option<DeferredFn<W>> {
+        self.deferred.take()
+    }
+}
+
+impl<T, W> Encoder<OutgoingStream<T>> for OutgoingStreamEncoder<W>
+where
+    T: wrpc_transport::Encode<W> + Send + 'static,
+    W: AsyncWrite + Index<W> + Send + Sync + Unpin + 'static,
+    io::Error: From<<T::Encoder as Encoder<T>>::Error>,
+{
+    type Error = io::Error;
+
+    fn encode(&mut self, item: OutgoingStream<T>, dst: &mut BytesMut) -> Result<(), Self::Error> {
+        // Pending: the batches follow on this value's path.
+        dst.put_u8(0);
+        let mut source = item.0;
+        self.deferred = Some(Box::new(move |w: W, path: Vec<usize>| {
+            Box::pin(async move {
+                let mut w = if path.is_empty() {
+                    w
+                } else {
+                    w.index(&path).map_err(io::Error::other)?
+                };
+                let mut buf = BytesMut::new();
+                while let Some(batch) = source.next().await {
+                    if batch.is_empty() {
+                        continue;
+                    }
+                    buf.clear();
+                    let n = u32::try_from(batch.len()).map_err(|_| {
+                        io::Error::new(io::ErrorKind::InvalidInput, "a batch of over 2^32 elements")
+                    })?;
+                    put_leb_u32(&mut buf, n);
+                    let mut enc = T::Encoder::default();
+                    for element in batch {
+                        enc.encode(element, &mut buf)?;
+                        if enc.take_deferred().is_some() {
+                            return Err(io::Error::new(
+                                io::ErrorKind::InvalidInput,
+                                "stream elements with async values are not supported",
+                            ));
+                        }
+                    }
+                    w.write_all(&buf).await?;
+                }
+                w.write_all(&[0]).await?;
+                w.flush().await
+            })
+        }));
+        Ok(())
+    }
+}
+
+impl<T, W> wrpc_transport::Encode<W> for OutgoingStream<T>
+where
+    T: wrpc_transport::Encode<W> + Send + 'static,
+    W: AsyncWrite + Index<W> + Send + Sync + Unpin + 'static,
+    io::Error: From<<T::Encoder as Encoder<T>>::Error>,
+{
+    type Encoder = OutgoingStreamEncoder<W>;
+}
