@@ -1,9 +1,11 @@
-//! Real servers for tests and benchmarks: `nats-server`, `redis-server`, the
-//! project's extension binaries and the `host`, killed on `Drop`.
+//! Real servers for tests and benchmarks: `nats-server`, `redis-server`, an
+//! S3-compatible server (moto), the project's extension binaries and the
+//! `host`, killed on `Drop`.
 //!
 //! Servers bind their own ports and report them: `nats-server -p -1` logs its
 //! port, extensions listen on `:0` and print `listening URL` lines, and
-//! `redis-server` (which cannot pick a port) is retried on `EADDRINUSE` and
+//! moto binds port 0 and logs its URL, `redis-server` (which cannot pick a
+//! port) is retried on `EADDRINUSE` and
 //! recognised by its own "Ready to accept connections" line, never by a
 //! port that merely answers.
 //!
@@ -469,11 +471,23 @@ impl Extension {
 
     /// Like [`Extension::start`], for the binary at `path`.
     pub fn start_at(path: &Path, args: &[String], listen: &[String]) -> anyhow::Result<Self> {
+        Self::start_with_env(path, args, listen, &[])
+    }
+
+    /// Like [`Extension::start_at`], with extra environment variables (e.g.
+    /// [`S3::env`]).
+    pub fn start_with_env(
+        path: &Path,
+        args: &[String],
+        listen: &[String],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let name = path
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         let mut cmd = Command::new(path);
         cmd.args(args)
+            .envs(env.iter().copied())
             .args(["--http-addr", "127.0.0.1:0"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -727,4 +741,135 @@ pub fn temp_dir(tag: &str) -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("wrpc-{tag}-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// An S3-compatible server (moto in server mode, from PyPI: `scripts/install.sh`),
+/// in memory, on a port it picks itself; can be stopped and started again
+/// on the same port (its data is then gone).
+pub struct S3 {
+    port: u16,
+    proc: Proc,
+}
+
+impl S3 {
+    /// Access key the server accepts (moto accepts any; the extension needs one).
+    pub const ACCESS_KEY: &'static str = "testing";
+    /// Secret key to go with [`S3::ACCESS_KEY`].
+    pub const SECRET_KEY: &'static str = "testing";
+
+    /// Starts it and waits until it answers.
+    pub fn start() -> anyhow::Result<Self> {
+        let (proc, port) = spawn_moto(None)?;
+        Ok(Self { port, proc })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.proc.pid().unwrap_or(0)
+    }
+
+    /// The flags that point `blobstore-s3` at this server.
+    pub fn args(&self) -> Vec<String> {
+        vec!["--s3-endpoint".into(), self.url(), "--s3-path-style".into()]
+    }
+
+    /// The environment that gives `blobstore-s3` (or any AWS SDK) credentials.
+    pub fn env() -> [(&'static str, &'static str); 3] {
+        [
+            ("AWS_ACCESS_KEY_ID", Self::ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", Self::SECRET_KEY),
+            ("AWS_REGION", "us-east-1"),
+        ]
+    }
+
+    /// Stops the server.
+    pub fn stop(&mut self) {
+        self.proc.kill();
+    }
+
+    /// Starts it again on the same port (empty).
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.proc.kill();
+        for _ in 0..50 {
+            match spawn_moto(Some(self.port)) {
+                Ok((proc, _)) => {
+                    self.proc = proc;
+                    return Ok(());
+                }
+                Err(err) if format!("{err:#}").contains("in use") => {
+                    sleep(Duration::from_millis(100));
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        bail!("port {} stayed in use; moto could not restart", self.port)
+    }
+}
+
+/// Starts `python3 -m moto.server` on `port` (or one it picks) and returns it
+/// with its port, read from its "Running on http://127.0.0.1:PORT" line.
+fn spawn_moto(port: Option<u16>) -> anyhow::Result<(Proc, u16)> {
+    use std::io::BufRead as _;
+    let port_arg = port.unwrap_or(0).to_string();
+    let mut child = Command::new("python3")
+        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port_arg])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot start python3 -m moto.server (run scripts/install.sh)")?;
+    let stderr = child.stderr.take().context("moto stderr")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Keep draining the log (one line per request) so moto never blocks.
+        let mut sent = false;
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if sent {
+                continue;
+            }
+            if let Some(url) = line.split("Running on http://").nth(1) {
+                let port = url
+                    .trim()
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.trim_end_matches('/').parse::<u16>().ok());
+                let _ = tx.send(port.ok_or_else(|| line.clone()));
+                sent = true;
+            } else if line.contains("Address already in use") {
+                let _ = tx.send(Err("address in use".to_string()));
+                sent = true;
+            } else {
+                seen.push(line);
+            }
+        }
+        if !sent {
+            let _ = tx.send(Err(seen.join(" | ")));
+        }
+    });
+    let mut proc = Proc(Some(child));
+    match rx.recv_timeout(START_TIMEOUT) {
+        Ok(Ok(port)) => Ok((proc, port)),
+        Ok(Err(why)) => {
+            proc.kill();
+            bail!("moto did not start: {why}")
+        }
+        Err(_) => {
+            proc.kill();
+            bail!("moto did not report its port within {START_TIMEOUT:?}")
+        }
+    }
 }
