@@ -111,14 +111,6 @@ impl InterfaceName {
         let (distance, candidate) = best?;
         (distance > 0 && distance <= (wanted.len() / 3).max(2)).then_some(candidate)
     }
-
-    /// The same declaration for another package (e.g. its wire package).
-    pub(crate) fn with_package(&self, package: &str) -> Self {
-        Self {
-            package: package.to_string(),
-            ..self.clone()
-        }
-    }
 }
 
 /// Levenshtein distance in characters.

@@ -9,6 +9,10 @@
 //!   the host and each call travels as flat `wrpc:keyvalue@0.2.0-draft`. A
 //!   failed call reaches the guest as `error::other` naming the interface,
 //!   the function and the target, never as a trap.
+//! - `wasi:blobstore@0.2.0-draft` likewise travels as `wrpc:blobstore@0.2.0`:
+//!   containers, object bodies and name listings are host resources, bodies
+//!   stream both ways in bounded memory, and failures are the interface's
+//!   error strings.
 //! - Any other declared interface without resources is forwarded as is.
 //!
 //! ```no_run
@@ -43,6 +47,7 @@
 #![deny(missing_docs)]
 
 mod adapted;
+mod blobstore;
 mod error;
 mod generic;
 mod interface;
@@ -144,6 +149,7 @@ where
             if !linked.contains(&adapted.kind) {
                 match adapted.kind {
                     adapted::Kind::Keyvalue => keyvalue::add_to_linker(linker),
+                    adapted::Kind::Blobstore => blobstore::add_to_linker(linker),
                 }
                 .map_err(|err| fail(format!("{err:#}")))?;
                 linked.push(adapted.kind);

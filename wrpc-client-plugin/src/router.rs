@@ -107,6 +107,8 @@ type Functions = HashMap<String, HashMap<String, Arc<Prepared>>>;
 /// Routes a workload's declared interfaces to their extensions.
 pub struct Router {
     routes: Vec<Route>,
+    /// What results may declare (and what a guest may read whole).
+    limits: Limits,
     functions: RwLock<Functions>,
     /// Shared by every call whose results have no async values.
     no_paths: Arc<[Box<[Option<usize>]>]>,
@@ -142,6 +144,7 @@ impl Router {
         let mut routes: Vec<Route> = Vec::with_capacity(declarations.len());
         let router = Self {
             routes: Vec::new(),
+            limits: defaults.limits,
             functions: RwLock::new(HashMap::new()),
             no_paths: Arc::from([]),
         };
@@ -192,9 +195,9 @@ impl Router {
                 ),
             };
             let adapted = adapted::for_package(&decl.interface.package);
-            let wire = adapted.map(|a| decl.interface.with_package(a.wire));
+            let wire = adapted.map(|a| a.wire_name(&decl.interface));
             if let Some(adapted) = adapted {
-                router.learn_wit(adapted.wire_wit, routes.len());
+                router.learn_wit(adapted.wire_wit, adapted.wire, routes.len());
             }
             let timeout = decl.timeout.unwrap_or(defaults.timeout);
             let idle_timeout = decl.idle_timeout.unwrap_or(defaults.idle_timeout);
@@ -234,12 +237,15 @@ impl Router {
         }
     }
 
-    /// Learns an adapted package's wire functions, all routed by route `route`.
-    fn learn_wit(&self, wit: &[(&str, &str)], route: usize) {
+    /// Learns the functions of an adapted package's wire package `wire`
+    /// (typed by `wit`, dependencies first), all routed by route `route`.
+    fn learn_wit(&self, wit: &[wit::Package], wire: &str, route: usize) {
         // The embedded wire WIT is part of the plugin and parses (tested).
-        if let Ok(signatures) = Signatures::from_wit(&[wit]) {
+        if let Ok(signatures) = Signatures::from_wit(wit) {
             for (instance, func, signature) in signatures.iter() {
-                self.learn_at(instance, func, signature, Some(route));
+                if instance.starts_with(wire) && instance[wire.len()..].starts_with('/') {
+                    self.learn_at(instance, func, signature, Some(route));
+                }
             }
         }
     }
@@ -251,6 +257,16 @@ impl Router {
 
     fn route(&self, instance: &str) -> Option<&Route> {
         self.routes.iter().find(|r| r.serves(instance))
+    }
+
+    /// The longest a streamed value of `instance` may make no progress.
+    pub(crate) fn idle_timeout(&self, instance: &str) -> Option<Duration> {
+        self.route(instance).map(|r| r.idle_timeout)
+    }
+
+    /// The limits results are checked against.
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Whether calls to the import `instance` are routed.
