@@ -38,14 +38,17 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
   rustup target add wasm32-wasip2
 fi
 
-if ! python3 -c 'import moto.server' >/dev/null 2>&1; then
-  log "pip install moto[server] (S3-compatible test server)"
+# moto 5.2.0-5.2.1 answer CompleteMultipartUpload with the wrong XML root
+# (which the AWS SDKs reject): pin a version known to be right.
+MOTO_VERSION=5.2.5
+if [ "$(python3 -c 'import moto; print(moto.__version__)' 2>/dev/null)" != "$MOTO_VERSION" ]; then
+  log "pip install moto[server]==$MOTO_VERSION (S3-compatible test server)"
   if ! python3 -m pip --version >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
   fi
-  pip_install() { python3 -m pip install --quiet --disable-pip-version-check "$@" 'moto[server]>=5.1,<6'; }
+  pip_install() { python3 -m pip install --quiet --disable-pip-version-check "$@" "moto[server]==$MOTO_VERSION"; }
   # Debian's own Python refuses system-wide installs (PEP 668) unless told to.
   pip_install || pip_install --break-system-packages
 fi
 
-log "installed: $(nats-server --version), $(redis-server --version | cut -d' ' -f1-3), $(podman --version)"
+log "installed: $(nats-server --version), $(redis-server --version | cut -d' ' -f1-3), $(podman --version), moto $(python3 -c 'import moto; print(moto.__version__)')"

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const GUESTS: &[&str] = &["kv-guest", "echo-guest"];
+const GUESTS: &[&str] = &["kv-guest", "echo-guest", "blob-guest"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());

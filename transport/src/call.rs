@@ -9,6 +9,7 @@ use core::task::{Context, Poll};
 use core::time::Duration;
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -16,13 +17,21 @@ use tokio::time::{Instant, Sleep};
 use wrpc_transport::Index;
 
 /// How one call's streams are named in errors and bounded in time.
-#[derive(Clone, Debug)]
+///
+/// The idle timeout is the call's: a streamed value waiting for its first
+/// byte is not stalled while the call's other streams move (a write's
+/// verdict is awaited for as long as its body keeps flowing).
+#[derive(Debug)]
 pub struct CallTimer {
     call: Arc<str>,
     /// Where the call goes or comes from, joined to `call` only in errors.
     place: Option<Arc<str>>,
     deadline: Option<Instant>,
     idle: Duration,
+    /// When the timer was made, and the last progress of any streamed value
+    /// after it (nanoseconds).
+    base: Instant,
+    progress: AtomicU64,
 }
 
 impl CallTimer {
@@ -35,6 +44,8 @@ impl CallTimer {
             place: None,
             deadline,
             idle,
+            base: Instant::now(),
+            progress: AtomicU64::new(0),
         }
     }
 
@@ -52,7 +63,21 @@ impl CallTimer {
             place: Some(place),
             deadline,
             idle,
+            base: Instant::now(),
+            progress: AtomicU64::new(0),
         }
+    }
+
+    /// Records that a streamed value of the call moved.
+    fn progressed(&self) {
+        let now = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.progress.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// When the call's idle timeout runs out, counting from its last progress.
+    fn idle_until(&self) -> Instant {
+        let last = self.base + Duration::from_nanos(self.progress.load(Ordering::Relaxed));
+        last + self.idle
     }
 
     /// The name used in errors.
@@ -176,6 +201,7 @@ impl<K> Timed<K> {
         if let Poll::Ready(res) = op(&mut self.kind, cx) {
             if let Clock::Idle { progress } = &mut self.clock {
                 *progress = true;
+                self.timer.progressed();
             }
             return Poll::Ready(res.map_err(|err| self.timer.annotate(err)));
         }
@@ -185,19 +211,32 @@ impl<K> Timed<K> {
             Clock::Idle { progress } => {
                 let fresh = core::mem::take(progress) || self.sleep.is_none();
                 if fresh {
-                    let at = Instant::now() + self.timer.idle;
-                    match &mut self.sleep {
-                        Some(sleep) => sleep.as_mut().reset(at),
-                        None => self.sleep = Some(Box::pin(tokio::time::sleep_until(at))),
-                    }
+                    // This value starts waiting: its idle time counts from now.
+                    self.timer.progressed();
                 }
-                Instant::now()
+                self.timer.idle_until()
             }
         };
-        let sleep = self
-            .sleep
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        let sleep = match &mut self.sleep {
+            Some(sleep) => {
+                if sleep.deadline() != at {
+                    sleep.as_mut().reset(at);
+                }
+                sleep
+            }
+            None => self.sleep.insert(Box::pin(tokio::time::sleep_until(at))),
+        };
         if sleep.as_mut().poll(cx).is_ready() {
+            if let Clock::Idle { .. } = self.clock {
+                // Another value of the call may have moved meanwhile.
+                let until = self.timer.idle_until();
+                if until > Instant::now() {
+                    sleep.as_mut().reset(until);
+                    if sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+            }
             return Poll::Ready(Err(match self.clock {
                 Clock::At(_) => self.timer.expired(),
                 Clock::Idle { .. } => self.timer.stalled(),

@@ -14,10 +14,12 @@ where
     match err {
         SdkError::ServiceError(service) => {
             let inner = service.err();
-            let code = inner.code().unwrap_or("unknown error");
-            match inner.message() {
-                Some(message) if !message.is_empty() => format!("{what}: S3 {code}: {message}"),
-                _ => format!("{what}: S3 {code}"),
+            match (inner.code(), inner.message()) {
+                (Some(code), Some(message)) if !message.is_empty() => {
+                    format!("{what}: S3 {code}: {message}")
+                }
+                (Some(code), _) => format!("{what}: S3 {code}"),
+                (None, _) => format!("{what}: {}", DisplayErrorContext(err)),
             }
         }
         SdkError::TimeoutError(_) => format!("{what}: S3 did not answer in time"),

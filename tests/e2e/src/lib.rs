@@ -9,7 +9,9 @@ use harness::{Extension, HostRun, Nats, Tls};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use transport::Endpoint;
 
-pub use guests::{ECHO_GUEST, KV_GUEST};
+pub use guests::{BLOB_GUEST, ECHO_GUEST, KV_GUEST};
+
+pub mod s3;
 
 /// The wRPC transports every end-to-end scenario runs over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +89,16 @@ static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize:
 
 /// Starts the extension at `binary` with `args`, serving on `transport`.
 pub fn serve(transport: Transport, binary: &Path, args: &[String]) -> Served {
+    serve_with_env(transport, binary, args, &[])
+}
+
+/// Like [`serve`], with extra environment variables for the extension.
+pub fn serve_with_env(
+    transport: Transport,
+    binary: &Path,
+    args: &[String],
+    env: &[(&str, &str)],
+) -> Served {
     let mut nats = None;
     let mut tls = None;
     let mut dir = None;
@@ -116,7 +128,7 @@ pub fn serve(transport: Transport, binary: &Path, args: &[String]) -> Served {
             listen
         }
     };
-    let ext = Extension::start_at(binary, args, &[listen]).unwrap();
+    let ext = Extension::start_with_env(binary, args, &[listen], env).unwrap();
     let target = match transport {
         Transport::Nats => nats.as_ref().unwrap().url(),
         Transport::Tcp => ext.address("tcp").unwrap().to_string(),

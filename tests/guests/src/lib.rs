@@ -7,9 +7,16 @@ pub const KV_GUEST: &str = env!("GUEST_KV_GUEST");
 /// A guest calling `example:echo/echo`, a user-defined interface (`tests/components/echo-guest`).
 pub const ECHO_GUEST: &str = env!("GUEST_ECHO_GUEST");
 
+/// The blobstore test, demo and benchmark guest (`tests/components/blob-guest`).
+pub const BLOB_GUEST: &str = env!("GUEST_BLOB_GUEST");
+
 /// Every guest `build.rs` builds, by crate name: a guest added there without
 /// a constant here fails the `every_guest_has_a_constant` test.
-pub const ALL: &[(&str, &str)] = &[("kv-guest", KV_GUEST), ("echo-guest", ECHO_GUEST)];
+pub const ALL: &[(&str, &str)] = &[
+    ("kv-guest", KV_GUEST),
+    ("echo-guest", ECHO_GUEST),
+    ("blob-guest", BLOB_GUEST),
+];
 
 #[cfg(test)]
 mod tests {

@@ -675,12 +675,21 @@ pub fn spawn_host_with_env(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    let mut stdout = child.stdout.take().context("stdout")?;
+    let stdout = child.stdout.take().context("stdout")?;
     let mut stderr = child.stderr.take().context("stderr")?;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = std::sync::Arc::clone(&seen);
     let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Ok(mut seen) = sink.lock() {
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+        }
     });
     let err = std::thread::spawn(move || {
         let mut s = String::new();
@@ -690,8 +699,9 @@ pub fn spawn_host_with_env(
     Ok(HostProcess {
         child,
         dir,
-        out,
-        err,
+        seen,
+        out: Some(out),
+        err: Some(err),
     })
 }
 
@@ -699,8 +709,10 @@ pub fn spawn_host_with_env(
 pub struct HostProcess {
     child: Child,
     dir: PathBuf,
-    out: std::thread::JoinHandle<String>,
-    err: std::thread::JoinHandle<String>,
+    /// Its standard output so far.
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+    out: Option<std::thread::JoinHandle<()>>,
+    err: Option<std::thread::JoinHandle<String>>,
 }
 
 impl HostProcess {
@@ -713,11 +725,47 @@ impl HostProcess {
             let _ = self.child.wait();
             bail!("host did not finish within {limit:?} (hang)");
         };
+        if let Some(out) = self.out.take() {
+            let _ = out.join();
+        }
         Ok(HostRun {
             code: status.code(),
-            stdout: self.out.join().unwrap_or_default(),
-            stderr: self.err.join().unwrap_or_default(),
+            stdout: self.seen.lock().map(|s| s.clone()).unwrap_or_default(),
+            stderr: self
+                .err
+                .take()
+                .and_then(|e| e.join().ok())
+                .unwrap_or_default(),
         })
+    }
+
+    /// Waits until its standard output contains `text` (within `limit`).
+    pub fn await_stdout(&self, text: &str, limit: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.seen.lock().is_ok_and(|s| s.contains(text)) {
+                return Ok(());
+            }
+            sleep(Duration::from_millis(20));
+        }
+        let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        bail!("the host did not print `{text}` within {limit:?}; it printed: {seen}")
+    }
+
+    /// Kills it with SIGKILL and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -408,9 +408,19 @@ impl Pollable for BodyReader {
         if !self.ready.is_empty() || self.ended.is_some() {
             return;
         }
-        if let Ok(Some(bytes)) = self.next().await {
-            self.ready = bytes;
+        let Ok(Some(first)) = self.next().await else {
+            return;
+        };
+        // What else has arrived goes with it (up to a chunk): fewer, larger
+        // reads for the guest.
+        let mut merged = BytesMut::from(&first[..]);
+        while merged.len() < CHUNK {
+            match futures::FutureExt::now_or_never(self.next()) {
+                Some(Ok(Some(more))) => merged.extend_from_slice(&more),
+                _ => break,
+            }
         }
+        self.ready = merged.freeze();
     }
 }
 
