@@ -42,6 +42,13 @@ pub struct S3Args {
     #[arg(long, env = "S3_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub s3_timeout: Duration,
 
+    /// Deadline of each attempt of a request that carries or assembles
+    /// object data (PutObject, UploadPart, CompleteMultipartUpload,
+    /// CopyObject): S3 may take minutes to assemble a large object, and a
+    /// retry racing a completion still under way fails.
+    #[arg(long, env = "S3_TRANSFER_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub s3_transfer_timeout: Duration,
+
     /// Attempts per S3 request (1 = no retries); retries back off and only
     /// happen for errors S3 marks as transient.
     #[arg(long, env = "S3_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
@@ -85,6 +92,7 @@ impl fmt::Debug for S3Args {
             .field("s3_region", &self.s3_region)
             .field("s3_path_style", &self.s3_path_style)
             .field("s3_timeout", &self.s3_timeout)
+            .field("s3_transfer_timeout", &self.s3_transfer_timeout)
             .field("aliases", &self.aliases)
             .field("isolate_namespaces", &self.isolate_namespaces)
             .field("auto_create", &self.auto_create)
@@ -172,6 +180,16 @@ impl S3Args {
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
             .build();
         Ok(aws_sdk_s3::Client::from_conf(config))
+    }
+
+    /// `s3` with `--s3-transfer-timeout` as its attempt deadline: the client
+    /// of requests that move object data.
+    pub fn transfer_client(&self, s3: &aws_sdk_s3::Client) -> aws_sdk_s3::Client {
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(self.s3_timeout)
+            .operation_attempt_timeout(self.s3_transfer_timeout)
+            .build();
+        aws_sdk_s3::Client::from_conf(s3.config().to_builder().timeout_config(timeouts).build())
     }
 }
 

@@ -26,6 +26,8 @@ pub struct S3Store(Arc<Inner>);
 
 struct Inner {
     s3: Client,
+    /// `s3` with the longer attempt deadline of requests that move data.
+    transfer: Client,
     buckets: Buckets,
     region: String,
     auto_create: bool,
@@ -37,6 +39,7 @@ struct Inner {
 impl S3Store {
     pub fn new(s3: Client, args: &S3Args) -> Self {
         Self(Arc::new(Inner {
+            transfer: args.transfer_client(&s3),
             s3,
             buckets: Buckets::new(args.aliases.clone(), args.isolate_namespaces),
             region: args.s3_region.clone(),
@@ -175,7 +178,7 @@ impl S3Store {
         let source = format!("{from}/{}", percent_encode(&src.object));
         let send = || {
             self.0
-                .s3
+                .transfer
                 .copy_object()
                 .copy_source(&source)
                 .bucket(&to)
@@ -639,7 +642,7 @@ impl Handler for S3Store {
             Err(why) => return Ok(Err(why)),
         };
         let upload = Upload {
-            s3: self.0.s3.clone(),
+            s3: self.0.transfer.clone(),
             bucket,
             key: id.object,
             part_size: self.0.part_size,

@@ -22,6 +22,7 @@ use crate::errors::{describe, is_no_such_bucket};
 
 /// Where the object goes and how to send it.
 pub struct Upload {
+    /// The client of data requests (`--s3-transfer-timeout`).
     pub s3: Client,
     pub bucket: String,
     pub key: String,
