@@ -36,6 +36,7 @@
 mod config;
 mod dispatch;
 mod health;
+pub mod memory;
 mod serve;
 mod stream;
 mod telemetry;

@@ -139,6 +139,7 @@ impl Extension {
         let Self { name, args, probe } = self;
         args.validate()?;
         raise_open_files_limit();
+        crate::memory::release_large_buffers();
         let mut functions = Functions::new();
         exports.register(&mut functions)?;
         let registry = Arc::new(functions.into_registry());

@@ -22,6 +22,10 @@ use wrpc_transport::{Deferred, DeferredFn, Index};
 /// Largest chunk a [`OutgoingBytes`] writes, and the read size of an [`IncomingBytes`].
 pub const CHUNK: usize = 64 * 1024;
 
+/// The most bytes of a `stream<u8>` result written at once: one NATS
+/// message (stream transports split it into frames of their own size).
+const WRITE_CHUNK: usize = 256 * 1024;
+
 type Reader = Pin<Box<dyn AsyncRead + Send>>;
 
 /// A `stream<u8>` parameter, read from the call as the handler pulls it.
@@ -307,9 +311,9 @@ where
                 };
                 // One write per chunk (length and bytes together): one frame
                 // on stream transports, one message on NATS.
-                let mut chunk = BytesMut::with_capacity(CHUNK + 5);
+                let mut chunk = BytesMut::with_capacity(WRITE_CHUNK + 5);
                 while let Some(item) = source.next().await {
-                    for piece in item.chunks(CHUNK) {
+                    for piece in item.chunks(WRITE_CHUNK) {
                         chunk.clear();
                         put_leb_u32(&mut chunk, piece.len() as u32);
                         chunk.extend_from_slice(piece);

@@ -22,7 +22,7 @@ pub const CREDIT_HEADER: &str = "wrpc-credit";
 
 /// The window granted on each stream: at most this many bytes travel
 /// unacknowledged, so a stalled reader holds at most this much.
-pub const WINDOW: u64 = 1 << 20;
+pub const WINDOW: u64 = 4 << 20;
 
 /// The subject tail credit messages arrive on.
 pub(crate) const CREDIT_TAIL: &str = "credit";
@@ -164,7 +164,7 @@ mod tests {
         f.sent(&[1], 1 << 40);
         assert_eq!(f.room(&[1]), None);
         assert_eq!(f.consumed(&[1], 1 << 30), None);
-        assert_eq!(parse_window("1048576"), Some(WINDOW));
+        assert_eq!(parse_window("4194304"), Some(WINDOW));
         assert_eq!(parse_window("1"), None);
         assert_eq!(parse_window("lots"), None);
     }

@@ -24,7 +24,7 @@ pub(crate) const MAX_CHUNK: usize = 64 * 1024;
 /// Read size while a connection waits between calls (keeps idle connections small).
 const IDLE_READ: usize = 256;
 /// Read size while data is flowing.
-const BUSY_READ: usize = 16 * 1024;
+const BUSY_READ: usize = 64 * 1024;
 
 /// Why an inbound event could not be produced.
 #[derive(Debug)]

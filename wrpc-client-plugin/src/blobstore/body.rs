@@ -30,8 +30,11 @@ use crate::Outgoing;
 /// Most bytes a guest may have written that the wire has not taken.
 pub(crate) const PIPE_BYTES: usize = 256 * 1024;
 
-/// Largest chunk sent on the wire, and the most a guest read returns.
+/// Largest chunk sent on the wire.
 pub(crate) const CHUNK: usize = 64 * 1024;
+
+/// The most one guest read returns (what has arrived, merged up to this).
+pub(crate) const READ_CHUNK: usize = 256 * 1024;
 
 /// How a body's writing ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -367,7 +370,7 @@ impl BodyReader {
         let next = match &mut self.source {
             Source::Inline(bytes) => Ok((!bytes.is_empty()).then(|| std::mem::take(bytes))),
             Source::Stream(chunks) => chunks
-                .next(CHUNK)
+                .next(READ_CHUNK)
                 .await
                 .map_err(|err| format!("reading the body failed: {err}")),
         };
@@ -411,16 +414,26 @@ impl Pollable for BodyReader {
         let Ok(Some(first)) = self.next().await else {
             return;
         };
-        // What else has arrived goes with it (up to a chunk): fewer, larger
-        // reads for the guest.
-        let mut merged = BytesMut::from(&first[..]);
-        while merged.len() < CHUNK {
+        // What else has arrived goes with it (up to a read's worth): fewer,
+        // larger reads for the guest. A lone chunk is not copied.
+        let mut merged: Option<BytesMut> = None;
+        let mut len = first.len();
+        while len < READ_CHUNK {
             match futures::FutureExt::now_or_never(self.next()) {
-                Some(Ok(Some(more))) => merged.extend_from_slice(&more),
+                Some(Ok(Some(more))) => {
+                    len += more.len();
+                    merged
+                        .get_or_insert_with(|| {
+                            let mut m = BytesMut::with_capacity(READ_CHUNK);
+                            m.extend_from_slice(&first);
+                            m
+                        })
+                        .extend_from_slice(&more);
+                }
                 _ => break,
             }
         }
-        self.ready = merged.freeze();
+        self.ready = merged.map_or(first, BytesMut::freeze);
     }
 }
 

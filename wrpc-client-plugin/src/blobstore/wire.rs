@@ -12,7 +12,7 @@ use crate::Incoming;
 pub(crate) const INSTANCE: &str = "wrpc:blobstore/blobstore@0.2.0";
 
 /// Bytes read from the transport at a time.
-pub(crate) const READ_SIZE: usize = 64 * 1024;
+pub(crate) const READ_SIZE: usize = 256 * 1024;
 
 /// Appends a LEB128 `u32`.
 pub(crate) fn put_leb(buf: &mut BytesMut, mut n: u32) {
