@@ -16,6 +16,7 @@
 //! `taskset -c 0` every process of the run shares one core.
 
 mod baselines;
+mod blob;
 mod report;
 mod workloads;
 
@@ -54,6 +55,9 @@ struct RunArgs {
     /// Concurrent callers of the throughput workloads.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 16, 64])]
     callers: Vec<usize>,
+    /// Size of the large object put and got through the blobstore (0: skip).
+    #[arg(long, default_value_t = 1 << 30)]
+    blob_size: u64,
     /// Also write this run's tables, as a markdown section, to this file.
     #[arg(long)]
     markdown: Option<PathBuf>,
@@ -161,9 +165,18 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         placement.allowed, placement.online
     ));
     let stack = Stack::start()?;
+    let latency = measure_latency(&stack, args)?;
+    let throughput = measure_throughput(&stack, args)?;
+    drop(stack);
+    let blob = if args.blob_size > 0 {
+        blob::BlobStack::start()?.measure(args.blob_size, progress)?
+    } else {
+        Vec::new()
+    };
     let report = Report {
-        latency: measure_latency(&stack, args)?,
-        throughput: measure_throughput(&stack, args)?,
+        latency,
+        throughput,
+        blob,
         placement,
         iterations: args.iterations,
         warmup: args.warmup,

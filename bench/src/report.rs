@@ -200,15 +200,51 @@ pub struct ThroughputRow {
     pub rates: Vec<Rate>,
 }
 
-/// One goal: a ratio of two p50s and its limit.
+/// One large-object transfer: a guest's through the stack, or a direct one.
+#[derive(Clone, Debug)]
+pub struct BlobRow {
+    /// What moved the bytes, e.g. `guest put → TCP → blobstore-s3 → S3`.
+    pub path: String,
+    /// A put (else a get).
+    pub put: bool,
+    /// Bytes moved.
+    pub bytes: u64,
+    /// Wall time, in seconds.
+    pub secs: f64,
+    /// The host's peak resident set, in KiB (guest rows).
+    pub host_peak_kib: Option<u64>,
+    /// The extension's peak resident set, in KiB (guest rows).
+    pub ext_peak_kib: Option<u64>,
+}
+
+impl BlobRow {
+    /// MiB per second.
+    pub fn mib_per_sec(&self) -> f64 {
+        self.bytes as f64 / (1 << 20) as f64 / self.secs
+    }
+
+    fn is_direct(&self) -> bool {
+        self.host_peak_kib.is_none()
+    }
+}
+
+/// Peak resident set allowed to the host and to the extension per transfer, in MiB.
+pub const BLOB_PEAK_MIB: f64 = 64.0;
+
+/// Throughput a guest transfer must reach, as a share of the direct one.
+pub const BLOB_THROUGHPUT_SHARE: f64 = 0.7;
+
+/// One goal: a measured figure and its limit.
 #[derive(Clone, Debug)]
 pub struct Goal {
-    /// What is divided by what.
+    /// What is measured (e.g. what is divided by what).
     pub what: String,
-    /// The measured ratio.
+    /// The measured figure.
     pub ratio: f64,
-    /// The largest ratio that meets the goal.
+    /// The limit that meets the goal.
     pub limit: f64,
+    /// Whether the figure must reach the limit (else stay under it).
+    pub at_least: bool,
     /// Whether the goal applies to this placement (the kv goal is set for
     /// free placement only).
     pub applies: bool,
@@ -217,7 +253,12 @@ pub struct Goal {
 impl Goal {
     /// Met, missed, or not a goal at this placement.
     pub fn verdict(&self) -> &'static str {
-        match (self.applies, self.ratio <= self.limit) {
+        let met = if self.at_least {
+            self.ratio >= self.limit
+        } else {
+            self.ratio <= self.limit
+        };
+        match (self.applies, met) {
             (false, _) => "not a goal here",
             (true, true) => "**met**",
             (true, false) => "**missed**",
@@ -240,6 +281,8 @@ pub struct Report {
     pub latency: Latencies,
     /// Calls per second at each concurrency.
     pub throughput: Vec<ThroughputRow>,
+    /// Large-object transfers (empty when skipped).
+    pub blob: Vec<BlobRow>,
 }
 
 impl Report {
@@ -257,6 +300,7 @@ impl Report {
                     what: format!("echo over {} p50 ÷ {raw_name} p50", t.label()),
                     ratio: echo.median / l.raw_for(t).1.median,
                     limit,
+                    at_least: false,
                     applies: true,
                 });
             }
@@ -266,8 +310,31 @@ impl Report {
                 what: "kv get over TCP p50 ÷ native redis-rs GET p50 (free placement)".into(),
                 ratio: get.median / l.redis_get.median,
                 limit: 2.0,
+                at_least: false,
                 applies: self.placement.is_free(),
             });
+        }
+        for row in self.blob.iter().filter(|r| !r.is_direct()) {
+            if let Some(direct) = self.blob.iter().find(|d| d.is_direct() && d.put == row.put) {
+                goals.push(Goal {
+                    what: format!("{}: throughput ÷ direct", row.path),
+                    ratio: row.mib_per_sec() / direct.mib_per_sec(),
+                    limit: BLOB_THROUGHPUT_SHARE,
+                    at_least: true,
+                    applies: true,
+                });
+            }
+            for (who, peak) in [("host", row.host_peak_kib), ("extension", row.ext_peak_kib)] {
+                if let Some(kib) = peak {
+                    goals.push(Goal {
+                        what: format!("{}: {who} peak RSS, MiB", row.path),
+                        ratio: kib as f64 / 1024.0,
+                        limit: BLOB_PEAK_MIB,
+                        at_least: false,
+                        applies: true,
+                    });
+                }
+            }
         }
         goals
     }
@@ -286,7 +353,45 @@ impl Report {
         out.push('\n');
         out.push_str(&self.throughput_table());
         out.push('\n');
+        if !self.blob.is_empty() {
+            out.push_str(&self.blob_table());
+            out.push('\n');
+        }
         out.push_str(&self.goals_table());
+        out
+    }
+
+    fn blob_table(&self) -> String {
+        let size = self.blob.first().map_or(0, |r| r.bytes);
+        let mut out = format!(
+            "#### Large objects: one {} MiB object, put then got\n\n| path | MiB/s | ÷ direct | host peak RSS MiB | extension peak RSS MiB |\n|---|---:|---:|---:|---:|\n",
+            size >> 20
+        );
+        for row in &self.blob {
+            let direct = self
+                .blob
+                .iter()
+                .find(|d| d.is_direct() && d.put == row.put)
+                .filter(|_| !row.is_direct());
+            let mib = |k: Option<u64>| {
+                k.map_or_else(String::new, |k| format!("{:.1}", k as f64 / 1024.0))
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {} | {} | {} |",
+                row.path,
+                row.mib_per_sec(),
+                direct.map_or_else(String::new, |d| format!(
+                    "{:.2}",
+                    row.mib_per_sec() / d.mib_per_sec()
+                )),
+                mib(row.host_peak_kib),
+                mib(row.ext_peak_kib),
+            );
+        }
+        out.push_str(
+            "\nMiB/s = bytes ÷ wall time of the transfer (the guest times its own, from write-data or get-data to finish or the end of the stream). Peak RSS = `VmHWM` of a fresh host and a fresh extension per transfer (the host's sampled every 10 ms until it exits).\n",
+        );
         out
     }
 
@@ -397,9 +502,10 @@ impl Report {
         for g in self.goals() {
             let _ = writeln!(
                 out,
-                "| {} | {:.2} | ≤ {:.2} | {} |",
+                "| {} | {:.2} | {} {:.2} | {} |",
                 g.what,
                 g.ratio,
+                if g.at_least { "≥" } else { "≤" },
                 g.limit,
                 g.verdict()
             );

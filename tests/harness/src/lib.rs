@@ -739,6 +739,27 @@ impl HostProcess {
         })
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Like [`HostProcess::wait`], also sampling its peak resident set
+    /// (`VmHWM`) every 10 ms: the last sample before it exits, in KiB.
+    pub fn wait_with_peak_rss(mut self, limit: Duration) -> anyhow::Result<(HostRun, u64)> {
+        let pid = self.pid();
+        let deadline = Instant::now() + limit;
+        let mut peak = 0;
+        while self.child.try_wait()?.is_none() && Instant::now() < deadline {
+            if let Ok(kib) = proc_status_kib(pid, "VmHWM") {
+                peak = peak.max(kib);
+            }
+            sleep(Duration::from_millis(10));
+        }
+        let run = self.wait(Duration::from_secs(1))?;
+        Ok((run, peak))
+    }
+
     /// Waits until its standard output contains `text` (within `limit`).
     pub fn await_stdout(&self, text: &str, limit: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + limit;
