@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo: Redis + NATS + keyvalue-redis (serving NATS, TCP, a Unix socket
 # and a WebSocket at once) and the host running demo/counter.yaml over each,
-# counting visits with `increment`. Servers pick their own ports and say which.
+# counting visits with `increment`; then an S3-compatible server (moto) +
+# blobstore-s3 and the host running demo/blob.yaml over TCP and NATS, storing,
+# listing and reading back objects. Servers pick their own ports and say which.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -11,6 +13,8 @@ log "building the workspace (debug) and the demo guest (wasm32-wasip2)"
 cargo build --workspace --locked --quiet
 cargo build --release --locked --quiet --target wasm32-wasip2 \
   --manifest-path tests/components/kv-guest/Cargo.toml
+cargo build --release --locked --quiet --target wasm32-wasip2 \
+  --manifest-path tests/components/blob-guest/Cargo.toml
 
 work="$(mktemp -d)"
 pids=()
@@ -60,4 +64,24 @@ for target in "$nats_url" "$(target tcp)" "$(target unix)" "$(target ws)"; do
   log "host run demo/counter.yaml --wrpc-target $target"
   target/debug/host run demo/counter.yaml --wrpc-target "$target"
 done
-log "demo done: four visits counted in Redis through wRPC, one per transport"
+log "four visits counted in Redis through wRPC, one per transport"
+
+# moto binds port 0 and logs "Running on http://127.0.0.1:PORT".
+python3 -m moto.server -H 127.0.0.1 -p 0 >"$work/s3.log" 2>&1 &
+pids+=($!)
+s3_url="http://$(wait_line "$work/s3.log" "Running on http://" | sed 's|.*Running on http://||')"
+
+log "starting blobstore-s3 on $nats_url and TCP, storing in $s3_url"
+AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo RUST_LOG=warn target/debug/blobstore-s3 \
+  --s3-endpoint "$s3_url" --s3-path-style \
+  --nats-url "$nats_url" --listen tcp://127.0.0.1:0 \
+  --http-addr 127.0.0.1:0 >"$work/blob.out" &
+pids+=($!)
+wait_line "$work/blob.out" '^ready$' >/dev/null
+tcp_blob="$(grep -m1 '^listening tcp://' "$work/blob.out" | sed 's/^listening //')"
+
+for target in "$tcp_blob" "$nats_url"; do
+  log "host run demo/blob.yaml --wrpc-target $target"
+  target/debug/host run demo/blob.yaml --wrpc-target "$target"
+done
+log "demo done: visits counted in Redis and objects streamed to S3, through wRPC"

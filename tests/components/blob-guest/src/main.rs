@@ -18,7 +18,12 @@
 //! - `SCENARIO=ops`: `COUNT` has-object calls; prints `ops: ok start_ns=… end_ns=…`;
 //! - `SCENARIO=exists`: prints `exists: BOOL` for `CONTAINER`;
 //! - `SCENARIO=bench-put` / `bench-get`: writes / reads `NAME` of `SIZE`
-//!   bytes as fast as possible; prints `bench put: bytes=… ns=…`.
+//!   bytes as fast as possible; prints `bench put: bytes=… ns=…`;
+//! - `SCENARIO=demo` (the README's demo): creates container `CONTAINER`,
+//!   writes a `GREETING` note and a `SIZE`-byte object (streamed, multipart
+//!   when large), lists the containers, then the container's objects with
+//!   their sizes, reads the note back and a range of the large object, and
+//!   deletes the container.
 //!
 //! With `EXPECT_ERROR=1` a scenario must fail: it prints `error: …` and
 //! exits 0. Any failed check prints `FAIL: …` and exits 1.
@@ -492,6 +497,53 @@ fn bench(put: bool) {
     }
 }
 
+fn demo() {
+    let name = env_str("CONTAINER", "demo-photos");
+    let greeting = env_str("GREETING", "hello");
+    let size: u64 = env_or("SIZE", 20 << 20);
+    if check("container-exists", blobstore::container_exists(&name)) {
+        check("delete-container", blobstore::delete_container(&name));
+    }
+    let container = check("create-container", blobstore::create_container(&name));
+    let all = check("list-containers", containers::list_containers());
+    println!("containers: {}", all.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "));
+    let note = format!("{greeting} from the blob demo\n");
+    check("write note.txt", write_object_bytes(&container, "note.txt", note.as_bytes()));
+    let digest = check(
+        "write photo.raw",
+        write_object(&container, "photo.raw", size, 256 * 1024, Duration::ZERO, None),
+    );
+    println!("wrote note.txt ({} B) and photo.raw ({size} B, sha256 {})", note.len(), &digest[..16]);
+    for object in check("list-objects", list_all(&container, 100)) {
+        let info = check("object-info", container.object_info(&object));
+        println!("  {name}/{object}: {} B, created at {} s", info.size, info.created_at);
+    }
+    let back = check("read note.txt", read_sync(&container, "note.txt", 0, u64::MAX));
+    print!("note.txt says: {}", String::from_utf8_lossy(&back));
+    let (len, range) = check("read a range", read_range(&container, "photo.raw", 1 << 20, (2 << 20) - 1));
+    if range != expected_hash(seed_of("photo.raw"), 1 << 20, 2 << 20) {
+        fail("photo.raw's second MiB read back differs from what was written");
+    }
+    println!("photo.raw bytes 1048576..=2097151: {len} B, as written");
+    check("delete-container", blobstore::delete_container(&name));
+    println!("deleted container {name}");
+}
+
+/// Writes `data` as object `name` in one piece.
+fn write_object_bytes(container: &Container, name: &str, data: &[u8]) -> Result<(), String> {
+    let value = OutgoingValue::new_outgoing_value();
+    let body = value
+        .outgoing_value_write_body()
+        .map_err(|()| "outgoing-value-write-body refused".to_string())?;
+    container
+        .write_data(name, &value)
+        .map_err(|e| format!("write-data: {e}"))?;
+    write_all(&body, data)?;
+    body.blocking_flush().map_err(stream_error)?;
+    drop(body);
+    OutgoingValue::finish(value).map_err(|e| format!("finish: {e}"))
+}
+
 fn main() {
     match std::env::var("SCENARIO").as_deref() {
         Ok("full") => full(),
@@ -502,6 +554,7 @@ fn main() {
         Ok("exists") => exists(),
         Ok("bench-put") => bench(true),
         Ok("bench-get") => bench(false),
+        Ok("demo") => demo(),
         other => fail(format!("unknown SCENARIO {other:?}")),
     }
 }
