@@ -131,27 +131,7 @@ struct Direct {
 impl Direct {
     fn new(s3: &S3) -> anyhow::Result<Self> {
         let rt = tokio::runtime::Runtime::new()?;
-        let creds = aws_sdk_s3::config::Credentials::new(
-            S3::ACCESS_KEY,
-            S3::SECRET_KEY,
-            None,
-            None,
-            "bench",
-        );
-        let config = aws_sdk_s3::config::Builder::new()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .endpoint_url(s3.url())
-            .force_path_style(true)
-            .credentials_provider(creds)
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .request_checksum_calculation(
-                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
-            )
-            .response_checksum_validation(
-                aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
-            )
-            .build();
+        let config = s3.sdk_config("bench");
         Ok(Self {
             rt,
             client: aws_sdk_s3::Client::from_conf(config),

@@ -861,6 +861,27 @@ impl S3 {
         ]
     }
 
+    /// An aws-sdk-s3 configuration for this server with the test
+    /// credentials: plain HTTP, path-style, checksums only where required.
+    #[cfg(feature = "s3-client")]
+    pub fn sdk_config(&self, name: &'static str) -> aws_sdk_s3::Config {
+        use aws_sdk_s3::config::{
+            BehaviorVersion, Builder, Credentials, Region, RequestChecksumCalculation,
+            ResponseChecksumValidation,
+        };
+        let creds = Credentials::new(Self::ACCESS_KEY, Self::SECRET_KEY, None, None, name);
+        Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(self.url())
+            .force_path_style(true)
+            .credentials_provider(creds)
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .build()
+    }
+
     /// Stops the server.
     pub fn stop(&mut self) {
         self.proc.kill();

@@ -162,13 +162,7 @@ fn write_object(
     abort: Option<(&str, u64)>,
 ) -> Result<String, String> {
     let seed = seed_of(name);
-    let value = OutgoingValue::new_outgoing_value();
-    let body = value
-        .outgoing_value_write_body()
-        .map_err(|()| "outgoing-value-write-body refused".to_string())?;
-    container
-        .write_data(name, &value)
-        .map_err(|e| format!("write-data: {e}"))?;
+    let (value, body) = open_body(container, name)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; chunk.max(1)];
     let mut at = 0u64;
@@ -199,10 +193,27 @@ fn write_object(
             std::thread::sleep(pause);
         }
     }
+    close_body(value, body)?;
+    Ok(hex(h))
+}
+
+/// Starts writing object `name`: the value and its body stream.
+fn open_body(container: &Container, name: &str) -> Result<(OutgoingValue, OutputStream), String> {
+    let value = OutgoingValue::new_outgoing_value();
+    let body = value
+        .outgoing_value_write_body()
+        .map_err(|()| "outgoing-value-write-body refused".to_string())?;
+    container
+        .write_data(name, &value)
+        .map_err(|e| format!("write-data: {e}"))?;
+    Ok((value, body))
+}
+
+/// Flushes the body, drops it and finishes the value: S3's verdict.
+fn close_body(value: OutgoingValue, body: OutputStream) -> Result<(), String> {
     body.blocking_flush().map_err(stream_error)?;
     drop(body);
-    OutgoingValue::finish(value).map_err(|e| format!("finish: {e}"))?;
-    Ok(hex(h))
+    OutgoingValue::finish(value).map_err(|e| format!("finish: {e}"))
 }
 
 /// Reads the whole input stream, calling `each` on every piece.
@@ -469,11 +480,7 @@ fn bench(put: bool) {
     let container = check("get-container", blobstore::get_container(&name));
     let start = Instant::now();
     if put {
-        let value = OutgoingValue::new_outgoing_value();
-        let body = value
-            .outgoing_value_write_body()
-            .unwrap_or_else(|()| fail("outgoing-value-write-body refused"));
-        check("write-data", container.write_data(&object, &value));
+        let (value, body) = check("write-data", open_body(&container, &object));
         let mut buf = vec![0u8; 256 * 1024];
         fill(seed_of(&object), 0, &mut buf);
         let mut at = 0;
@@ -482,9 +489,7 @@ fn bench(put: bool) {
             check("writing", write_all(&body, &buf[..n]));
             at += n as u64;
         }
-        check("flush", body.blocking_flush().map_err(stream_error));
-        drop(body);
-        check("finish", OutgoingValue::finish(value));
+        check("finish", close_body(value, body));
         println!("bench put: bytes={size} ns={}", start.elapsed().as_nanos());
     } else {
         let value = check("get-data", container.get_data(&object, 0, u64::MAX));
@@ -531,17 +536,9 @@ fn demo() {
 
 /// Writes `data` as object `name` in one piece.
 fn write_object_bytes(container: &Container, name: &str, data: &[u8]) -> Result<(), String> {
-    let value = OutgoingValue::new_outgoing_value();
-    let body = value
-        .outgoing_value_write_body()
-        .map_err(|()| "outgoing-value-write-body refused".to_string())?;
-    container
-        .write_data(name, &value)
-        .map_err(|e| format!("write-data: {e}"))?;
+    let (value, body) = open_body(container, name)?;
     write_all(&body, data)?;
-    body.blocking_flush().map_err(stream_error)?;
-    drop(body);
-    OutgoingValue::finish(value).map_err(|e| format!("finish: {e}"))
+    close_body(value, body)
 }
 
 fn main() {
