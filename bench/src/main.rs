@@ -97,6 +97,14 @@ enum Cmd {
         #[arg(long, default_value_t = 1000)]
         warmup: usize,
     },
+    /// Only the large-object rows: a guest's put and get over TCP and NATS
+    /// next to direct aws-sdk-s3, with peak RSS (a quick check, or for
+    /// profiling the blob path).
+    Blob {
+        /// Size of the object.
+        #[arg(long, default_value_t = 1 << 30)]
+        size: u64,
+    },
     /// Rewrites the generated part of a document from the sections of runs.
     #[command(hide = true)]
     Document {
@@ -137,6 +145,11 @@ fn main() -> anyhow::Result<()> {
                 s.median / 1e3,
                 s.p99 / 1e3
             );
+            Ok(())
+        }
+        Some(Cmd::Blob { size }) => {
+            let rows = blob::BlobStack::start()?.measure(size, progress)?;
+            println!("{}", report::blob_table(&rows));
             Ok(())
         }
         Some(Cmd::Document {

@@ -354,44 +354,10 @@ impl Report {
         out.push_str(&self.throughput_table());
         out.push('\n');
         if !self.blob.is_empty() {
-            out.push_str(&self.blob_table());
+            out.push_str(&blob_table(&self.blob));
             out.push('\n');
         }
         out.push_str(&self.goals_table());
-        out
-    }
-
-    fn blob_table(&self) -> String {
-        let size = self.blob.first().map_or(0, |r| r.bytes);
-        let mut out = format!(
-            "#### Large objects: one {} MiB object, put then got\n\n| path | MiB/s | ÷ direct | host peak RSS MiB | extension peak RSS MiB |\n|---|---:|---:|---:|---:|\n",
-            size >> 20
-        );
-        for row in &self.blob {
-            let direct = self
-                .blob
-                .iter()
-                .find(|d| d.is_direct() && d.put == row.put)
-                .filter(|_| !row.is_direct());
-            let mib = |k: Option<u64>| {
-                k.map_or_else(String::new, |k| format!("{:.1}", k as f64 / 1024.0))
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {:.0} | {} | {} | {} |",
-                row.path,
-                row.mib_per_sec(),
-                direct.map_or_else(String::new, |d| format!(
-                    "{:.2}",
-                    row.mib_per_sec() / d.mib_per_sec()
-                )),
-                mib(row.host_peak_kib),
-                mib(row.ext_peak_kib),
-            );
-        }
-        out.push_str(
-            "\nMiB/s = bytes ÷ wall time of the transfer (the guest times its own, from write-data or get-data to finish or the end of the stream). Peak RSS = `VmHWM` of a fresh host and a fresh extension per transfer (the host's sampled every 10 ms until it exits).\n",
-        );
         out
     }
 
@@ -528,6 +494,39 @@ pub fn splice(doc: &str, generated: &str) -> anyhow::Result<String> {
         (None, None) => Ok(format!("{}\n\n{block}\n", doc.trim_end())),
         _ => bail!("the document has a misplaced or lone `{BEGIN}` / `{END}` marker"),
     }
+}
+
+/// The large-object table of `rows`, each guest row next to its direct one.
+pub fn blob_table(rows: &[BlobRow]) -> String {
+    let size = rows.first().map_or(0, |r| r.bytes);
+    let mut out = format!(
+        "#### Large objects: one {} MiB object, put then got\n\n| path | MiB/s | ÷ direct | host peak RSS MiB | extension peak RSS MiB |\n|---|---:|---:|---:|---:|\n",
+        size >> 20
+    );
+    for row in rows {
+        let direct = rows
+            .iter()
+            .find(|d| d.is_direct() && d.put == row.put)
+            .filter(|_| !row.is_direct());
+        let mib =
+            |k: Option<u64>| k.map_or_else(String::new, |k| format!("{:.1}", k as f64 / 1024.0));
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {} | {} | {} |",
+            row.path,
+            row.mib_per_sec(),
+            direct.map_or_else(String::new, |d| format!(
+                "{:.2}",
+                row.mib_per_sec() / d.mib_per_sec()
+            )),
+            mib(row.host_peak_kib),
+            mib(row.ext_peak_kib),
+        );
+    }
+    out.push_str(
+        "\nMiB/s = bytes ÷ wall time of the transfer (the guest times its own, from write-data or get-data to finish or the end of the stream). Peak RSS = `VmHWM` of a fresh host and a fresh extension per transfer (the host's sampled every 10 ms until it exits).\n",
+    );
+    out
 }
 
 #[cfg(test)]
