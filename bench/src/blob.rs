@@ -22,6 +22,9 @@ use crate::report::{BlobRow, Transport};
 const PART: usize = 8 << 20;
 const IN_FLIGHT: usize = 2;
 
+/// Message size of the raw NATS reference: the sdk's result chunk.
+const MESSAGE: usize = 256 * 1024;
+
 /// The bucket every transfer uses.
 const BUCKET: &str = "bench";
 
@@ -61,7 +64,71 @@ impl BlobStack {
             progress(&format!("blob: guest get over {}", t.label()));
             rows.push(self.guest(t, false, size)?);
         }
+        progress("blob: raw NATS reference");
+        rows.push(self.raw_nats(size)?);
         Ok(rows)
+    }
+
+    /// What NATS alone moves here: `size` bytes from one async-nats client to
+    /// another through the same nats-server, in [`MESSAGE`]-byte messages
+    /// with at most the transport's window unacknowledged, the receiver
+    /// acknowledging every half window, as the transport's credits do.
+    fn raw_nats(&self, size: u64) -> anyhow::Result<BlobRow> {
+        use futures::StreamExt as _;
+        const DATA: &str = "bench.blob.data";
+        const ACK: &str = "bench.blob.ack";
+        let window = transport::nats::STREAM_WINDOW;
+        let url = self.nats.url();
+        let rt = &self.direct.rt;
+        let secs = rt.block_on(rt.spawn(async move {
+            let publisher = async_nats::connect(&url).await?;
+            let subscriber = async_nats::connect(&url).await?;
+            let mut data = subscriber.subscribe(DATA).await?;
+            let mut acks = publisher.subscribe(ACK).await?;
+            subscriber.flush().await?;
+            publisher.flush().await?;
+            let start = Instant::now();
+            let receiver = tokio::spawn(async move {
+                let (mut got, mut acked) = (0u64, 0u64);
+                while got < size {
+                    let msg = data.next().await.context("the data subscription ended")?;
+                    got += msg.payload.len() as u64;
+                    if got - acked >= window / 2 || got == size {
+                        subscriber.publish(ACK, got.to_string().into()).await?;
+                        acked = got;
+                    }
+                }
+                subscriber.flush().await?;
+                anyhow::Ok(got)
+            });
+            let message = Bytes::from(vec![7u8; MESSAGE]);
+            let (mut sent, mut acked) = (0u64, 0u64);
+            while sent < size {
+                let n = (size - sent).min(MESSAGE as u64);
+                while sent - acked + n > window {
+                    let ack = acks.next().await.context("the ack subscription ended")?;
+                    acked = std::str::from_utf8(&ack.payload)?.parse()?;
+                }
+                publisher.publish(DATA, message.slice(..n as usize)).await?;
+                sent += n;
+            }
+            publisher.flush().await?;
+            let got = receiver.await??;
+            anyhow::ensure!(got == size, "the subscriber got {got} of {size} bytes");
+            anyhow::Ok(start.elapsed().as_secs_f64())
+        }))??;
+        Ok(BlobRow {
+            path: format!(
+                "reference: raw async-nats publish → nats-server → subscriber, {} KiB messages, {} MiB window (no S3)",
+                MESSAGE >> 10,
+                window >> 20
+            ),
+            put: false,
+            bytes: size,
+            secs,
+            host_peak_kib: None,
+            ext_peak_kib: None,
+        })
     }
 
     /// One guest transfer of `object-<transport>` through a fresh extension.
