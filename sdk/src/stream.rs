@@ -73,18 +73,7 @@ impl IncomingBytes {
 
 /// Reads an unsigned LEB128 `u32` at the front of `buf`, if complete.
 fn leb_u32(buf: &[u8]) -> io::Result<Option<(u32, usize)>> {
-    let mut value: u64 = 0;
-    for (i, b) in buf.iter().take(5).enumerate() {
-        value |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            let value = u32::try_from(value).map_err(|_| bad("chunk length"))?;
-            return Ok(Some((value, i + 1)));
-        }
-    }
-    if buf.len() >= 5 {
-        return Err(bad("chunk length"));
-    }
-    Ok(None)
+    transport::frame::leb_u32(buf, "chunk length").map_err(|_| bad("chunk length"))
 }
 
 fn bad(what: &str) -> io::Error {
@@ -315,7 +304,7 @@ where
                 while let Some(item) = source.next().await {
                     for piece in item.chunks(WRITE_CHUNK) {
                         chunk.clear();
-                        put_leb_u32(&mut chunk, piece.len() as u32);
+                        transport::frame::put_leb_u32(&mut chunk, piece.len() as u32);
                         chunk.extend_from_slice(piece);
                         w.write_all(&chunk).await?;
                     }
@@ -325,18 +314,6 @@ where
             })
         }));
         Ok(())
-    }
-}
-
-fn put_leb_u32(buf: &mut BytesMut, mut n: u32) {
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            buf.put_u8(b);
-            return;
-        }
-        buf.put_u8(b | 0x80);
     }
 }
 
@@ -407,7 +384,7 @@ where
                     let n = u32::try_from(batch.len()).map_err(|_| {
                         io::Error::new(io::ErrorKind::InvalidInput, "a batch of over 2^32 elements")
                     })?;
-                    put_leb_u32(&mut buf, n);
+                    transport::frame::put_leb_u32(&mut buf, n);
                     let mut enc = T::Encoder::default();
                     for element in batch {
                         enc.encode(element, &mut buf)?;

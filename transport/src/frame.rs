@@ -416,19 +416,12 @@ impl<'a> Cursor<'a> {
     }
 
     fn leb_u32(&mut self, what: &'static str) -> Result<Option<u32>, FrameError> {
-        let mut value: u64 = 0;
-        for i in 0..5 {
-            let Some(&b) = self.buf.get(self.pos + i) else {
-                return Ok(None);
-            };
-            value |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                let value = u32::try_from(value).map_err(|_| FrameError::Leb128(what))?;
-                self.pos += i + 1;
-                return Ok(Some(value));
-            }
-        }
-        Err(FrameError::Leb128(what))
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        let Some((value, used)) = leb_u32(rest, what)? else {
+            return Ok(None);
+        };
+        self.pos += used;
+        Ok(Some(value))
     }
 
     fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
@@ -526,8 +519,34 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// An unsigned LEB128 `u32` at the front of `buf`: its value and how many
+/// bytes it took, or `None` while more bytes are needed.
+///
+/// # Errors
+///
+/// [`FrameError::Leb128`] naming `what` when it is longer than a `u32`.
+pub fn leb_u32(buf: &[u8], what: &'static str) -> Result<Option<(u32, usize)>, FrameError> {
+    let mut value: u64 = 0;
+    for (i, b) in buf.iter().take(5).enumerate() {
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            let value = u32::try_from(value).map_err(|_| FrameError::Leb128(what))?;
+            return Ok(Some((value, i + 1)));
+        }
+    }
+    if buf.len() >= 5 {
+        return Err(FrameError::Leb128(what));
+    }
+    Ok(None)
+}
+
 /// Appends `n` as unsigned LEB128.
-pub fn put_leb_u32(buf: &mut BytesMut, mut n: u32) {
+pub fn put_leb_u32(buf: &mut BytesMut, n: u32) {
+    put_leb_u64(buf, n.into());
+}
+
+/// Appends `n` as unsigned LEB128.
+pub fn put_leb_u64(buf: &mut BytesMut, mut n: u64) {
     loop {
         let b = (n & 0x7f) as u8;
         n >>= 7;

@@ -180,6 +180,7 @@ mod flow {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     use tokio::time::Instant;
     use tokio_util::sync::CancellationToken;
+    use transport::frame::put_leb_u64;
     use transport::nats::{NatsServer, STREAM_WINDOW};
     use transport::schema::{ScanPlan, Signature, WireType};
     use transport::server::{Call, Registry};
@@ -193,18 +194,6 @@ mod flow {
     const TOTAL: u64 = 8 << 20;
     const CHUNK: usize = 64 << 10;
 
-    fn leb(buf: &mut BytesMut, mut n: u64) {
-        loop {
-            let b = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                buf.put_u8(b);
-                return;
-            }
-            buf.put_u8(b | 0x80);
-        }
-    }
-
     /// Writes `total` bytes as `stream<u8>` chunks, counting them in `written`.
     async fn write_stream(
         mut w: impl tokio::io::AsyncWrite + Unpin,
@@ -215,7 +204,7 @@ mod flow {
         while left > 0 {
             let n = left.min(CHUNK as u64);
             let mut chunk = BytesMut::new();
-            leb(&mut chunk, n);
+            put_leb_u64(&mut chunk, n);
             chunk.put_bytes(7, n as usize);
             w.write_all(&chunk).await?;
             written.fetch_add(n, Ordering::SeqCst);
@@ -322,7 +311,7 @@ mod flow {
                     c.read.fetch_add(CHUNK as u64 - 1, Ordering::SeqCst);
                     read_stream(body, &c.read).await;
                     let mut out = BytesMut::new();
-                    leb(&mut out, c.read.load(Ordering::SeqCst));
+                    put_leb_u64(&mut out, c.read.load(Ordering::SeqCst));
                     tx.write_all(&out).await.map_err(|e| e.to_string())?;
                     tx.flush().await.map_err(|e| e.to_string())
                 })
@@ -363,7 +352,7 @@ mod flow {
 
         // Results: the client reads 4 bytes, then pauses.
         let mut params = BytesMut::new();
-        leb(&mut params, TOTAL);
+        put_leb_u64(&mut params, TOTAL);
         let (tx, mut rx) = client
             .invoke(Invocation {
                 instance: STREAMS,

@@ -228,17 +228,3 @@ impl<'a> Wire<'a> {
 fn object_params(container: &str, object: &str) -> anyhow::Result<bytes::BytesMut> {
     Ok(wire::object_id(container, object)?)
 }
-
-/// Appends an unsigned LEB128 `u64`.
-fn put_u64(buf: &mut bytes::BytesMut, mut n: u64) {
-    use bytes::BufMut as _;
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            buf.put_u8(b);
-            return;
-        }
-        buf.put_u8(b | 0x80);
-    }
-}

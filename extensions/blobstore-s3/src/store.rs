@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::head_object::{HeadObjectError, HeadObjectOutput};
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
 use bytes::Bytes;
@@ -198,6 +200,15 @@ impl S3Store {
             }
             Err(err) => Err(describe(&what, &err)),
         }
+    }
+
+    /// HeadObject of `key` in `bucket`.
+    async fn head(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<HeadObjectOutput, SdkError<HeadObjectError>> {
+        self.0.s3.head_object().bucket(bucket).key(key).send().await
     }
 
     async fn create_bucket(&self, bucket: &str) -> Result<(), String> {
@@ -542,27 +553,17 @@ impl Handler for S3Store {
             Ok(got) => Ok(Ok(body(chunks(got.body, what)))),
             // A range past the end: the object may be empty, which every
             // range of reads as nothing.
-            Err(err) if status(&err) == Some(416) => {
-                let head = self
-                    .0
-                    .s3
-                    .head_object()
-                    .bucket(&bucket)
-                    .key(&id.object)
-                    .send()
-                    .await;
-                match head {
-                    Ok(head) if head.content_length.unwrap_or(0) == 0 || start == 0 => {
-                        debug!("empty range of `{}`", id.object);
-                        Ok(Ok(body(futures::stream::empty())))
-                    }
-                    Ok(head) => Ok(Err(format!(
-                        "{what}: the range starts at {start}, past the object's {} bytes",
-                        head.content_length.unwrap_or(0)
-                    ))),
-                    Err(err) => Ok(Err(describe(&what, &err))),
+            Err(err) if status(&err) == Some(416) => match self.head(&bucket, &id.object).await {
+                Ok(head) if head.content_length.unwrap_or(0) == 0 || start == 0 => {
+                    debug!("empty range of `{}`", id.object);
+                    Ok(Ok(body(futures::stream::empty())))
                 }
-            }
+                Ok(head) => Ok(Err(format!(
+                    "{what}: the range starts at {start}, past the object's {} bytes",
+                    head.content_length.unwrap_or(0)
+                ))),
+                Err(err) => Ok(Err(describe(&what, &err))),
+            },
             Err(err) => Ok(Err(describe(&what, &err))),
         }
     }
@@ -573,29 +574,17 @@ impl Handler for S3Store {
             Err(why) => return Ok(Err(why)),
         };
         let what = format!("looking up `{}` of `{}`", id.object, id.container);
-        Ok(
-            match self
-                .0
-                .s3
-                .head_object()
-                .bucket(&bucket)
-                .key(&id.object)
-                .send()
-                .await
-            {
-                Ok(head) => match head.last_modified {
-                    Some(modified) => Ok(ObjectMetadata {
-                        created_at: secs(&modified),
-                        size: u64::try_from(head.content_length.unwrap_or(0)).unwrap_or(0),
-                    }),
-                    None => Err(format!("{what}: S3 sent no Last-Modified time")),
-                },
-                Err(err) if is_not_found(&err) => {
-                    Err(format!("{what}: S3 NoSuchKey: no such object"))
-                }
-                Err(err) => Err(describe(&what, &err)),
+        Ok(match self.head(&bucket, &id.object).await {
+            Ok(head) => match head.last_modified {
+                Some(modified) => Ok(ObjectMetadata {
+                    created_at: secs(&modified),
+                    size: u64::try_from(head.content_length.unwrap_or(0)).unwrap_or(0),
+                }),
+                None => Err(format!("{what}: S3 sent no Last-Modified time")),
             },
-        )
+            Err(err) if is_not_found(&err) => Err(format!("{what}: S3 NoSuchKey: no such object")),
+            Err(err) => Err(describe(&what, &err)),
+        })
     }
 
     async fn has_object(&self, cx: CallerContext, id: ObjectId) -> Outcome<bool> {
@@ -604,21 +593,11 @@ impl Handler for S3Store {
             Err(why) => return Ok(Err(why)),
         };
         let what = format!("looking up `{}` of `{}`", id.object, id.container);
-        Ok(
-            match self
-                .0
-                .s3
-                .head_object()
-                .bucket(&bucket)
-                .key(&id.object)
-                .send()
-                .await
-            {
-                Ok(_) => Ok(true),
-                Err(err) if status(&err) == Some(404) && !is_no_such_bucket(&err) => Ok(false),
-                Err(err) => Err(describe(&what, &err)),
-            },
-        )
+        Ok(match self.head(&bucket, &id.object).await {
+            Ok(_) => Ok(true),
+            Err(err) if status(&err) == Some(404) && !is_no_such_bucket(&err) => Ok(false),
+            Err(err) => Err(describe(&what, &err)),
+        })
     }
 
     async fn move_object(&self, cx: CallerContext, src: ObjectId, dest: ObjectId) -> Outcome<()> {

@@ -127,6 +127,20 @@ fn with_container(stack: &Stack, container: &str) -> Direct {
     direct
 }
 
+/// S3 holds no object of `bucket`, whole or partial, and no open upload.
+fn assert_nothing_stored(direct: &Direct, bucket: &str) {
+    assert_eq!(
+        direct.keys(bucket),
+        Vec::<String>::new(),
+        "no object, whole or partial"
+    );
+    assert_eq!(
+        direct.uploads(bucket),
+        Vec::<(String, String)>::new(),
+        "no upload left open"
+    );
+}
+
 /// The guest traps after writing 20 MiB of a 64 MiB object: the host drops
 /// the unfinished value, the extension aborts the multipart upload, and S3
 /// holds neither the object nor any part of it.
@@ -144,16 +158,7 @@ fn guest_trap_mid_write_leaves_nothing(transport: Transport) {
     assert_ne!(run.code, Some(0), "the guest trapped: {run:#?}");
     assert!(run.stderr.contains("trapping mid-write"), "{run:#?}");
     stack.await_log("aborted multipart upload");
-    assert_eq!(
-        direct.keys("traps"),
-        Vec::<String>::new(),
-        "no object, whole or partial"
-    );
-    assert_eq!(
-        direct.uploads("traps"),
-        Vec::<(String, String)>::new(),
-        "no upload left open"
-    );
+    assert_nothing_stored(&direct, "traps");
 }
 
 /// The host is killed (SIGKILL) with 20 MiB of a 64 MiB object written: the
@@ -182,16 +187,7 @@ fn host_killed_mid_write_leaves_nothing(transport: Transport) {
         .unwrap();
     host.kill();
     stack.await_log("aborted multipart upload");
-    assert_eq!(
-        direct.keys("kills"),
-        Vec::<String>::new(),
-        "no object, whole or partial"
-    );
-    assert_eq!(
-        direct.uploads("kills"),
-        Vec::<(String, String)>::new(),
-        "no upload left open"
-    );
+    assert_nothing_stored(&direct, "kills");
 }
 
 /// A body that stops moving (the guest sleeps 6 s between 1 MiB chunks,
@@ -214,8 +210,7 @@ fn stalled_write_hits_the_idle_deadline(transport: Transport) {
         run.stdout.contains("idle") || run.stdout.contains("no progress"),
         "the error names the idle deadline: {run:#?}"
     );
-    assert_eq!(direct.keys("stalls"), Vec::<String>::new());
-    assert_eq!(direct.uploads("stalls"), Vec::<(String, String)>::new());
+    assert_nothing_stored(&direct, "stalls");
 }
 
 /// A transfer that keeps moving takes longer than the call timeout (1 s)

@@ -22,9 +22,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt as _;
+use transport::frame::put_leb_u32;
 use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, StreamResult};
 
-use super::wire::{put_leb, Buffered, ByteChunks};
+use super::wire::{Buffered, ByteChunks};
 use crate::Outgoing;
 
 /// Most bytes a guest may have written that the wire has not taken.
@@ -268,7 +269,7 @@ pub(crate) async fn pump(
         let sent = match next {
             Next::Bytes(bytes) => {
                 frame.clear();
-                put_leb(&mut frame, bytes.len() as u32);
+                put_leb_u32(&mut frame, bytes.len() as u32);
                 frame.extend_from_slice(&bytes);
                 tokio::select! {
                     sent = body.write_all(&frame) => sent,

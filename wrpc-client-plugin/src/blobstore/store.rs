@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 
 use bytes::BufMut as _;
+use transport::frame::put_leb_u64;
 use wasmtime::component::Resource;
 
 use super::bindings::wasi::blobstore::blobstore::Host as BlobstoreHost;
@@ -11,8 +12,8 @@ use super::bindings::wasi::blobstore::types::{ContainerMetadata, Error, ObjectId
 use super::body::{self, BodyReader, Source, Status};
 use super::wire::{self, ByteChunks, Cursor, NameChunks};
 use super::{
-    object_params, put_u64, BlobstoreView, Container, IncomingValue, ObjectNames, OutgoingValue,
-    FUTURE, STREAM_AND_FUTURE,
+    object_params, BlobstoreView, Container, IncomingValue, ObjectNames, OutgoingValue, FUTURE,
+    STREAM_AND_FUTURE,
 };
 
 type Outcome<T> = wasmtime::Result<Result<T, Error>>;
@@ -130,8 +131,8 @@ impl HostContainer for BlobstoreView<'_> {
             Ok(params) => params,
             Err(err) => return Ok(Err(format!("{func}: {err}"))),
         };
-        put_u64(&mut params, start);
-        put_u64(&mut params, end);
+        put_leb_u64(&mut params, start);
+        put_leb_u64(&mut params, end);
         let started = self
             .wire()
             .start("get-container-data", params.freeze(), STREAM_AND_FUTURE)

@@ -5,6 +5,7 @@ use std::io;
 
 use bytes::{Buf as _, BufMut as _, Bytes, BytesMut};
 use tokio::io::AsyncReadExt as _;
+use transport::frame::put_leb_u32;
 
 use crate::Incoming;
 
@@ -14,24 +15,11 @@ pub(crate) const INSTANCE: &str = "wrpc:blobstore/blobstore@0.2.0";
 /// Bytes read from the transport at a time.
 pub(crate) const READ_SIZE: usize = 256 * 1024;
 
-/// Appends a LEB128 `u32`.
-pub(crate) fn put_leb(buf: &mut BytesMut, mut n: u32) {
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            buf.put_u8(b);
-            return;
-        }
-        buf.put_u8(b | 0x80);
-    }
-}
-
 /// Appends a `string`.
 pub(crate) fn put_string(buf: &mut BytesMut, s: &str) -> io::Result<()> {
     let len = u32::try_from(s.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a name over 4 GiB"))?;
-    put_leb(buf, len);
+    put_leb_u32(buf, len);
     buf.put_slice(s.as_bytes());
     Ok(())
 }
@@ -108,18 +96,7 @@ impl Cursor<'_> {
 /// A LEB128 `u32` at the front of `buf`: the value and its length, or `None`
 /// if more bytes are needed.
 fn leb(buf: &[u8]) -> io::Result<Option<(u32, usize)>> {
-    let mut value: u64 = 0;
-    for (i, b) in buf.iter().take(5).enumerate() {
-        value |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            let value = u32::try_from(value).map_err(|_| malformed("a length over 32 bits"))?;
-            return Ok(Some((value, i + 1)));
-        }
-    }
-    if buf.len() >= 5 {
-        return Err(malformed("a length over 32 bits"));
-    }
-    Ok(None)
+    transport::frame::leb_u32(buf, "length").map_err(|_| malformed("a length over 32 bits"))
 }
 
 /// An async value's bytes, read through a small buffer. Every method is
