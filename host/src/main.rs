@@ -1,5 +1,6 @@
 //! `host`: runs workloads of Wasm components, routing declared imports over wRPC.
 
+mod exports;
 mod runtime;
 mod workload;
 
@@ -31,6 +32,10 @@ struct Cli {
     #[command(flatten)]
     limits: ClientLimitArgs,
 
+    /// How long calls to the workload's exports may run after SIGTERM or ctrl-c.
+    #[arg(long, env = "HOST_SHUTDOWN_GRACE", default_value = "10s", value_parser = transport::parse_duration, global = true)]
+    shutdown_grace: Duration,
+
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
@@ -47,7 +52,7 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a workload until its components finish; exits with the first failing component's code.
+    /// Run a workload: serve its `exports:` and run its components; without exports, exit when they finish (with the first failing one's code), else serve until SIGTERM and drain.
     Run {
         /// The workload manifest (YAML).
         workload: PathBuf,
@@ -78,7 +83,11 @@ fn main() -> ExitCode {
                 idle_timeout: cli.wrpc_idle_timeout,
                 limits: cli.limits.limits(),
             };
-            tokio::runtime::Runtime::new()?.block_on(runtime::run(workload, defaults))
+            tokio::runtime::Runtime::new()?.block_on(runtime::run(
+                workload,
+                defaults,
+                cli.shutdown_grace,
+            ))
         });
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

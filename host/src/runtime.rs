@@ -1,5 +1,7 @@
 //! Compiling, linking and running a workload's components.
 
+use core::time::Duration;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,7 +9,8 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _};
 use futures::future::join_all;
 use tracing::{info, warn};
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::bindings::Command;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
@@ -16,6 +19,7 @@ use wrpc_client_plugin::{
 };
 use wrpc_runtime_wasmtime::{WrpcCtxView, WrpcView};
 
+use crate::exports::Exports;
 use crate::workload::{ComponentSpec, Workload};
 
 /// WASI packages the host serves in-process.
@@ -29,7 +33,7 @@ const BUILTIN_PACKAGES: &[&str] = &[
 ];
 
 /// The data of one component instance's store.
-struct State {
+pub(crate) struct State {
     wasi: WasiCtx,
     table: ResourceTable,
     plugin: WrpcPluginCtx,
@@ -65,23 +69,73 @@ impl WrpcView for State {
 }
 
 /// A component compiled and linked, ready to instantiate.
-struct Loaded {
-    spec: ComponentSpec,
-    component: Component,
-    linker: Linker<State>,
+pub(crate) struct Loaded {
+    pub(crate) spec: ComponentSpec,
+    pub(crate) component: Component,
+    pub(crate) pre: InstancePre<State>,
     runnable: bool,
 }
 
-/// Loads every component of `workload`, then runs those that export
-/// `wasi:cli/run`, concurrently. Returns the exit code: 0 if all succeeded,
-/// else the first failing component's.
+/// How often a running guest yields to the runtime, so a call's deadline
+/// can stop even a guest that never waits (epoch interruption).
+const YIELD_EVERY: Duration = Duration::from_millis(10);
+
+/// The engine: async, with epoch interruption ticking every [`YIELD_EVERY`].
+fn engine() -> anyhow::Result<Engine> {
+    let mut config = wasmtime::Config::new();
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config)?;
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(YIELD_EVERY);
+            }
+        })?;
+    Ok(engine)
+}
+
+/// A store for one instance of component `name`, calling out through `router`
+/// as `caller`, with `config` as its environment.
+pub(crate) fn new_store(
+    engine: &Engine,
+    name: &str,
+    config: &[(String, String)],
+    router: Arc<Router>,
+    caller: Caller,
+) -> Store<State> {
+    let mut wasi = WasiCtx::builder();
+    wasi.inherit_stdio().arg(name);
+    for (k, v) in config {
+        wasi.env(k, v);
+    }
+    let state = State {
+        wasi: wasi.build(),
+        table: ResourceTable::new(),
+        plugin: WrpcPluginCtx::new(router, caller),
+    };
+    let mut store = Store::new(engine, state);
+    // Yield at every epoch tick: deadlines (tokio timeouts) can then cancel it.
+    store.epoch_deadline_async_yield_and_update(1);
+    store
+}
+
+/// Loads every component of `workload`, serves its `exports:`, then runs
+/// the components that export `wasi:cli/run`, concurrently. Without
+/// exports, returns when they are done; with exports, keeps serving until
+/// SIGTERM or ctrl-c, then drains calls in flight within `grace`. Returns
+/// the exit code: 0 if all runs succeeded, else the first failing one's.
 ///
 /// # Errors
 ///
 /// Fails before running anything if a component cannot be compiled, imports
-/// something nothing provides, or a route cannot be set up.
-pub async fn run(workload: Workload, defaults: Defaults) -> anyhow::Result<i32> {
-    let engine = Engine::default();
+/// something nothing provides, a route cannot be set up, or an export
+/// cannot be served.
+pub async fn run(workload: Workload, defaults: Defaults, grace: Duration) -> anyhow::Result<i32> {
+    let engine = engine()?;
     let identity = WorkloadIdentity {
         name: workload.name.clone(),
         namespace: workload.namespace.clone(),
@@ -101,6 +155,48 @@ pub async fn run(workload: Workload, defaults: Defaults) -> anyhow::Result<i32> 
     for (spec, component) in compiled {
         loaded.push(load(&engine, spec, component, &router)?);
     }
+    let exports = Exports::start(
+        &engine,
+        &workload.name,
+        &workload.namespace,
+        &workload.exports,
+        &loaded,
+        &router,
+    )
+    .await?;
+    if !exports.is_empty() {
+        // For scripts and tests: every export is being served.
+        println!("ready");
+    }
+    let runs = tokio::spawn(run_all(
+        engine,
+        loaded,
+        router,
+        workload.name,
+        workload.namespace,
+    ));
+    if exports.is_empty() {
+        return runs.await.context("the components' task failed");
+    }
+    transport::server::shutdown_signal().await;
+    info!("shutting down: no new calls accepted");
+    exports.drain(grace).await;
+    if runs.is_finished() {
+        return runs.await.context("the components' task failed");
+    }
+    runs.abort();
+    Ok(0)
+}
+
+/// Runs every component that exports `wasi:cli/run`, concurrently; the
+/// first failing one's exit code, else 0.
+async fn run_all(
+    engine: Engine,
+    loaded: Vec<Loaded>,
+    router: Arc<Router>,
+    workload: String,
+    namespace: String,
+) -> i32 {
     let runs = loaded.into_iter().filter(|l| {
         if !l.runnable {
             info!(
@@ -112,8 +208,8 @@ pub async fn run(workload: Workload, defaults: Defaults) -> anyhow::Result<i32> 
     });
     let runs = runs.map(|l| {
         let caller = Caller {
-            workload: workload.name.clone(),
-            namespace: workload.namespace.clone(),
+            workload: workload.clone(),
+            namespace: namespace.clone(),
             component: l.spec.name.clone(),
         };
         let router = Arc::clone(&router);
@@ -149,7 +245,7 @@ pub async fn run(workload: Workload, defaults: Defaults) -> anyhow::Result<i32> 
             }
         }
     }
-    Ok(exit)
+    exit
 }
 
 /// Fails when a `wrpc:` declaration matches no import of any component,
@@ -209,9 +305,12 @@ fn load(
     router: &Router,
 ) -> anyhow::Result<Loaded> {
     let ty = component.component_type();
-    for (import, _) in ty.imports(engine) {
+    for (import, item) in ty.imports(engine) {
         let package = import.split('/').next().unwrap_or(import);
-        if !BUILTIN_PACKAGES.contains(&package) && !router.routes(import) {
+        if !BUILTIN_PACKAGES.contains(&package)
+            && !router.routes(import)
+            && !is_type_only(engine, &item)
+        {
             bail!(
                 "component `{}` imports `{import}`, which nothing on this host provides (declare it under `wrpc:` to route it to an extension)",
                 spec.name
@@ -221,7 +320,8 @@ fn load(
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wrpc_client_plugin::add_to_linker(&mut linker, engine, &component, &spec.name, router)?;
-    linker
+    link_type_only_imports(engine, &mut linker, &component, router);
+    let pre = linker
         .instantiate_pre(&component)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("component `{}` cannot be linked", spec.name))?;
@@ -231,7 +331,7 @@ fn load(
     Ok(Loaded {
         spec,
         component,
-        linker,
+        pre,
         runnable,
     })
 }
@@ -242,24 +342,15 @@ async fn run_component(
     router: Arc<Router>,
     caller: Caller,
 ) -> anyhow::Result<i32> {
-    let Loaded {
-        spec,
-        component,
-        linker,
-        ..
-    } = loaded;
-    let mut wasi = WasiCtx::builder();
-    wasi.inherit_stdio().arg(&spec.name);
-    for (k, v) in &spec.config {
-        wasi.env(k, &v.0);
-    }
-    let state = State {
-        wasi: wasi.build(),
-        table: ResourceTable::new(),
-        plugin: WrpcPluginCtx::new(router, caller),
-    };
-    let mut store = Store::new(engine, state);
-    let command = Command::instantiate_async(&mut store, &component, &linker).await?;
+    let Loaded { spec, pre, .. } = loaded;
+    let config: Vec<(String, String)> = spec
+        .config
+        .iter()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect();
+    let mut store = new_store(engine, &spec.name, &config, router, caller);
+    let instance = pre.instantiate_async(&mut store).await?;
+    let command = Command::new(&mut store, &instance)?;
     info!(component = spec.name, "running");
     match command.wasi_cli_run().call_run(&mut store).await {
         Ok(Ok(())) => Ok(0),
@@ -274,8 +365,34 @@ async fn run_component(
     }
 }
 
+/// An import that only defines types (no functions, no resources), such as
+/// `wasmcloud:messaging/types` of a component that exports a handler, needs
+/// no provider: link an empty instance unless something else provides it.
+fn link_type_only_imports(
+    engine: &Engine,
+    linker: &mut Linker<State>,
+    component: &Component,
+    router: &Router,
+) {
+    for (import, item) in component.component_type().imports(engine) {
+        let package = import.split('/').next().unwrap_or(import);
+        if BUILTIN_PACKAGES.contains(&package) || router.routes(import) {
+            continue;
+        }
+        if is_type_only(engine, &item) {
+            let _ = linker.instance(import);
+        }
+    }
+}
+
+/// Whether `import` defines types only: nothing to provide.
+fn is_type_only(engine: &Engine, item: &ComponentItem) -> bool {
+    matches!(item, ComponentItem::ComponentInstance(ty)
+        if ty.exports(engine).all(|(_, t)| matches!(t, ComponentItem::Type(_))))
+}
+
 /// A trap as one line: its causes, without the wasm backtrace (logged at debug).
-fn describe_trap(err: &wasmtime::Error) -> String {
+pub(crate) fn describe_trap(err: &wasmtime::Error) -> String {
     // The backtrace is the outermost context when wasmtime attached one.
     let skip = usize::from(err.downcast_ref::<wasmtime::WasmBacktrace>().is_some());
     let causes: Vec<String> = err.chain().skip(skip).map(|c| c.to_string()).collect();

@@ -26,6 +26,72 @@ pub struct Workload {
     /// Interfaces served by extensions over wRPC.
     #[serde(default)]
     pub wrpc: Vec<WrpcEntry>,
+    /// Interfaces the components export, served by the host over wRPC.
+    #[serde(default)]
+    pub exports: Vec<ExportEntry>,
+}
+
+/// The default of an export's `max_concurrency`.
+pub const DEFAULT_EXPORT_CONCURRENCY: usize = 64;
+
+/// The default of an export's `timeout`.
+pub const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One `exports:` entry: an interface a component exports, served at an
+/// address for extensions (or anyone) to call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportEntry {
+    /// The exported interface, e.g. `wasmcloud:messaging/handler@0.2.0`
+    /// (without a version: whichever version the component exports).
+    pub interface: InterfaceName,
+    /// The component that exports it; needed only when several do.
+    pub component: Option<String>,
+    /// Where to serve it (the URL grammar of targets; port 0 picks one). A
+    /// NATS address without a queue group gets the workload's name, so
+    /// replicas share the calls.
+    pub serve: Endpoint,
+    /// Most calls running at once; further ones wait.
+    pub max_concurrency: usize,
+    /// Longest a call may run (the instance is dropped then).
+    pub timeout: Duration,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExport {
+    interface: Parsed<InterfaceName>,
+    #[serde(default, deserialize_with = "optional_component")]
+    component: Option<String>,
+    serve: Parsed<Endpoint>,
+    max_concurrency: Option<usize>,
+    timeout: Option<Parsed<Bounded>>,
+}
+
+fn optional_component<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    component_name(d).map(Some)
+}
+
+impl<'de> Deserialize<'de> for ExportEntry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = RawExport::deserialize(d)?;
+        if raw.interface.0.interface.is_none() {
+            return Err(de::Error::custom(format!(
+                "`{}` is a package; an export names one interface, e.g. `wasmcloud:messaging/handler@0.2.0`",
+                raw.interface.0
+            )));
+        }
+        let max_concurrency = raw.max_concurrency.unwrap_or(DEFAULT_EXPORT_CONCURRENCY);
+        if max_concurrency == 0 {
+            return Err(de::Error::custom("`max_concurrency` must be at least 1"));
+        }
+        Ok(Self {
+            interface: raw.interface.0,
+            component: raw.component,
+            serve: raw.serve.0,
+            max_concurrency,
+            timeout: raw.timeout.map_or(DEFAULT_EXPORT_TIMEOUT, |t| t.0 .0),
+        })
+    }
 }
 
 fn default_namespace() -> String {
@@ -278,6 +344,20 @@ impl Workload {
                 }
             }
         }
+        let mut exported = HashSet::new();
+        for e in &self.exports {
+            if let Some(c) = &e.component {
+                if !names.contains(c.as_str()) {
+                    return Err(format!(
+                        "export `{}` names component `{c}`, which is not in `components`",
+                        e.interface
+                    ));
+                }
+            }
+            if !exported.insert((&e.interface, &e.component)) {
+                return Err(format!("`{}` is exported twice", e.interface));
+            }
+        }
         let mut declared = HashSet::new();
         for WrpcEntry(d) in &self.wrpc {
             if !declared.insert(&d.interface) {
@@ -411,6 +491,55 @@ wrpc:
         let target = w.declarations()[1].target.clone().unwrap();
         assert_eq!(target.to_string(), "nats://user:***@127.0.0.1:4222/p");
         assert!(!format!("{w:?}").contains("s3cret"));
+    }
+
+    const EXPORTS: &str = r#"
+exports:
+  - interface: wasmcloud:messaging/handler@0.2.0
+    serve: nats://127.0.0.1:4222/handlers
+    max_concurrency: 4
+    timeout: 2s
+  - interface: example:echo/echo
+    component: api
+    serve: tcp://127.0.0.1:0
+"#;
+
+    #[test]
+    fn exports_parse_with_defaults() {
+        let w = Workload::parse(&format!("{GOOD}{EXPORTS}")).unwrap();
+        w.validate().unwrap();
+        assert_eq!(w.exports.len(), 2);
+        assert_eq!(w.exports[0].max_concurrency, 4);
+        assert_eq!(w.exports[0].timeout, Duration::from_secs(2));
+        assert_eq!(w.exports[0].component, None);
+        assert_eq!(w.exports[1].component.as_deref(), Some("api"));
+        assert_eq!(w.exports[1].max_concurrency, DEFAULT_EXPORT_CONCURRENCY);
+        assert_eq!(w.exports[1].timeout, DEFAULT_EXPORT_TIMEOUT);
+        assert_eq!(w.exports[1].serve.to_string(), "tcp://127.0.0.1:0");
+    }
+
+    #[test]
+    fn bad_exports_are_named() {
+        let text = format!("{GOOD}{EXPORTS}");
+        let zero = text.replace("max_concurrency: 4", "max_concurrency: 0");
+        let msg = Workload::parse(&zero).unwrap_err().to_string();
+        assert!(
+            msg.contains("`max_concurrency` must be at least 1"),
+            "{msg}"
+        );
+        let package = text.replace("example:echo/echo", "example:echo");
+        let msg = Workload::parse(&package).unwrap_err().to_string();
+        assert!(msg.contains("`example:echo` is a package"), "{msg}");
+        let udp = text.replace("tcp://127.0.0.1:0", "udp://127.0.0.1:0");
+        let msg = Workload::parse(&udp).unwrap_err().to_string();
+        assert!(msg.contains("unsupported scheme `udp`"), "{msg}");
+        let missing = text.replace("component: api", "component: apx");
+        let w = Workload::parse(&missing).unwrap();
+        let msg = w.validate().unwrap_err();
+        assert!(msg.contains("names component `apx`"), "{msg}");
+        let unknown = text.replace("timeout: 2s", "timeuot: 2s");
+        let msg = Workload::parse(&unknown).unwrap_err().to_string();
+        assert!(msg.contains("unknown field `timeuot`"), "{msg}");
     }
 
     #[test]

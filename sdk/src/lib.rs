@@ -17,8 +17,10 @@
 //!   bounded buffers;
 //! - [`CallerContext`]: who called (transport, peer, workload, namespace,
 //!   component, `traceparent`), the same on every transport;
+//! - [`Outbound`]: a client of one target with deadlines, for extensions
+//!   that call into components;
 //! - wire bindings, one module per package behind a feature (`keyvalue`,
-//!   `blobstore`).
+//!   `blobstore`, `messaging`).
 //!
 //! A key-value extension's `main` is the handler plus:
 //!
@@ -37,6 +39,7 @@ mod config;
 mod dispatch;
 mod health;
 pub mod memory;
+pub mod outbound;
 mod serve;
 mod stream;
 mod telemetry;
@@ -45,10 +48,14 @@ mod telemetry;
 pub mod blobstore;
 #[cfg(feature = "keyvalue")]
 pub mod keyvalue;
+#[cfg(feature = "messaging")]
+pub mod messaging;
 
 pub use config::{ConfigError, LogFormat, ServeArgs};
 pub use dispatch::{Functions, RegisterError};
-pub use serve::{shutdown_signal, Exports, Extension, Running, ServeError};
+pub use outbound::{failure_reason, Outbound, OutboundError, OutboundOptions};
+pub use serve::{Exports, Extension, Running, ServeError};
 pub use stream::{IncomingBytes, OutgoingBytes, OutgoingStream, CHUNK};
 pub use telemetry::init_tracing;
+pub use transport::server::shutdown_signal;
 pub use transport::{headers, CallerContext, Incoming, Outgoing, Peer, Transport};

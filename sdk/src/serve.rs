@@ -8,14 +8,8 @@ use std::io::Write as _;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
-use transport::nats::{ConnectError, NatsServer};
-use transport::server::ServeOptions;
-use transport::stream::{serve, Listener};
-use transport::Endpoint;
+use transport::server::{ServeOptions, Serving, StartError};
 
 use crate::dispatch::{Functions, RegisterError};
 use crate::health::{serve_http, Health, Probe};
@@ -46,23 +40,10 @@ pub enum ServeError {
     /// The exports could not be registered.
     #[error(transparent)]
     Register(#[from] RegisterError),
-    /// The NATS server could not be reached.
-    #[error("cannot connect to NATS at {url}: {error}")]
-    NatsConnect {
-        /// The configured URL (credentials redacted).
-        url: String,
-        /// The client's error.
-        error: ConnectError,
-    },
-    /// Subscribing on NATS failed.
-    #[error("cannot serve on NATS at {url}: {error}")]
-    NatsSubscribe {
-        /// The configured URL (credentials redacted).
-        url: String,
-        /// The client's error.
-        error: async_nats::SubscribeError,
-    },
-    /// A listening socket could not be bound.
+    /// A transport could not be set up (NATS unreachable, address in use…).
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// The health endpoint could not be bound.
     #[error("cannot listen on {addr}: {error}")]
     Bind {
         /// The address.
@@ -109,7 +90,8 @@ impl Extension {
     ///
     /// Returns a [`ServeError`] if a transport cannot be set up.
     pub async fn run(self, exports: impl Exports) -> Result<(), ServeError> {
-        self.run_until(exports, shutdown_signal()).await
+        self.run_until(exports, transport::server::shutdown_signal())
+            .await
     }
 
     /// Like [`Extension::run`], but stops when `shutdown` completes.
@@ -143,14 +125,8 @@ impl Extension {
         let mut functions = Functions::new();
         exports.register(&mut functions)?;
         let registry = Arc::new(functions.into_registry());
-        let opts = ServeOptions {
-            limits: args.limits.limits(),
-            permits: Arc::new(Semaphore::new(args.max_concurrency)),
-            shutdown: CancellationToken::new(),
-            abort: CancellationToken::new(),
-            tracker: TaskTracker::new(),
-        };
-        // Stops the health endpoint and every serve loop if start-up fails.
+        let opts = ServeOptions::new(args.limits.limits(), args.max_concurrency);
+        // Stops the health endpoint if start-up fails.
         let stop_on_error = opts.shutdown.clone().drop_guard();
         let health = Arc::new(Health::new(probe));
         let mut addresses = Vec::new();
@@ -166,48 +142,15 @@ impl Extension {
         addresses.push(format!("http://{http_addr}"));
         tokio::spawn(serve_http(http, Arc::clone(&health), opts.shutdown.clone()));
 
-        let mut nats_clients = Vec::new();
-        for endpoint in args.endpoints(&name) {
-            match &endpoint {
-                Endpoint::Nats(nats) => {
-                    let url = endpoint.to_string();
-                    let client = transport::nats::connect(nats, &name, NATS_CONNECT_TIMEOUT)
-                        .await
-                        .map_err(|error| ServeError::NatsConnect {
-                            url: url.clone(),
-                            error,
-                        })?;
-                    let server = NatsServer::subscribe(
-                        client.clone(),
-                        &nats.prefix,
-                        nats.queue_group.as_deref(),
-                        &registry,
-                    )
-                    .await
-                    .map_err(|error| ServeError::NatsSubscribe {
-                        url: url.clone(),
-                        error,
-                    })?;
-                    info!(%url, "serving over NATS");
-                    addresses.push(url);
-                    opts.tracker.spawn(server.run(opts.clone()));
-                    nats_clients.push(client);
-                }
-                _ => {
-                    let listener =
-                        Listener::bind(&endpoint)
-                            .await
-                            .map_err(|error| ServeError::Bind {
-                                addr: endpoint.to_string(),
-                                error,
-                            })?;
-                    info!(addr = listener.local(), "serving");
-                    addresses.push(listener.local().to_string());
-                    opts.tracker
-                        .spawn(serve(listener, Arc::clone(&registry), opts.clone()));
-                }
-            }
-        }
+        let serving = Serving::start(
+            &args.endpoints(&name),
+            &name,
+            Arc::clone(&registry),
+            opts,
+            NATS_CONNECT_TIMEOUT,
+        )
+        .await?;
+        addresses.extend(serving.addresses().iter().cloned());
         stop_on_error.disarm();
         health.set_listening(true);
         for addr in &addresses {
@@ -216,9 +159,8 @@ impl Extension {
         info!(functions = registry.functions().len(), "{name} ready");
         announce("ready");
         Ok(Running {
-            opts,
+            serving,
             health,
-            nats_clients,
             addresses,
             grace: args.shutdown_grace,
         })
@@ -227,9 +169,8 @@ impl Extension {
 
 /// A started extension.
 pub struct Running {
-    opts: ServeOptions,
+    serving: Serving,
     health: Arc<Health>,
-    nats_clients: Vec<async_nats::Client>,
     addresses: Vec<String>,
     grace: Duration,
 }
@@ -245,28 +186,15 @@ impl Running {
     /// finish within the grace period, aborts the rest and returns.
     pub async fn stop_after(self, shutdown: impl Future<Output = ()> + Send) {
         let Self {
-            opts,
+            serving,
             health,
-            nats_clients,
             grace,
             ..
         } = self;
         shutdown.await;
         info!("shutting down: no new calls accepted");
         health.set_listening(false);
-        opts.shutdown.cancel();
-        opts.tracker.close();
-        if tokio::time::timeout(grace, opts.tracker.wait())
-            .await
-            .is_err()
-        {
-            warn!(?grace, "grace period over: aborting calls still running");
-            opts.abort.cancel();
-            let _ = tokio::time::timeout(Duration::from_secs(5), opts.tracker.wait()).await;
-        }
-        for nats in nats_clients {
-            let _ = tokio::time::timeout(Duration::from_secs(2), nats.drain()).await;
-        }
+        serving.drain(grace).await;
     }
 }
 
@@ -298,26 +226,4 @@ async fn bind_http(addr: SocketAddr) -> Result<TcpListener, ServeError> {
             addr: addr.to_string(),
             error,
         })
-}
-
-/// Completes on SIGTERM or ctrl-c.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

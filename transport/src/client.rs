@@ -1,5 +1,7 @@
 //! The client side of every transport behind one type.
 
+use core::time::Duration;
+
 use std::io;
 use std::sync::Arc;
 
@@ -8,7 +10,7 @@ use bytes::Bytes;
 use crate::call::{CallTimer, InKind, OutKind};
 use crate::schema::ScanPlan;
 use crate::stream::{Request, StreamClient};
-use crate::{Incoming, Outgoing};
+use crate::{Endpoint, Incoming, Limits, Outgoing};
 
 /// One call to make, on any transport.
 pub struct Invocation<'a> {
@@ -80,4 +82,123 @@ impl Client {
             Err(err) => Err(timer.annotate(err)),
         }
     }
+}
+
+/// A target that could not be connected to; names it, without secrets.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect to {endpoint}: {reason}")]
+pub struct TargetError {
+    /// The endpoint (credentials redacted).
+    pub endpoint: String,
+    /// What failed.
+    pub reason: String,
+}
+
+/// A client of one endpoint, and the deadlines each call to it gets: the
+/// synchronous part must be done within `timeout`, a streamed value may
+/// pause for at most `idle_timeout`.
+#[derive(Clone)]
+pub struct Target {
+    client: Client,
+    endpoint: Endpoint,
+    /// `via ENDPOINT`, joined to a call's name only in errors.
+    via: Arc<str>,
+    timeout: Duration,
+    idle_timeout: Duration,
+}
+
+impl Target {
+    /// A target over an existing `client` of `endpoint`.
+    pub fn new(
+        endpoint: Endpoint,
+        client: Client,
+        timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Self {
+        Self {
+            via: format!("via {endpoint}").into(),
+            client,
+            endpoint,
+            timeout,
+            idle_timeout,
+        }
+    }
+
+    /// Connects to `endpoint`: over NATS one connection named `client_name`
+    /// (bounded by `connect_timeout`); TCP, Unix and WebSocket connect per
+    /// call or from their pool, sending `connect_headers` on WebSocket upgrades.
+    ///
+    /// # Errors
+    ///
+    /// [`TargetError`] when NATS cannot be reached or subscribed to.
+    pub async fn connect(
+        endpoint: &Endpoint,
+        client_name: &str,
+        limits: Limits,
+        connect_headers: Vec<(String, String)>,
+        connect_timeout: Duration,
+        timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Result<Self, TargetError> {
+        let fail = |reason: String| TargetError {
+            endpoint: endpoint.to_string(),
+            reason,
+        };
+        let client = match endpoint {
+            Endpoint::Nats(nats) => {
+                let conn = crate::nats::connect(nats, client_name, connect_timeout)
+                    .await
+                    .map_err(|err| fail(err.to_string()))?;
+                let client = crate::nats::NatsClient::new(conn, &nats.prefix, limits)
+                    .await
+                    .map_err(|err| fail(err.to_string()))?;
+                Client::Nats(client)
+            }
+            other => Client::Stream(
+                StreamClient::for_endpoint(other, limits, connect_headers)
+                    .ok_or_else(|| fail("not a client endpoint".into()))?,
+            ),
+        };
+        Ok(Self::new(endpoint.clone(), client, timeout, idle_timeout))
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Where calls go.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The deadline of each call's synchronous part.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The longest pause of a streamed value.
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout
+    }
+
+    /// The timer of a call named `call` (e.g. `` `instance.func` ``) starting
+    /// now, its deadline `extra` later than the target's (for a call that
+    /// itself waits, e.g. a request with its own timeout).
+    pub fn timer(&self, call: Arc<str>, extra: Duration) -> Arc<CallTimer> {
+        Arc::new(CallTimer::named(
+            call,
+            Arc::clone(&self.via),
+            Some(deadline_after(self.timeout.saturating_add(extra))),
+            self.idle_timeout,
+        ))
+    }
+}
+
+/// `now + d`, saturating instead of overflowing.
+pub fn deadline_after(d: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(crate::MAX_DURATION))
+        .unwrap_or(now)
 }

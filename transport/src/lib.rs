@@ -29,7 +29,7 @@ mod value;
 
 pub use call::{CallFailure, CallTimer, Incoming, Outgoing};
 pub use caller::{headers, Caller, CallerContext, IdentityError, Peer, Transport};
-pub use client::{Client, Invocation};
+pub use client::{Client, Invocation, Target, TargetError};
 pub use endpoint::{Endpoint, EndpointError};
 pub use limits::{parse_duration, Limits, MAX_DURATION};
 #[cfg(feature = "clap")]

@@ -131,3 +131,174 @@ pub struct ServeOptions {
     /// Tracks every connection and call task, to wait for them on shutdown.
     pub tracker: TaskTracker,
 }
+
+/// Why serving could not start on an endpoint.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The NATS server could not be reached.
+    #[error("cannot connect to NATS at {url}: {error}")]
+    NatsConnect {
+        /// The configured URL (credentials redacted).
+        url: String,
+        /// The client's error.
+        error: crate::nats::ConnectError,
+    },
+    /// Subscribing on NATS failed.
+    #[error("cannot serve on NATS at {url}: {error}")]
+    NatsSubscribe {
+        /// The configured URL (credentials redacted).
+        url: String,
+        /// The client's error.
+        error: async_nats::SubscribeError,
+    },
+    /// A listening socket could not be bound.
+    #[error("cannot listen on {addr}: {error}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        error: std::io::Error,
+    },
+}
+
+/// One registry served on a set of endpoints, until [`Serving::drain`].
+pub struct Serving {
+    opts: ServeOptions,
+    nats: Vec<async_nats::Client>,
+    addresses: Vec<String>,
+}
+
+impl Serving {
+    /// Binds every endpoint (connecting to NATS as `client_name`, each
+    /// attempt bounded by `connect_timeout`) and serves `registry` on each
+    /// under `opts`. If one fails, those already started are stopped.
+    ///
+    /// # Errors
+    ///
+    /// A [`StartError`] naming the endpoint that failed.
+    pub async fn start(
+        endpoints: &[crate::Endpoint],
+        client_name: &str,
+        registry: Arc<Registry>,
+        opts: ServeOptions,
+        connect_timeout: core::time::Duration,
+    ) -> Result<Self, StartError> {
+        use crate::nats::NatsServer;
+        use crate::stream::{serve, Listener};
+        use crate::Endpoint;
+
+        // Stops every serve loop already started if a later endpoint fails.
+        let stop_on_error = opts.shutdown.clone().drop_guard();
+        let mut nats = Vec::new();
+        let mut addresses = Vec::new();
+        for endpoint in endpoints {
+            match endpoint {
+                Endpoint::Nats(ep) => {
+                    let url = endpoint.to_string();
+                    let client = crate::nats::connect(ep, client_name, connect_timeout)
+                        .await
+                        .map_err(|error| StartError::NatsConnect {
+                            url: url.clone(),
+                            error,
+                        })?;
+                    let server = NatsServer::subscribe(
+                        client.clone(),
+                        &ep.prefix,
+                        ep.queue_group.as_deref(),
+                        &registry,
+                    )
+                    .await
+                    .map_err(|error| StartError::NatsSubscribe {
+                        url: url.clone(),
+                        error,
+                    })?;
+                    tracing::info!(%url, "serving over NATS");
+                    addresses.push(url);
+                    opts.tracker.spawn(server.run(opts.clone()));
+                    nats.push(client);
+                }
+                _ => {
+                    let listener =
+                        Listener::bind(endpoint)
+                            .await
+                            .map_err(|error| StartError::Bind {
+                                addr: endpoint.to_string(),
+                                error,
+                            })?;
+                    tracing::info!(addr = listener.local(), "serving");
+                    addresses.push(listener.local().to_string());
+                    opts.tracker
+                        .spawn(serve(listener, Arc::clone(&registry), opts.clone()));
+                }
+            }
+        }
+        stop_on_error.disarm();
+        Ok(Self {
+            opts,
+            nats,
+            addresses,
+        })
+    }
+
+    /// Where it serves, with the ports actually bound.
+    pub fn addresses(&self) -> &[String] {
+        &self.addresses
+    }
+
+    /// Stops accepting, lets calls in flight finish within `grace`, aborts
+    /// the rest, then drains the NATS connections.
+    pub async fn drain(self, grace: core::time::Duration) {
+        use core::time::Duration;
+        let Self { opts, nats, .. } = self;
+        opts.shutdown.cancel();
+        opts.tracker.close();
+        if tokio::time::timeout(grace, opts.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(?grace, "grace period over: aborting calls still running");
+            opts.abort.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(5), opts.tracker.wait()).await;
+        }
+        for nats in nats {
+            let _ = tokio::time::timeout(Duration::from_secs(2), nats.drain()).await;
+        }
+    }
+}
+
+impl ServeOptions {
+    /// Options for a new server: `limits`, at most `max_concurrency` calls at
+    /// once, nothing cancelled yet.
+    pub fn new(limits: Limits, max_concurrency: usize) -> Self {
+        Self {
+            limits,
+            permits: Arc::new(Semaphore::new(max_concurrency)),
+            shutdown: CancellationToken::new(),
+            abort: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        }
+    }
+}
+
+/// Completes on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

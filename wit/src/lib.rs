@@ -48,6 +48,16 @@ pub const BLOBSTORE_ADMIN: Package = &[(
     include_str!("../blobstore-admin/containers.wit"),
 )];
 
+/// `wasmcloud:messaging@0.2.0`: publish and request (`consumer`), and the
+/// `handler` components export to receive messages. Guests and the wire use
+/// the same package.
+pub const MESSAGING: Package = &[
+    ("types.wit", include_str!("../messaging/types.wit")),
+    ("handler.wit", include_str!("../messaging/handler.wit")),
+    ("consumer.wit", include_str!("../messaging/consumer.wit")),
+    ("world.wit", include_str!("../messaging/world.wit")),
+];
+
 /// `example:echo@0.1.0`, the user-defined example interface.
 pub const ECHO: Package = &[("echo.wit", include_str!("../echo/echo.wit"))];
 
@@ -66,6 +76,7 @@ mod tests {
             (super::ECHO, 1),
             (super::TEST_STREAMS, 3),
             (super::BLOBSTORE_ADMIN, 1),
+            (super::MESSAGING, 3),
         ] {
             let signatures = Signatures::from_wit(&[package]).unwrap();
             assert_eq!(signatures.iter().count(), functions, "{:?}", package[0].0);

@@ -27,6 +27,7 @@ pub(crate) struct Adapted {
 pub(crate) enum Kind {
     Keyvalue,
     Blobstore,
+    Messaging,
 }
 
 pub(crate) const ADAPTED: &[Adapted] = &[
@@ -47,6 +48,15 @@ pub(crate) const ADAPTED: &[Adapted] = &[
         flat: true,
         wire_wit: crate::blobstore::WIRE_WIT,
         kind: Kind::Blobstore,
+    },
+    Adapted {
+        guest: "wasmcloud:messaging",
+        version: "0.2.0",
+        wire: "wasmcloud:messaging",
+        wire_version: "0.2.0",
+        flat: false,
+        wire_wit: &[crate::messaging::WIRE_WIT],
+        kind: Kind::Messaging,
     },
 ];
 

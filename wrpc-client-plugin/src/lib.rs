@@ -13,6 +13,8 @@
 //!   containers, object bodies and name listings are host resources, bodies
 //!   stream both ways in bounded memory, and failures are the interface's
 //!   error strings.
+//! - `wasmcloud:messaging/consumer@0.2.0` travels as itself; adapting it
+//!   makes a failed `publish` or `request` the function's `err(string)`.
 //! - Any other declared interface without resources is forwarded as is.
 //!
 //! ```no_run
@@ -52,6 +54,7 @@ mod error;
 mod generic;
 mod interface;
 mod keyvalue;
+mod messaging;
 mod router;
 mod schema;
 
@@ -64,6 +67,7 @@ use wrpc_runtime_wasmtime::{SharedResourceTable, WrpcCtx, WrpcView};
 pub use error::{CallError, SetupError};
 pub use interface::{InterfaceName, InterfaceNameError};
 pub use router::{Declaration, Defaults, Router, WorkloadIdentity};
+pub use schema::signature;
 pub use transport::{headers, Caller, Endpoint, Incoming, Outgoing};
 
 /// The plugin's per-store state.
@@ -150,6 +154,7 @@ where
                 match adapted.kind {
                     adapted::Kind::Keyvalue => keyvalue::add_to_linker(linker),
                     adapted::Kind::Blobstore => blobstore::add_to_linker(linker),
+                    adapted::Kind::Messaging => messaging::add_to_linker(linker),
                 }
                 .map_err(|err| fail(format!("{err:#}")))?;
                 linked.push(adapted.kind);

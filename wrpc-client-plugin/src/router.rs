@@ -9,14 +9,13 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::anyhow;
 use bytes::Bytes;
-use tokio::time::Instant;
 use tracing::{debug, info};
 use transport::endpoint::NatsEndpoint;
 use transport::nats::NatsClient;
 use transport::schema::{ScanPlan, Signature, Signatures};
 use transport::stream::StreamClient;
 use transport::{
-    CallFailure, CallTimer, Caller, Client, Endpoint, Incoming, Invocation, Limits, Outgoing,
+    CallFailure, Caller, Client, Endpoint, Incoming, Invocation, Limits, Outgoing, Target,
 };
 use wrpc_transport::Invoke;
 
@@ -73,15 +72,11 @@ pub struct WorkloadIdentity {
 }
 
 struct Route {
-    /// `via TARGET`, for errors.
-    via: Arc<str>,
     declared: InterfaceName,
     /// The wire package's name, for adapted packages.
     wire: Option<InterfaceName>,
-    target: Endpoint,
-    timeout: Duration,
-    idle_timeout: Duration,
-    client: Client,
+    /// Where calls go, with their deadlines.
+    target: Target,
 }
 
 impl Route {
@@ -203,13 +198,9 @@ impl Router {
             let idle_timeout = decl.idle_timeout.unwrap_or(defaults.idle_timeout);
             info!(interface = %decl.interface, %target, ?timeout, "routing over wRPC");
             routes.push(Route {
-                via: format!("via {target}").into(),
                 declared: decl.interface.clone(),
                 wire,
-                target,
-                timeout,
-                idle_timeout,
-                client,
+                target: Target::new(target, client, timeout, idle_timeout),
             });
         }
         Ok(Self { routes, ..router })
@@ -261,7 +252,7 @@ impl Router {
 
     /// The longest a streamed value of `instance` may make no progress.
     pub(crate) fn idle_timeout(&self, instance: &str) -> Option<Duration> {
-        self.route(instance).map(|r| r.idle_timeout)
+        self.route(instance).map(|r| r.target.idle_timeout())
     }
 
     /// The limits results are checked against.
@@ -276,7 +267,7 @@ impl Router {
 
     /// Where calls to `instance` go, if anywhere.
     pub fn target(&self, instance: &str) -> Option<&Endpoint> {
-        self.route(instance).map(|r| &r.target)
+        self.route(instance).map(|r| r.target.endpoint())
     }
 
     /// The declared interfaces, in declaration order.
@@ -297,7 +288,7 @@ impl Router {
         let Some(route) = self.route(instance) else {
             return CallError::NotRouted { interface, func };
         };
-        let target = route.target.clone();
+        let target = route.target.endpoint().clone();
         // The message already names the call: keep only what went wrong.
         let reason = err
             .chain()
@@ -313,7 +304,7 @@ impl Router {
                 interface,
                 func,
                 target,
-                timeout: route.timeout,
+                timeout: route.target.timeout(),
             },
             Some(_) => CallError::Unreachable {
                 interface,
@@ -349,14 +340,6 @@ fn classify(err: &anyhow::Error) -> Option<io::ErrorKind> {
     })
 }
 
-/// `now + d`, saturating instead of overflowing.
-fn deadline_after(d: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(d)
-        .or_else(|| now.checked_add(transport::MAX_DURATION))
-        .unwrap_or(now)
-}
-
 impl Invoke for Router {
     type Context = Arc<Caller>;
     type Outgoing = Outgoing;
@@ -373,6 +356,53 @@ impl Invoke for Router {
     where
         P: AsRef<[Option<usize>]> + Send + Sync,
     {
+        self.invoke_within(cx, instance, func, params, paths, Duration::ZERO)
+            .await
+    }
+}
+
+/// The router, with calls' deadlines `extra` later than their route's: for
+/// functions that wait by design (`consumer.request` with its timeout).
+pub(crate) struct Extended<'a> {
+    pub(crate) router: &'a Router,
+    pub(crate) extra: Duration,
+}
+
+impl Invoke for Extended<'_> {
+    type Context = Arc<Caller>;
+    type Outgoing = Outgoing;
+    type Incoming = Incoming;
+
+    async fn invoke<P>(
+        &self,
+        cx: Self::Context,
+        instance: &str,
+        func: &str,
+        params: Bytes,
+        paths: impl AsRef<[P]> + Send,
+    ) -> anyhow::Result<(Self::Outgoing, Self::Incoming)>
+    where
+        P: AsRef<[Option<usize>]> + Send + Sync,
+    {
+        self.router
+            .invoke_within(cx, instance, func, params, paths, self.extra)
+            .await
+    }
+}
+
+impl Router {
+    async fn invoke_within<P>(
+        &self,
+        cx: Arc<Caller>,
+        instance: &str,
+        func: &str,
+        params: Bytes,
+        paths: impl AsRef<[P]> + Send,
+        extra: Duration,
+    ) -> anyhow::Result<(Outgoing, Incoming)>
+    where
+        P: AsRef<[Option<usize>]> + Send + Sync,
+    {
         let prepared = self.prepared(instance, func);
         let route = prepared
             .as_ref()
@@ -383,12 +413,7 @@ impl Invoke for Router {
             || Arc::from(format!("`{instance}.{func}`")),
             |p| Arc::clone(&p.name),
         );
-        let timer = Arc::new(CallTimer::named(
-            name,
-            Arc::clone(&route.via),
-            Some(deadline_after(route.timeout)),
-            route.idle_timeout,
-        ));
+        let timer = route.target.timer(name, extra);
         let result_paths: Arc<[Box<[Option<usize>]>]> = if paths.as_ref().is_empty() {
             Arc::clone(&self.no_paths)
         } else {
@@ -398,10 +423,11 @@ impl Invoke for Router {
                 .map(|p| Box::from(p.as_ref()))
                 .collect()
         };
-        debug!(instance, func, target = %route.target, "invoking");
+        debug!(instance, func, target = %route.target.endpoint(), "invoking");
         let headers = cx.headers();
         let (tx, rx) = route
-            .client
+            .target
+            .client()
             .invoke(Invocation {
                 instance,
                 func,

@@ -61,8 +61,9 @@ pub(crate) fn wire_type(ty: &Type) -> Option<WireType> {
     })
 }
 
-/// The signature of an imported function, if every type can travel.
-pub(crate) fn signature(func: &ComponentFunc) -> Option<Signature> {
+/// The wire signature of a component function (an import to route, or an
+/// export to serve), if every type can travel.
+pub fn signature(func: &ComponentFunc) -> Option<Signature> {
     Some(Signature {
         params: func
             .params()
