@@ -77,7 +77,8 @@ impl Exported {
                     "component `{}` trapped in {}: {}",
                     self.component,
                     self.what,
-                    describe_trap(&err)
+                    // wRPC's own context adds nothing to the trap.
+                    describe_trap(&err).trim_start_matches("failed to call function: ")
                 ),
                 other => format!("{}: {other:#}", self.what),
             })
@@ -261,8 +262,13 @@ fn register(
     let mut registry = Registry::new();
     for (func_name, item) in instance_ty.exports(engine) {
         let what = format!("`{instance}.{func_name}`");
-        let ComponentItem::ComponentFunc(func) = item else {
-            bail!("{what} of component `{name}`: only functions can be served, not {item:?}");
+        let func = match item {
+            ComponentItem::ComponentFunc(func) => func,
+            ComponentItem::Type(_) => continue,
+            ComponentItem::Resource(_) => bail!(
+                "{what} of component `{name}` is a resource: only resource-free interfaces can be served"
+            ),
+            _ => bail!("{what} of component `{name}` is not a function"),
         };
         let signature = wrpc_client_plugin::signature(&func).with_context(|| {
             format!("{what} of component `{name}` has a type wRPC cannot carry")

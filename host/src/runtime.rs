@@ -393,9 +393,13 @@ fn is_type_only(engine: &Engine, item: &ComponentItem) -> bool {
 
 /// A trap as one line: its causes, without the wasm backtrace (logged at debug).
 pub(crate) fn describe_trap(err: &wasmtime::Error) -> String {
-    // The backtrace is the outermost context when wasmtime attached one.
-    let skip = usize::from(err.downcast_ref::<wasmtime::WasmBacktrace>().is_some());
-    let causes: Vec<String> = err.chain().skip(skip).map(|c| c.to_string()).collect();
+    // Wasmtime attaches the backtrace as a context of its own, wherever
+    // other contexts put it in the chain.
+    let causes: Vec<String> = err
+        .chain()
+        .map(|c| c.to_string())
+        .filter(|c| !c.contains("wasm backtrace:"))
+        .collect();
     if causes.is_empty() {
         err.root_cause().to_string()
     } else {

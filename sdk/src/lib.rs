@@ -53,7 +53,7 @@ pub mod messaging;
 
 pub use config::{ConfigError, LogFormat, ServeArgs};
 pub use dispatch::{Functions, RegisterError};
-pub use outbound::{failure_reason, Outbound, OutboundError, OutboundOptions};
+pub use outbound::{failure_reason, is_unreachable, Outbound, OutboundError, OutboundOptions};
 pub use serve::{Exports, Extension, Running, ServeError};
 pub use stream::{IncomingBytes, OutgoingBytes, OutgoingStream, CHUNK};
 pub use telemetry::init_tracing;

@@ -139,6 +139,24 @@ pub fn failure_reason(err: &anyhow::Error) -> String {
         .map_or_else(|| format!("{err:#}"), CallFailure::reason)
 }
 
+/// Whether a call failed because nothing answered at the target (refused,
+/// no NATS responders, unreachable): the callee never saw the call.
+pub fn is_unreachable(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.downcast_ref::<io::Error>().is_some_and(|e| {
+            matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionRefused
+                    | io::ErrorKind::NotConnected
+                    | io::ErrorKind::HostUnreachable
+                    | io::ErrorKind::NetworkUnreachable
+                    | io::ErrorKind::AddrNotAvailable
+                    | io::ErrorKind::NotFound
+            )
+        })
+    })
+}
+
 impl Invoke for Outbound {
     type Context = Headers;
     type Outgoing = Outgoing;

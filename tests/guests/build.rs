@@ -5,7 +5,13 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const GUESTS: &[&str] = &["kv-guest", "echo-guest", "blob-guest"];
+const GUESTS: &[&str] = &[
+    "kv-guest",
+    "echo-guest",
+    "blob-guest",
+    "msg-guest",
+    "msg-handler",
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -48,9 +54,14 @@ fn main() {
             status.success(),
             "building guest `{guest}` for wasm32-wasip2 failed (is the target installed? run scripts/install.sh)"
         );
-        let wasm = target_dir
-            .join("wasm32-wasip2/release")
-            .join(format!("{guest}.wasm"));
+        // A command is named like its package; a library (a component that
+        // only exports interfaces) with underscores.
+        let release = target_dir.join("wasm32-wasip2/release");
+        let wasm = [guest.to_string(), guest.replace('-', "_")]
+            .into_iter()
+            .map(|name| release.join(format!("{name}.wasm")))
+            .find(|path| path.exists())
+            .unwrap_or_else(|| release.join(format!("{guest}.wasm")));
         assert!(
             wasm.exists(),
             "guest `{guest}` built but {} is missing",

@@ -10,12 +10,20 @@ pub const ECHO_GUEST: &str = env!("GUEST_ECHO_GUEST");
 /// The blobstore test, demo and benchmark guest (`tests/components/blob-guest`).
 pub const BLOB_GUEST: &str = env!("GUEST_BLOB_GUEST");
 
+/// A guest publishing and requesting through `wasmcloud:messaging/consumer` (`tests/components/msg-guest`).
+pub const MSG_GUEST: &str = env!("GUEST_MSG_GUEST");
+
+/// A guest exporting `wasmcloud:messaging/handler` (`tests/components/msg-handler`).
+pub const MSG_HANDLER: &str = env!("GUEST_MSG_HANDLER");
+
 /// Every guest `build.rs` builds, by crate name: a guest added there without
 /// a constant here fails the `every_guest_has_a_constant` test.
 pub const ALL: &[(&str, &str)] = &[
     ("kv-guest", KV_GUEST),
     ("echo-guest", ECHO_GUEST),
     ("blob-guest", BLOB_GUEST),
+    ("msg-guest", MSG_GUEST),
+    ("msg-handler", MSG_HANDLER),
 ];
 
 #[cfg(test)]

@@ -773,6 +773,26 @@ impl HostProcess {
         bail!("the host did not print `{text}` within {limit:?}; it printed: {seen}")
     }
 
+    /// Waits until it serves its exports (`ready` on stdout) and returns the
+    /// address each is served at, from its `serving INTERFACE at ADDR` lines.
+    pub fn await_exports(&self, limit: Duration) -> anyhow::Result<Vec<(String, String)>> {
+        self.await_stdout("ready\n", limit)?;
+        let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        Ok(seen
+            .lines()
+            .filter_map(|l| l.strip_prefix("serving "))
+            .filter_map(|l| l.split_once(" at "))
+            .map(|(i, a)| (i.to_string(), a.to_string()))
+            .collect())
+    }
+
+    /// Sends SIGTERM and waits (at most `limit`) for it to drain and exit.
+    pub fn terminate(self, limit: Duration) -> anyhow::Result<HostRun> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        self.wait(limit)
+    }
+
     /// Kills it with SIGKILL and reaps it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

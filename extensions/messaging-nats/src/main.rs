@@ -1,0 +1,85 @@
+//! `messaging-nats`: serves `wasmcloud:messaging/consumer@0.2.0` on NATS, and
+//! delivers subscriptions to components' `wasmcloud:messaging/handler@0.2.0`
+//! (core NATS at most once, JetStream at least once).
+
+mod config;
+mod consumer;
+mod deliver;
+mod subscription;
+
+use core::time::Duration;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Serve wasmcloud:messaging over wRPC on NATS, and deliver subscriptions to components' handlers.
+#[derive(Debug, Parser)]
+#[command(name = "messaging-nats", version, about)]
+struct Config {
+    #[command(flatten)]
+    serve: sdk::ServeArgs,
+
+    #[command(flatten)]
+    messaging: config::MessagingArgs,
+}
+
+/// How long connecting to the application's NATS may take at start-up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = Config::parse();
+    sdk::init_tracing(config.serve.log_format);
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("messaging-nats: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    config.serve.validate()?;
+    let Config { serve, messaging } = config;
+    let endpoint = messaging.nats(&serve).map_err(anyhow::Error::msg)?;
+    let nats = transport::nats::connect(&endpoint, "messaging-nats", CONNECT_TIMEOUT)
+        .await
+        .map_err(|err| {
+            anyhow::anyhow!(
+                "cannot connect to the application's NATS at {}: {err}",
+                endpoint.servers.join(",")
+            )
+        })?;
+    let grace = serve.shutdown_grace;
+    let probe = nats.clone();
+    let running = sdk::Extension::new("messaging-nats", serve)
+        .readiness(move || {
+            let state = probe.connection_state();
+            async move {
+                match state {
+                    async_nats::connection::State::Connected => Ok(()),
+                    other => Err(format!("application NATS {other}")),
+                }
+            }
+        })
+        .start(sdk::messaging::serve(consumer::Consumer::new(
+            nats.clone(),
+            messaging.max_request_timeout,
+        )))
+        .await?;
+    let deliveries =
+        deliver::Deliveries::start(&nats, &messaging.subscriptions, messaging.handler_timeout)
+            .await?;
+    sdk::shutdown_signal().await;
+    // Stop taking messages and stop accepting calls together; both drain
+    // within the grace period.
+    tokio::join!(
+        deliveries.stop(grace),
+        running.stop_after(std::future::ready(()))
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(2), nats.drain()).await;
+    Ok(())
+}

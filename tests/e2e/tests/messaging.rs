@@ -1,0 +1,660 @@
+//! wasmcloud:messaging end to end: components publish and request through
+//! messaging-nats, and its subscriptions reach another component's handler,
+//! which the host serves as an export over NATS or TCP. Real nats-server
+//! (with JetStream), redis-server (the handler counts deliveries through
+//! keyvalue-redis), guest components built from tests/components.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use e2e::{MSG_GUEST, MSG_HANDLER};
+use harness::{run_host, spawn_host, Extension, HostProcess, Nats, Redis};
+
+const HANDLER: &str = "wasmcloud:messaging/handler@0.2.0";
+const WAIT: Duration = Duration::from_secs(90);
+
+/// How the extension reaches the handler the host serves.
+#[derive(Clone, Copy, Debug)]
+enum Via {
+    Nats,
+    Tcp,
+}
+
+/// `over_nats::<scenario>` and `over_tcp::<scenario>`: the handler path.
+macro_rules! per_handler_path {
+    ($($scenario:ident),* $(,)?) => {
+        mod over_nats {
+            $(#[test] fn $scenario() { super::$scenario(super::Via::Nats) })*
+        }
+        mod over_tcp {
+            $(#[test] fn $scenario() { super::$scenario(super::Via::Tcp) })*
+        }
+    };
+}
+
+/// NATS (with JetStream), Redis and keyvalue-redis, shared by a test's hosts.
+struct Stack {
+    nats: Nats,
+    redis: Redis,
+    kv: Extension,
+    _js_dir: e2e::TempDir,
+}
+
+impl Stack {
+    fn start() -> Self {
+        let js_dir = e2e::TempDir::new("jetstream");
+        let store = js_dir.0.display().to_string();
+        let nats = Nats::start_with(&["-js", "-sd", &store]).unwrap();
+        let redis = Redis::start().unwrap();
+        let kv = Extension::start(
+            "keyvalue-redis",
+            &["--redis-url".into(), redis.url()],
+            &["tcp://127.0.0.1:0".into()],
+        )
+        .unwrap();
+        Self {
+            nats,
+            redis,
+            kv,
+            _js_dir: js_dir,
+        }
+    }
+
+    /// Where messaging-nats serves `consumer` for components.
+    fn consumer_target(&self) -> String {
+        format!("{}/ext", self.nats.url())
+    }
+
+    /// A host serving the handler component's export; returns it and the
+    /// target the extension calls.
+    fn handler_host(
+        &self,
+        path: Via,
+        config: &[(&str, &str)],
+        max_concurrency: usize,
+    ) -> (HostProcess, String) {
+        let serve = match path {
+            Via::Nats => format!("{}/handlers", self.nats.url()),
+            Via::Tcp => "tcp://127.0.0.1:0".to_string(),
+        };
+        let config: Vec<String> = config
+            .iter()
+            .map(|(k, v)| format!("{k}: \"{v}\""))
+            .collect();
+        let manifest = format!(
+            r#"
+name: handlers
+components:
+  - name: handler
+    file: ./guest.wasm
+    config: {{ {config} }}
+wrpc:
+  - interface: wasi:keyvalue
+    target: tcp://{kv}
+  - interface: wasmcloud:messaging
+    target: {consumer}
+exports:
+  - interface: {HANDLER}
+    serve: {serve}
+    max_concurrency: {max_concurrency}
+    timeout: 10s
+"#,
+            config = config.join(", "),
+            kv = self.kv.tcp_addr().unwrap(),
+            consumer = self.consumer_target(),
+        );
+        let host = spawn_host(&manifest, Path::new(MSG_HANDLER), &[]).unwrap();
+        let served = host.await_exports(Duration::from_secs(30)).unwrap();
+        let (interface, addr) = served
+            .first()
+            .cloned()
+            .expect("the host announced no export");
+        assert_eq!(interface, HANDLER);
+        (host, addr)
+    }
+
+    /// messaging-nats serving `consumer` on NATS, with `subscriptions`.
+    fn extension(&self, subscriptions: &[String]) -> Extension {
+        let mut args = vec![
+            "--nats-url".to_string(),
+            self.consumer_target(),
+            "--shutdown-grace".into(),
+            "5s".into(),
+        ];
+        for s in subscriptions {
+            args.push("--subscribe".into());
+            args.push(s.clone());
+        }
+        Extension::start("messaging-nats", &args, &[]).unwrap()
+    }
+
+    /// A publisher or requester component run to the end.
+    fn run_guest(&self, config: &[(&str, &str)]) -> harness::HostRun {
+        let config: Vec<String> = config
+            .iter()
+            .map(|(k, v)| format!("{k}: \"{v}\""))
+            .collect();
+        let manifest = format!(
+            r#"
+name: publisher
+components:
+  - name: publisher
+    file: ./guest.wasm
+    config: {{ {config} }}
+wrpc:
+  - interface: wasmcloud:messaging
+    target: {consumer}
+"#,
+            config = config.join(", "),
+            consumer = self.consumer_target(),
+        );
+        run_host(
+            &manifest,
+            Path::new(MSG_GUEST),
+            &[],
+            Duration::from_secs(60),
+        )
+        .unwrap()
+    }
+
+    fn redis(&self) -> redis::Connection {
+        redis::Client::open(self.redis.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    /// The handler's counters in bucket `msgs` whose key starts with `prefix`
+    /// (`seen:`, `by:`), by the rest of the key.
+    fn counts(&self, prefix: &str) -> HashMap<String, u64> {
+        let mut conn = self.redis();
+        let pattern = format!("kv:4:msgs:{prefix}*");
+        let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query(&mut conn).unwrap();
+        let mut out = HashMap::new();
+        for key in keys {
+            let value: String = redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
+            let name = key
+                .trim_start_matches(&format!("kv:4:msgs:{prefix}"))
+                .to_string();
+            out.insert(name, value.parse().unwrap());
+        }
+        out
+    }
+
+    /// The handler's recorded intervals (start, end) in nanoseconds.
+    fn intervals(&self) -> Vec<(u128, u128)> {
+        let mut conn = self.redis();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("kv:4:msgs:iv:*")
+            .query(&mut conn)
+            .unwrap();
+        keys.iter()
+            .map(|key| {
+                let v: String = redis::cmd("GET").arg(key).query(&mut conn).unwrap();
+                let (a, b) = v.split_once(',').unwrap();
+                (a.parse().unwrap(), b.parse().unwrap())
+            })
+            .collect()
+    }
+
+    /// Waits until `done(seen counts)` holds, or fails after `limit` with what was seen.
+    fn await_seen(
+        &self,
+        limit: Duration,
+        what: &str,
+        done: impl Fn(&HashMap<String, u64>) -> bool,
+    ) -> HashMap<String, u64> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let seen = self.counts("seen:");
+            if done(&seen) {
+                return seen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not within {limit:?}; {} ids seen",
+                seen.len()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Runtime::new().unwrap()
+    }
+
+    /// Publishes `ids` on `subject` with a plain async-nats client (through
+    /// JetStream, each acknowledged, when `jetstream`).
+    fn publish(&self, subject: &str, ids: &[String], jetstream: bool) {
+        let url = self.nats.url();
+        Self::rt().block_on(async {
+            let client = async_nats::connect(&url).await.unwrap();
+            if jetstream {
+                let js = jetstream::new(client.clone());
+                for id in ids {
+                    js.publish(subject.to_string(), id.clone().into())
+                        .await
+                        .unwrap()
+                        .await
+                        .unwrap();
+                }
+            } else {
+                for id in ids {
+                    client
+                        .publish(subject.to_string(), id.clone().into())
+                        .await
+                        .unwrap();
+                }
+                client.flush().await.unwrap();
+            }
+        });
+    }
+
+    /// Creates JetStream stream `name` storing `subjects`.
+    fn create_stream(&self, name: &str, subjects: &[&str]) {
+        let url = self.nats.url();
+        Self::rt().block_on(async {
+            let client = async_nats::connect(&url).await.unwrap();
+            jetstream::new(client)
+                .create_stream(jetstream::stream::Config {
+                    name: name.to_string(),
+                    subjects: subjects.iter().map(|s| s.to_string()).collect(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        });
+    }
+
+    /// (pending, waiting for acknowledgement) of durable `durable` on `stream`.
+    fn consumer_state(&self, stream: &str, durable: &str) -> (u64, usize) {
+        let url = self.nats.url();
+        Self::rt().block_on(async {
+            let client = async_nats::connect(&url).await.unwrap();
+            let js = jetstream::new(client);
+            let mut consumer: jetstream::consumer::PullConsumer = js
+                .get_stream(stream)
+                .await
+                .unwrap()
+                .get_consumer(durable)
+                .await
+                .unwrap();
+            let info = consumer.info().await.unwrap();
+            (info.num_pending, info.num_ack_pending)
+        })
+    }
+}
+
+fn ids(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+// --- a component publishes, another component's handler receives it -----
+
+fn publish_reaches_another_components_handler(path: Via) {
+    let stack = Stack::start();
+    let (_host, target) = stack.handler_host(path, &[], 8);
+    let _ext = stack.extension(&[format!("subject=demo.>,handler={target}")]);
+    let run = stack.run_guest(&[
+        ("SCENARIO", "publish"),
+        ("SUBJECT", "demo.greetings"),
+        ("COUNT", "20"),
+    ]);
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("published: 20"), "{}", run.stdout);
+    let seen = stack.await_seen(WAIT, "20 published messages handled", |s| s.len() == 20);
+    for id in ids("msg-", 20) {
+        assert_eq!(seen.get(&id), Some(&1), "{id}: {seen:?}");
+    }
+}
+
+fn request_reply_between_two_components(path: Via) {
+    let stack = Stack::start();
+    let (_host, target) = stack.handler_host(path, &[], 8);
+    let _ext = stack.extension(&[format!("subject=demo.>,handler={target}")]);
+    let run = stack.run_guest(&[
+        ("SCENARIO", "request"),
+        ("SUBJECT", "demo.ask"),
+        ("BODY", "ping"),
+        ("TIMEOUT_MS", "5000"),
+    ]);
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("reply: re:ping"), "{}", run.stdout);
+    assert_eq!(stack.counts("seen:").get("ping"), Some(&1));
+}
+
+// --- 10,000 messages, a queue group, two host replicas -------------------
+
+fn ten_thousand_messages_once_per_queue_group_across_two_hosts(path: Via) {
+    let stack = Stack::start();
+    let (_a, target_a) = stack.handler_host(path, &[("REPLICA", "a")], 32);
+    let (_b, target_b) = stack.handler_host(path, &[("REPLICA", "b")], 32);
+    // Over NATS both hosts serve one subject in one queue group; over TCP
+    // each extension replica calls its own host.
+    let sub =
+        |target: &str| format!("subject=orders.*,queue=workers,max-in-flight=32,handler={target}");
+    let _x = stack.extension(&[sub(&target_a)]);
+    let _y = stack.extension(&[sub(&target_b)]);
+    let all = ids("m-", 10_000);
+    stack.publish("orders.new", &all, false);
+    let seen = stack.await_seen(Duration::from_secs(240), "10,000 messages handled", |s| {
+        s.values().sum::<u64>() >= 10_000
+    });
+    let missing: Vec<&String> = all.iter().filter(|id| !seen.contains_key(*id)).collect();
+    let twice: Vec<(&String, &u64)> = seen.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(
+        missing.is_empty(),
+        "{} ids never handled, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert!(
+        twice.is_empty(),
+        "{} ids handled more than once, e.g. {:?}",
+        twice.len(),
+        &twice[..twice.len().min(5)]
+    );
+    assert_eq!(seen.len(), 10_000);
+    let by = stack.counts("by:");
+    assert_eq!(by.values().sum::<u64>(), 10_000, "{by:?}");
+    assert!(
+        by.get("a").is_some_and(|n| *n > 0) && by.get("b").is_some_and(|n| *n > 0),
+        "both replicas handle messages: {by:?}"
+    );
+}
+
+per_handler_path!(
+    publish_reaches_another_components_handler,
+    request_reply_between_two_components,
+    ten_thousand_messages_once_per_queue_group_across_two_hosts,
+);
+
+// --- JetStream -------------------------------------------------------------
+
+#[test]
+fn jetstream_handles_every_message_across_an_extension_sigkill() {
+    let stack = Stack::start();
+    stack.create_stream("JOBS", &["jobs.>"]);
+    let (_host, target) = stack.handler_host(Via::Tcp, &[("SLEEP_MS", "5")], 16);
+    let sub = format!(
+        "subject=jobs.>,handler={target},jetstream=JOBS,durable=jobs,max-in-flight=16,timeout=2s,ack-wait=3s"
+    );
+    let mut ext = stack.extension(std::slice::from_ref(&sub));
+    let all = ids("j-", 2000);
+    stack.publish("jobs.run", &all, true);
+    stack.await_seen(WAIT, "some jobs handled before the kill", |s| {
+        s.len() >= 200
+    });
+    ext.kill();
+    assert!(!ext.is_running(), "the extension was killed");
+    let at_kill = stack.counts("seen:").len();
+    assert!(
+        at_kill < all.len(),
+        "the kill came mid-stream ({at_kill} of {} handled)",
+        all.len()
+    );
+    let _restarted = stack.extension(&[sub]);
+    let seen = stack.await_seen(WAIT, "every job handled after the restart", |s| {
+        s.len() == all.len()
+    });
+    let missing: Vec<&String> = all.iter().filter(|id| !seen.contains_key(*id)).collect();
+    assert!(missing.is_empty(), "missing: {missing:?}");
+    // Nothing left: every message was acknowledged.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (pending, unacked) = stack.consumer_state("JOBS", "jobs");
+        if pending == 0 && unacked == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {pending} pending, {unacked} unacknowledged"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn jetstream_redelivers_failures_then_dead_letters_them() {
+    let stack = Stack::start();
+    stack.create_stream("TASKS", &["tasks.>"]);
+    stack.create_stream("DEAD", &["dead.>"]);
+    let (host, target) = stack.handler_host(Via::Nats, &[], 8);
+    let _ext = stack.extension(&[format!(
+        "subject=tasks.>,handler={target},jetstream=TASKS,durable=tasks,max-deliver=3,backoff=100ms,dead-letter=dead.tasks,timeout=5s"
+    )]);
+    stack.publish(
+        "tasks.x",
+        &["fail-1".into(), "trap-1".into(), "ok-1".into()],
+        true,
+    );
+    // Each failing message ends in the dead-letter stream after 3 deliveries.
+    let url = stack.nats.url();
+    let dead = Stack::rt().block_on(async {
+        let client = async_nats::connect(&url).await.unwrap();
+        let js = jetstream::new(client);
+        let stream = js.get_stream("DEAD").await.unwrap();
+        let deadline = Instant::now() + WAIT;
+        let mut dead = Vec::new();
+        for seq in 1..=2u64 {
+            loop {
+                match stream.get_raw_message(seq).await {
+                    Ok(msg) => {
+                        dead.push(msg);
+                        break;
+                    }
+                    Err(_) if Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(100)).await
+                    }
+                    Err(err) => panic!("dead letter #{seq} never arrived: {err}"),
+                }
+            }
+        }
+        dead
+    });
+    let mut bodies: Vec<String> = dead
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
+        .collect();
+    bodies.sort();
+    assert_eq!(bodies, ["fail-1", "trap-1"]);
+    for msg in &dead {
+        let h = &msg.headers;
+        assert_eq!(
+            h.get("Messaging-Original-Subject").map(|v| v.as_str()),
+            Some("tasks.x")
+        );
+        assert_eq!(h.get("Messaging-Deliveries").map(|v| v.as_str()), Some("3"));
+        assert_eq!(h.get("Messaging-Stream").map(|v| v.as_str()), Some("TASKS"));
+        let error = h
+            .get("Messaging-Error")
+            .map(|v| v.as_str().to_string())
+            .unwrap_or_default();
+        if msg.payload.starts_with(b"fail") {
+            assert!(error.contains("refusing `fail-1`"), "{error}");
+        } else {
+            assert!(error.contains("trapped"), "{error}");
+        }
+    }
+    // Exactly max-deliver attempts each, and the good one once; nothing left.
+    let seen = stack.counts("seen:");
+    assert_eq!(seen.get("fail-1"), Some(&3), "{seen:?}");
+    assert_eq!(seen.get("trap-1"), Some(&3), "{seen:?}");
+    assert_eq!(seen.get("ok-1"), Some(&1), "{seen:?}");
+    assert_eq!(stack.consumer_state("TASKS", "tasks"), (0, 0));
+    // The host said which component trapped where, in one line.
+    let run = host.terminate(Duration::from_secs(30)).unwrap();
+    assert_eq!(
+        run.code,
+        Some(0),
+        "the host drains and exits 0 on SIGTERM: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.lines().any(|l| l.contains("component `handler` trapped in `wasmcloud:messaging/handler@0.2.0.handle-message`: wasm trap: wasm `unreachable` instruction executed")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn handler_concurrency_stays_within_the_exports_limit() {
+    let stack = Stack::start();
+    stack.create_stream("SLOW", &["slow.>"]);
+    // The subscription would run 8 at once; the host's export allows 3.
+    let (_host, target) = stack.handler_host(Via::Tcp, &[("SLEEP_MS", "150")], 3);
+    let _ext = stack.extension(&[format!(
+        "subject=slow.>,handler={target},jetstream=SLOW,durable=slow,max-in-flight=8,timeout=5s"
+    )]);
+    let all = ids("s-", 30);
+    stack.publish("slow.x", &all, true);
+    stack.await_seen(WAIT, "30 slow messages handled", |s| s.len() == all.len());
+    let deadline = Instant::now() + WAIT;
+    let intervals = loop {
+        let iv = stack.intervals();
+        if iv.len() == all.len() {
+            break iv;
+        }
+        assert!(Instant::now() < deadline, "{} intervals recorded", iv.len());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // The most calls running at one instant (each interval lies within its call).
+    let mut events: Vec<(u128, i32)> = intervals
+        .iter()
+        .flat_map(|(a, b)| [(*a, 1), (*b, -1)])
+        .collect();
+    events.sort();
+    let (mut now, mut max) = (0, 0);
+    for (_, step) in events {
+        now += step;
+        max = max.max(now);
+    }
+    assert_eq!(
+        max, 3,
+        "the handler ran {max} at once; the export allows 3 and 8 were offered"
+    );
+}
+
+// --- bad input ---------------------------------------------------------------
+
+#[test]
+fn an_invalid_subscription_subject_is_refused_in_one_line() {
+    let nats = Nats::start().unwrap();
+    let out = std::process::Command::new(harness::bin("messaging-nats").unwrap())
+        .args([
+            "--nats-url",
+            &nats.url(),
+            "--subscribe",
+            "subject=orders..new,handler=tcp://127.0.0.1:1",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("subject `orders..new` has an empty token"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unreachable_handler_keeps_jetstream_messages_until_it_serves() {
+    let stack = Stack::start();
+    stack.create_stream("WAITING", &["waiting.>"]);
+    // Nothing serves the handler yet: no NATS responders.
+    let target = format!("{}/handlers", stack.nats.url());
+    let ext = stack.extension(&[format!(
+        "subject=waiting.>,handler={target},jetstream=WAITING,durable=waiting,max-deliver=1,backoff=200ms,dead-letter=dead.waiting"
+    )]);
+    stack.publish("waiting.x", &["w-1".into()], true);
+    let deadline = Instant::now() + WAIT;
+    while !ext
+        .log()
+        .iter()
+        .any(|l| l.contains("handler unreachable at nats://") && l.contains("retrying"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no log line about the unreachable handler: {:?}",
+            ext.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(stack.counts("seen:").is_empty(), "nothing handled it yet");
+    // Still there, though delivered more than max-deliver times: an
+    // unreachable handler does not use up deliveries.
+    let (_host, served) = stack.handler_host(Via::Nats, &[], 4);
+    assert!(served.starts_with(&target), "{served}");
+    let seen = stack.await_seen(WAIT, "the waiting message handled", |s| {
+        s.contains_key("w-1")
+    });
+    assert_eq!(seen.get("w-1"), Some(&1));
+}
+
+#[test]
+fn a_consumer_call_to_an_unreachable_extension_is_an_error_value() {
+    let manifest = r#"
+name: publisher
+components:
+  - name: publisher
+    file: ./guest.wasm
+    config: { SCENARIO: expect-error, SUBJECT: demo.x }
+wrpc:
+  - interface: wasmcloud:messaging
+    target: tcp://127.0.0.1:1
+    timeout: 2s
+"#;
+    let run = run_host(manifest, Path::new(MSG_GUEST), &[], Duration::from_secs(30)).unwrap();
+    assert_eq!(
+        run.code,
+        Some(0),
+        "the guest got an error value, not a trap: {}{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("error: wasmcloud:messaging/consumer@0.2.0.publish: extension unreachable at tcp://127.0.0.1:1"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn an_export_the_component_lacks_fails_the_workload_in_one_line() {
+    let manifest = r#"
+name: handlers
+components:
+  - name: handler
+    file: ./guest.wasm
+wrpc:
+  - interface: wasmcloud:messaging
+    target: tcp://127.0.0.1:1
+  - interface: wasi:keyvalue
+    target: tcp://127.0.0.1:1
+exports:
+  - interface: wasmcloud:messaging/handlr@0.2.0
+    serve: tcp://127.0.0.1:0
+"#;
+    let run = run_host(
+        manifest,
+        Path::new(MSG_HANDLER),
+        &[],
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert_eq!(run.code, Some(1));
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    assert!(
+        lines[0].contains("export `wasmcloud:messaging/handlr@0.2.0`: no component exports it")
+            && lines[0].contains("did you mean `wasmcloud:messaging/handler@0.2.0`?"),
+        "{}",
+        lines[0]
+    );
+}
