@@ -3,7 +3,9 @@
 # and a WebSocket at once) and the host running demo/counter.yaml over each,
 # counting visits with `increment`; then an S3-compatible server (moto) +
 # blobstore-s3 and the host running demo/blob.yaml over TCP and NATS, storing,
-# listing and reading back objects. Servers pick their own ports and say which.
+# listing and reading back objects; then a workload serving a messaging
+# handler, messaging-nats delivering a subject to it, and a component asking
+# on that subject. Servers pick their own ports and say which.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -15,6 +17,10 @@ cargo build --release --locked --quiet --target wasm32-wasip2 \
   --manifest-path tests/components/kv-guest/Cargo.toml
 cargo build --release --locked --quiet --target wasm32-wasip2 \
   --manifest-path tests/components/blob-guest/Cargo.toml
+cargo build --release --locked --quiet --target wasm32-wasip2 \
+  --manifest-path tests/components/msg-handler/Cargo.toml
+cargo build --release --locked --quiet --target wasm32-wasip2 \
+  --manifest-path tests/components/msg-guest/Cargo.toml
 
 work="$(mktemp -d)"
 pids=()
@@ -84,4 +90,16 @@ for target in "$tcp_blob" "$nats_url"; do
   log "host run demo/blob.yaml --wrpc-target $target"
   target/debug/host run demo/blob.yaml --wrpc-target "$target"
 done
-log "demo done: visits counted in Redis and objects streamed to S3, through wRPC"
+log "starting the greeter workload, which serves its wasmcloud:messaging handler"
+RUST_LOG=warn target/debug/host run demo/greeter.yaml --wrpc-target "$nats_url" >"$work/greeter.out" &
+pids+=($!)
+wait_line "$work/greeter.out" '^ready$' >/dev/null
+handler="$(grep -m1 '^serving ' "$work/greeter.out" | sed 's/.* at //')"
+log "starting messaging-nats on $nats_url: demo.greetings goes to the handler at $handler"
+RUST_LOG=warn target/debug/messaging-nats --nats-url "$nats_url" --http-addr 127.0.0.1:0 \
+  --subscribe "subject=demo.greetings,handler=$handler" >"$work/msg.out" &
+pids+=($!)
+wait_line "$work/msg.out" '^ready$' >/dev/null
+log "host run demo/ask.yaml --wrpc-target $nats_url"
+target/debug/host run demo/ask.yaml --wrpc-target "$nats_url"
+log "demo done: visits counted in Redis, objects streamed to S3, and a request answered by another component, through wRPC"

@@ -17,6 +17,7 @@
 
 mod baselines;
 mod blob;
+mod messaging;
 mod report;
 mod workloads;
 
@@ -105,6 +106,17 @@ enum Cmd {
         #[arg(long, default_value_t = 1 << 30)]
         size: u64,
     },
+    /// Messages publish → handler through messaging-nats and the host, next
+    /// to a raw async-nats subscriber doing the same Redis work, for core
+    /// NATS and JetStream.
+    Messaging {
+        /// Messages of the throughput measurement.
+        #[arg(long, default_value_t = 5000)]
+        count: usize,
+        /// Messages of the paced latency measurement (5 ms apart).
+        #[arg(long, default_value_t = 400)]
+        paced: usize,
+    },
     /// Rewrites the generated part of a document from the sections of runs.
     #[command(hide = true)]
     Document {
@@ -150,6 +162,11 @@ fn main() -> anyhow::Result<()> {
         Some(Cmd::Blob { size }) => {
             let rows = blob::BlobStack::start()?.measure(size, progress)?;
             println!("{}", report::blob_table(&rows));
+            Ok(())
+        }
+        Some(Cmd::Messaging { count, paced }) => {
+            let rows = messaging::MessagingStack::start()?.measure(count, paced, progress)?;
+            println!("{}", messaging::table(&rows));
             Ok(())
         }
         Some(Cmd::Document {
