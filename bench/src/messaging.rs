@@ -172,6 +172,13 @@ impl MessagingStack {
                 let body = format!("{i}-{}", now_ns());
                 if jetstream {
                     acks.push(js.publish(subject.to_string(), body.into()).await?);
+                    // async-nats bounds unacknowledged publishes: await them
+                    // in batches.
+                    if acks.len() == 1000 {
+                        for ack in acks.drain(..) {
+                            ack.await?;
+                        }
+                    }
                 } else {
                     client.publish(subject.to_string(), body.into()).await?;
                 }

@@ -80,11 +80,32 @@ pub(crate) struct Loaded {
 /// can stop even a guest that never waits (epoch interruption).
 const YIELD_EVERY: Duration = Duration::from_millis(10);
 
-/// The engine: async, with epoch interruption ticking every [`YIELD_EVERY`].
-fn engine() -> anyhow::Result<Engine> {
+/// The engine: epoch interruption ticking every [`YIELD_EVERY`], and the
+/// pooling allocator sized for `instances` at once (serving an export
+/// instantiates per call: pooled memories and stacks are reused instead of
+/// mapped and unmapped each time). Falls back to allocating on demand if
+/// the pool's address space cannot be reserved.
+fn engine(instances: u32) -> anyhow::Result<Engine> {
     let mut config = wasmtime::Config::new();
     config.epoch_interruption(true);
-    let engine = Engine::new(&config)?;
+    let mut pool = wasmtime::PoolingAllocationConfig::default();
+    // Components built by wit-bindgen have one memory and a few core
+    // instances and tables (the module and its shims).
+    let instances = instances.max(1000);
+    pool.total_component_instances(instances)
+        .total_stacks(instances)
+        .total_memories(instances)
+        .total_core_instances(instances.saturating_mul(4))
+        .total_tables(instances.saturating_mul(4));
+    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    let engine = match Engine::new(&config) {
+        Ok(engine) => engine,
+        Err(err) => {
+            warn!("instance pooling unavailable ({err}); allocating instances on demand");
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::OnDemand);
+            Engine::new(&config)?
+        }
+    };
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("epoch".into())
@@ -135,7 +156,13 @@ pub(crate) fn new_store(
 /// something nothing provides, a route cannot be set up, or an export
 /// cannot be served.
 pub async fn run(workload: Workload, defaults: Defaults, grace: Duration) -> anyhow::Result<i32> {
-    let engine = engine()?;
+    // Every export call may run at once, beside every component's run.
+    let instances = workload
+        .exports
+        .iter()
+        .map(|e| u32::try_from(e.max_concurrency).unwrap_or(u32::MAX))
+        .fold(u32::try_from(workload.components.len()).unwrap_or(u32::MAX), u32::saturating_add);
+    let engine = engine(instances)?;
     let identity = WorkloadIdentity {
         name: workload.name.clone(),
         namespace: workload.namespace.clone(),

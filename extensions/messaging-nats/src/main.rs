@@ -54,6 +54,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
             )
         })?;
     let grace = serve.shutdown_grace;
+    // Subscribed before `ready` is announced: a message published once the
+    // extension says it is ready reaches a subscription.
+    let deliveries =
+        deliver::Deliveries::start(&nats, &messaging.subscriptions, messaging.handler_timeout)
+            .await?;
     let probe = nats.clone();
     let running = sdk::Extension::new("messaging-nats", serve)
         .readiness(move || {
@@ -70,9 +75,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
             messaging.max_request_timeout,
         )))
         .await?;
-    let deliveries =
-        deliver::Deliveries::start(&nats, &messaging.subscriptions, messaging.handler_timeout)
-            .await?;
     sdk::shutdown_signal().await;
     // Stop taking messages and stop accepting calls together; both drain
     // within the grace period.
