@@ -161,7 +161,10 @@ pub async fn run(workload: Workload, defaults: Defaults, grace: Duration) -> any
         .exports
         .iter()
         .map(|e| u32::try_from(e.max_concurrency).unwrap_or(u32::MAX))
-        .fold(u32::try_from(workload.components.len()).unwrap_or(u32::MAX), u32::saturating_add);
+        .fold(
+            u32::try_from(workload.components.len()).unwrap_or(u32::MAX),
+            u32::saturating_add,
+        );
     let engine = engine(instances)?;
     let identity = WorkloadIdentity {
         name: workload.name.clone(),

@@ -187,12 +187,10 @@ impl Deliveries {
             info!(handler = %sub.handler, max_in_flight = sub.max_in_flight, "delivering {sub}");
         }
         // The server has every subscription once this returns.
-        nats.flush()
-            .await
-            .map_err(|err| StartError {
-                subscription: "(all)".into(),
-                reason: format!("cannot reach NATS: {err}"),
-            })?;
+        nats.flush().await.map_err(|err| StartError {
+            subscription: "(all)".into(),
+            reason: format!("cannot reach NATS: {err}"),
+        })?;
         stop_on_error.disarm();
         Ok(this)
     }

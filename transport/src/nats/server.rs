@@ -116,9 +116,13 @@ impl NatsServer {
             () = async { while inflight.next().await.is_some() {} } => {}
             () = opts.abort.cancelled() => {}
         }
-        let _ = nats.flush().await;
+        // Bounded: with the NATS server gone, a flush waits for a reconnect.
+        let _ = tokio::time::timeout(FINAL_FLUSH, nats.flush()).await;
     }
 }
+
+/// How long the last results may take to reach the NATS server on shutdown.
+const FINAL_FLUSH: core::time::Duration = core::time::Duration::from_secs(2);
 
 #[allow(clippy::too_many_arguments)]
 async fn handle(
