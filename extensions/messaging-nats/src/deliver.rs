@@ -43,6 +43,9 @@ const PULL_RETRY: Duration = Duration::from_secs(1);
 /// are negatively acknowledged at once).
 const PULL_DRAIN: Duration = Duration::from_millis(300);
 
+/// How long the last acknowledgements may take to reach NATS on shutdown.
+const FINAL_FLUSH: Duration = Duration::from_secs(2);
+
 /// Headers on a dead-lettered message.
 pub mod dead_letter_headers {
     /// The subject it was published on.
@@ -67,6 +70,7 @@ pub struct StartError {
 
 /// The running subscriptions.
 pub struct Deliveries {
+    nats: async_nats::Client,
     stop: CancellationToken,
     abort: CancellationToken,
     takers: TaskTracker,
@@ -121,6 +125,7 @@ impl Deliveries {
         default_timeout: Duration,
     ) -> Result<Self, StartError> {
         let this = Self {
+            nats: nats.clone(),
             stop: CancellationToken::new(),
             abort: CancellationToken::new(),
             takers: TaskTracker::new(),
@@ -212,6 +217,15 @@ impl Deliveries {
             );
             self.abort.cancel();
             let _ = tokio::time::timeout(Duration::from_secs(5), self.handlers.wait()).await;
+        }
+        // Every acknowledgement, positive or negative, on the server before
+        // the process exits: publishes are only queued until flushed.
+        if let Err(err) = tokio::time::timeout(FINAL_FLUSH, self.nats.flush())
+            .await
+            .map_err(|_| "timed out".to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        {
+            warn!("acknowledgements may not have reached NATS: {err}");
         }
     }
 }

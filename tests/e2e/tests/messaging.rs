@@ -117,11 +117,16 @@ exports:
 
     /// messaging-nats serving `consumer` on NATS, with `subscriptions`.
     fn extension(&self, subscriptions: &[String]) -> Extension {
+        self.extension_with_grace(subscriptions, "5s")
+    }
+
+    /// Like [`Stack::extension`], draining for at most `grace` on SIGTERM.
+    fn extension_with_grace(&self, subscriptions: &[String], grace: &str) -> Extension {
         let mut args = vec![
             "--nats-url".to_string(),
             self.consumer_target(),
             "--shutdown-grace".into(),
-            "5s".into(),
+            grace.into(),
         ];
         for s in subscriptions {
             args.push("--subscribe".into());
@@ -534,6 +539,101 @@ fn handler_concurrency_stays_within_the_exports_limit() {
     assert_eq!(
         max, 3,
         "the handler ran {max} at once; the export allows 3 and 8 were offered"
+    );
+}
+
+// --- shutdown ----------------------------------------------------------------
+
+/// Waits until `n` deliveries have started (`seen:` counts at handler entry).
+fn await_started(stack: &Stack, n: u64) {
+    stack.await_seen(WAIT, "deliveries started", |s| s.values().sum::<u64>() >= n);
+}
+
+#[test]
+fn sigterm_lets_jetstream_messages_in_flight_finish_then_exits_0() {
+    let stack = Stack::start();
+    stack.create_stream("DRAIN", &["drain.>"]);
+    let (_host, target) = stack.handler_host(Via::Tcp, &[("SLEEP_MS", "1500")], 8);
+    let sub = format!(
+        "subject=drain.>,handler={target},jetstream=DRAIN,durable=drain,max-in-flight=2,timeout=5s"
+    );
+    let ext = stack.extension(std::slice::from_ref(&sub));
+    let all = ids("d-", 6);
+    stack.publish("drain.x", &all, true);
+    await_started(&stack, 2);
+    let status = ext.terminate().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "messaging-nats exits 0 after draining"
+    );
+    // The two in flight finished (their handler ran to the end) and were
+    // acknowledged; nothing else was taken.
+    let finished = stack.intervals().len();
+    assert_eq!(finished, 2, "the messages in flight at SIGTERM finished");
+    assert_eq!(stack.consumer_state("DRAIN", "drain"), (4, 0));
+    // A new replica handles the rest; nothing twice.
+    let _next = stack.extension(&[sub]);
+    let seen = stack.await_seen(WAIT, "the rest handled", |s| s.len() == all.len());
+    assert!(seen.values().all(|n| *n == 1), "{seen:?}");
+}
+
+#[test]
+fn sigterm_gives_back_jetstream_messages_still_running_after_the_grace_period() {
+    let stack = Stack::start();
+    stack.create_stream("SLOWDRAIN", &["slowdrain.>"]);
+    let (_host, target) = stack.handler_host(Via::Tcp, &[("SLEEP_MS", "4000")], 8);
+    // A long ack-wait: a message given back is redelivered at once, not
+    // after the ack-wait runs out.
+    let sub = format!(
+        "subject=slowdrain.>,handler={target},jetstream=SLOWDRAIN,durable=slowdrain,max-in-flight=1,timeout=8s,ack-wait=60s"
+    );
+    let ext = stack.extension_with_grace(std::slice::from_ref(&sub), "500ms");
+    stack.publish("slowdrain.x", &["g-1".into()], true);
+    await_started(&stack, 1);
+    let status = ext.terminate().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(stack.intervals().is_empty(), "the handler had not finished");
+    let _next = stack.extension(&[sub]);
+    // Given back (a negative acknowledgement), it is redelivered at once;
+    // left unacknowledged, it would wait for the 60 s ack-wait.
+    let seen = stack.await_seen(
+        Duration::from_secs(20),
+        "the message redelivered before its ack-wait",
+        |s| s.get("g-1") == Some(&2),
+    );
+    assert_eq!(seen.get("g-1"), Some(&2));
+}
+
+#[test]
+fn sigterm_on_the_host_finishes_the_call_in_flight_then_exits_0() {
+    let stack = Stack::start();
+    stack.create_stream("HOSTDRAIN", &["hostdrain.>"]);
+    let (host, target) = stack.handler_host(Via::Nats, &[("SLEEP_MS", "1500")], 8);
+    let ext = stack.extension(&[format!(
+        "subject=hostdrain.>,handler={target},jetstream=HOSTDRAIN,durable=hostdrain,timeout=10s"
+    )]);
+    stack.publish("hostdrain.x", &["h-1".into()], true);
+    await_started(&stack, 1);
+    let run = host.terminate(Duration::from_secs(30)).unwrap();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    // The call ran to the end and its result reached the extension, which
+    // acknowledged it: nothing pending, nothing failed.
+    assert_eq!(stack.intervals().len(), 1, "the handler finished");
+    let deadline = Instant::now() + WAIT;
+    while stack.consumer_state("HOSTDRAIN", "hostdrain") != (0, 0) {
+        assert!(
+            Instant::now() < deadline,
+            "the message was never acknowledged"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !ext.log()
+            .iter()
+            .any(|l| l.contains("failed") || l.contains("unreachable")),
+        "{:?}",
+        ext.log()
     );
 }
 
