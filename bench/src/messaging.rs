@@ -373,7 +373,11 @@ impl RawSubscriber {
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().expect("runtime");
+            // Without a runtime, `ready_tx` is dropped: `start` reports it.
+            let rt = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(err) => return eprintln!("raw subscriber: no runtime: {err}"),
+            };
             rt.block_on(async move {
                 let run = async {
                     let client = async_nats::connect(&nats).await?;

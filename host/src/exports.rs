@@ -5,7 +5,7 @@
 
 use core::time::Duration;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
@@ -17,7 +17,7 @@ use wasmtime::Engine;
 use wrpc_client_plugin::{Caller, InterfaceName, Router};
 
 use crate::runtime::{describe_trap, new_store, Loaded, State};
-use crate::workload::ExportEntry;
+use crate::workload::{ExportEntry, Scalar};
 
 /// How long connecting to a NATS server to serve on may take.
 const NATS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -35,7 +35,7 @@ struct Exported {
     engine: Engine,
     router: Arc<Router>,
     caller: Caller,
-    config: Arc<Vec<(String, String)>>,
+    config: Arc<BTreeMap<String, Scalar>>,
 }
 
 impl Exported {
@@ -251,14 +251,7 @@ fn register(
         namespace: namespace.to_string(),
         component: name.clone(),
     };
-    let config: Arc<Vec<(String, String)>> = Arc::new(
-        component
-            .spec
-            .config
-            .iter()
-            .map(|(k, v)| (k.clone(), v.0.clone()))
-            .collect(),
-    );
+    let config = Arc::new(component.spec.config.clone());
     let mut registry = Registry::new();
     for (func_name, item) in instance_ty.exports(engine) {
         let what = format!("`{instance}.{func_name}`");

@@ -2,7 +2,7 @@
 
 use core::time::Duration;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use wrpc_client_plugin::{
 use wrpc_runtime_wasmtime::{WrpcCtxView, WrpcView};
 
 use crate::exports::Exports;
-use crate::workload::{ComponentSpec, Workload};
+use crate::workload::{ComponentSpec, Scalar, Workload};
 
 /// WASI packages the host serves in-process.
 const BUILTIN_PACKAGES: &[&str] = &[
@@ -124,14 +124,14 @@ fn engine(instances: u32) -> anyhow::Result<Engine> {
 pub(crate) fn new_store(
     engine: &Engine,
     name: &str,
-    config: &[(String, String)],
+    config: &BTreeMap<String, Scalar>,
     router: Arc<Router>,
     caller: Caller,
 ) -> Store<State> {
     let mut wasi = WasiCtx::builder();
     wasi.inherit_stdio().arg(name);
     for (k, v) in config {
-        wasi.env(k, v);
+        wasi.env(k, &v.0);
     }
     let state = State {
         wasi: wasi.build(),
@@ -373,12 +373,7 @@ async fn run_component(
     caller: Caller,
 ) -> anyhow::Result<i32> {
     let Loaded { spec, pre, .. } = loaded;
-    let config: Vec<(String, String)> = spec
-        .config
-        .iter()
-        .map(|(k, v)| (k.clone(), v.0.clone()))
-        .collect();
-    let mut store = new_store(engine, &spec.name, &config, router, caller);
+    let mut store = new_store(engine, &spec.name, &spec.config, router, caller);
     let instance = pre.instantiate_async(&mut store).await?;
     let command = Command::new(&mut store, &instance)?;
     info!(component = spec.name, "running");

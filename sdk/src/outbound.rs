@@ -14,8 +14,9 @@ use std::io;
 use std::sync::Arc;
 
 use bytes::Bytes;
+pub use transport::call::failure_reason;
 use transport::schema::{ScanPlan, Signatures};
-use transport::{CallFailure, Endpoint, Incoming, Invocation, Limits, Outgoing, Target};
+use transport::{Endpoint, Incoming, Invocation, Limits, Outgoing, Target};
 use wrpc_transport::Invoke;
 
 /// How long connecting to a NATS server may take.
@@ -125,35 +126,13 @@ impl Outbound {
     }
 }
 
-/// Why a call failed, in one line without the call's name: the transport's
-/// reason (nothing listening, deadline passed, the callee failed the call),
-/// or the whole error chain.
-pub fn failure_reason(err: &anyhow::Error) -> String {
-    err.chain()
-        .find_map(|cause| {
-            cause
-                .downcast_ref::<io::Error>()?
-                .get_ref()?
-                .downcast_ref::<CallFailure>()
-        })
-        .map_or_else(|| format!("{err:#}"), CallFailure::reason)
-}
-
 /// Whether a call failed because nothing answered at the target (refused,
 /// no NATS responders, unreachable): the callee never saw the call.
 pub fn is_unreachable(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
-        cause.downcast_ref::<io::Error>().is_some_and(|e| {
-            matches!(
-                e.kind(),
-                io::ErrorKind::ConnectionRefused
-                    | io::ErrorKind::NotConnected
-                    | io::ErrorKind::HostUnreachable
-                    | io::ErrorKind::NetworkUnreachable
-                    | io::ErrorKind::AddrNotAvailable
-                    | io::ErrorKind::NotFound
-            )
-        })
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| transport::call::is_unreachable(e.kind()))
     })
 }
 

@@ -154,6 +154,42 @@ impl core::fmt::Display for CallFailure {
 /// A leaf: its message already carries the underlying error's.
 impl std::error::Error for CallFailure {}
 
+/// Whether an I/O error of `kind` means nothing answered at the target
+/// (refused, no NATS responders, unreachable): the callee never saw the call.
+pub fn is_unreachable(kind: io::ErrorKind) -> bool {
+    matches!(
+        kind,
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::NotConnected
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::AddrNotAvailable
+            | io::ErrorKind::NotFound
+    )
+}
+
+/// The first I/O error kind in `err`'s chain that explains a failed call:
+/// `TimedOut` for a passed deadline, or one that [`is_unreachable`].
+pub fn failure_kind(err: &anyhow::Error) -> Option<io::ErrorKind> {
+    err.chain().find_map(|cause| {
+        let kind = cause.downcast_ref::<io::Error>()?.kind();
+        (kind == io::ErrorKind::TimedOut || is_unreachable(kind)).then_some(kind)
+    })
+}
+
+/// Why a call failed, in one line without the call's name: the
+/// [`CallFailure`] reason anywhere in `err`'s chain, else the whole chain.
+pub fn failure_reason(err: &anyhow::Error) -> String {
+    err.chain()
+        .find_map(|cause| {
+            cause
+                .downcast_ref::<io::Error>()?
+                .get_ref()?
+                .downcast_ref::<CallFailure>()
+        })
+        .map_or_else(|| format!("{err:#}"), CallFailure::reason)
+}
+
 enum Clock {
     /// The synchronous part: one absolute deadline, if any.
     At(Option<Instant>),

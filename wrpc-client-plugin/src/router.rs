@@ -14,9 +14,7 @@ use transport::endpoint::NatsEndpoint;
 use transport::nats::NatsClient;
 use transport::schema::{ScanPlan, Signature, Signatures};
 use transport::stream::StreamClient;
-use transport::{
-    CallFailure, Caller, Client, Endpoint, Incoming, Invocation, Limits, Outgoing, Target,
-};
+use transport::{Caller, Client, Endpoint, Incoming, Invocation, Limits, Outgoing, Target};
 use wrpc_transport::Invoke;
 
 use crate::{adapted, CallError, InterfaceName, SetupError};
@@ -290,16 +288,8 @@ impl Router {
         };
         let target = route.target.endpoint().clone();
         // The message already names the call: keep only what went wrong.
-        let reason = err
-            .chain()
-            .find_map(|cause| {
-                cause
-                    .downcast_ref::<io::Error>()?
-                    .get_ref()?
-                    .downcast_ref::<CallFailure>()
-            })
-            .map_or_else(|| format!("{err:#}"), CallFailure::reason);
-        match classify(err) {
+        let reason = transport::call::failure_reason(err);
+        match transport::call::failure_kind(err) {
             Some(io::ErrorKind::TimedOut) => CallError::Timeout {
                 interface,
                 func,
@@ -320,24 +310,6 @@ impl Router {
             },
         }
     }
-}
-
-/// The I/O error kind that explains `err`: `TimedOut` for a passed deadline,
-/// another kind when nothing answered at the target; `None` otherwise.
-fn classify(err: &anyhow::Error) -> Option<io::ErrorKind> {
-    err.chain().find_map(|cause| {
-        let kind = cause.downcast_ref::<io::Error>()?.kind();
-        match kind {
-            io::ErrorKind::TimedOut
-            | io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::NotConnected
-            | io::ErrorKind::HostUnreachable
-            | io::ErrorKind::NetworkUnreachable
-            | io::ErrorKind::AddrNotAvailable
-            | io::ErrorKind::NotFound => Some(kind),
-            _ => None,
-        }
-    })
 }
 
 impl Invoke for Router {

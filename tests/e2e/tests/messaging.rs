@@ -79,10 +79,6 @@ impl Stack {
             Via::Nats => format!("{}/handlers", self.nats.url()),
             Via::Tcp => "tcp://127.0.0.1:0".to_string(),
         };
-        let config: Vec<String> = config
-            .iter()
-            .map(|(k, v)| format!("{k}: \"{v}\""))
-            .collect();
         let manifest = format!(
             r#"
 name: handlers
@@ -101,7 +97,7 @@ exports:
     max_concurrency: {max_concurrency}
     timeout: 10s
 "#,
-            config = config.join(", "),
+            config = flow_map(config),
             kv = self.kv.tcp_addr().unwrap(),
             consumer = self.consumer_target(),
         );
@@ -137,10 +133,6 @@ exports:
 
     /// A publisher or requester component run to the end.
     fn run_guest(&self, config: &[(&str, &str)]) -> harness::HostRun {
-        let config: Vec<String> = config
-            .iter()
-            .map(|(k, v)| format!("{k}: \"{v}\""))
-            .collect();
         let manifest = format!(
             r#"
 name: publisher
@@ -152,7 +144,7 @@ wrpc:
   - interface: wasmcloud:messaging
     target: {consumer}
 "#,
-            config = config.join(", "),
+            config = flow_map(config),
             consumer = self.consumer_target(),
         );
         run_host(
@@ -290,6 +282,15 @@ wrpc:
             (info.num_pending, info.num_ack_pending)
         })
     }
+}
+
+/// `config` as the entries of a YAML flow map, values quoted.
+fn flow_map(config: &[(&str, &str)]) -> String {
+    let entries: Vec<String> = config
+        .iter()
+        .map(|(k, v)| format!("{k}: \"{v}\""))
+        .collect();
+    entries.join(", ")
 }
 
 fn ids(prefix: &str, n: usize) -> Vec<String> {
