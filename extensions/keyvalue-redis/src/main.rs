@@ -21,6 +21,9 @@ struct Config {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if let Some(code) = sdk::health_check_command() {
+        return code;
+    }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = Config::parse();
     sdk::init_tracing(config.serve.log_format);

@@ -29,6 +29,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if let Some(code) = sdk::health_check_command() {
+        return code;
+    }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = Config::parse();
     sdk::init_tracing(config.serve.log_format);
