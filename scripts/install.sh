@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything this project needs on a fresh Debian 12 machine:
-# the wasm32-wasip2 Rust target, nats-server, redis-server, Podman (+ runc)
+# the wasm32-wasip2 and x86_64-unknown-linux-musl Rust targets (+ musl-tools),
+# nats-server, redis-server, Podman (+ runc)
 # and the S3-compatible test server (moto, from PyPI).
 # Idempotent: re-running it only installs what is missing.
 set -euo pipefail
@@ -18,6 +19,8 @@ command -v runc         >/dev/null 2>&1 || need_apt+=(runc)
 command -v pkg-config   >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v curl         >/dev/null 2>&1 || need_apt+=(curl ca-certificates)
 command -v openssl      >/dev/null 2>&1 || need_apt+=(openssl)
+# The static (musl) binaries the container images hold: ring compiles C.
+command -v musl-gcc     >/dev/null 2>&1 || need_apt+=(musl-tools)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq
@@ -33,10 +36,12 @@ if ! command -v rustup >/dev/null 2>&1; then
   echo "rustup is required (https://rustup.rs); install it and re-run" >&2
   exit 1
 fi
-if ! rustup target list --installed | grep -qx wasm32-wasip2; then
-  log "rustup target add wasm32-wasip2"
-  rustup target add wasm32-wasip2
-fi
+for target in wasm32-wasip2 x86_64-unknown-linux-musl; do
+  if ! rustup target list --installed | grep -qx "$target"; then
+    log "rustup target add $target"
+    rustup target add "$target"
+  fi
+done
 
 # moto 5.2.0-5.2.1 answer CompleteMultipartUpload with the wrong XML root
 # (which the AWS SDKs reject): pin a version known to be right.
