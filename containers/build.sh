@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the static (musl) release binaries of the extensions and an image
-# for each with whichever engine is present (podman or docker), tagged
-# `wrpc-ext/<name>:dev`. Usage: containers/build.sh [NAME…] (default: all).
+# Builds the static (musl) release binaries of the extensions and the host,
+# and an image for each with whichever engine is present (podman or docker),
+# tagged `wrpc-ext/<name>:dev`. Usage: containers/build.sh [NAME…] (default:
+# all). A new extension adds its name to `all` and its ports to `ports`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/env.sh
@@ -21,10 +22,10 @@ case "$engine" in
 esac
 
 target=x86_64-unknown-linux-musl
-all=(keyvalue-redis blobstore-s3 messaging-nats)
+all=(keyvalue-redis blobstore-s3 messaging-nats host)
 names=("${@:-${all[@]}}")
-# The wRPC port each image documents (health is 9090 in all).
-declare -A ports=([keyvalue-redis]="9090 7761" [blobstore-s3]="9090 7771" [messaging-nats]="9090 7781")
+# The ports each image documents: health is 9090 in all, then the wRPC port.
+declare -A ports=([keyvalue-redis]="9090 7761" [blobstore-s3]="9090 7771" [messaging-nats]="9090 7781" [host]="9090")
 
 log "building static binaries for $target: ${names[*]}"
 packages=()

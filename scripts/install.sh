@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything this project needs on a fresh Debian 12 machine:
 # the wasm32-wasip2 and x86_64-unknown-linux-musl Rust targets (+ musl-tools),
-# nats-server, redis-server, Podman (+ runc)
+# nats-server, redis-server, Podman (+ runc, catatonit)
 # and the S3-compatible test server (moto, from PyPI).
 # Idempotent: re-running it only installs what is missing.
 set -euo pipefail
@@ -16,6 +16,9 @@ command -v nats-server  >/dev/null 2>&1 || need_apt+=(nats-server)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v podman       >/dev/null 2>&1 || need_apt+=(podman)
 command -v runc         >/dev/null 2>&1 || need_apt+=(runc)
+# `podman kube play` builds each pod's infra (pause) image from catatonit,
+# which podman only recommends.
+command -v catatonit    >/dev/null 2>&1 || need_apt+=(catatonit)
 command -v pkg-config   >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v curl         >/dev/null 2>&1 || need_apt+=(curl ca-certificates)
 command -v openssl      >/dev/null 2>&1 || need_apt+=(openssl)

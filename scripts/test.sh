@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, doc tests, and the end-to-end tests against real
-# nats-server and redis-server (tests/e2e builds the guest components).
+# nats-server and redis-server (tests/e2e builds the guest components), and
+# the container tests on Podman (the images are built here, once).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 # The e2e tests start the workspace's binaries: build them once, first.
 cargo build --workspace --all-targets --locked
+# The images the container tests run (static release binaries; cached by
+# cargo and the engine after the first build).
+"$(dirname "${BASH_SOURCE[0]}")/../containers/build.sh"
 cargo test --workspace --locked "$@"

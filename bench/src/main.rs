@@ -17,6 +17,7 @@
 
 mod baselines;
 mod blob;
+mod containers;
 mod messaging;
 mod report;
 mod workloads;
@@ -106,6 +107,9 @@ enum Cmd {
         #[arg(long, default_value_t = 1 << 30)]
         size: u64,
     },
+    /// Each image's size and idle resident memory (Podman; images from
+    /// containers/build.sh).
+    Containers,
     /// Messages publish → handler through messaging-nats and the host, next
     /// to a raw async-nats subscriber doing the same Redis work, for core
     /// NATS and JetStream.
@@ -162,6 +166,11 @@ fn main() -> anyhow::Result<()> {
         Some(Cmd::Blob { size }) => {
             let rows = blob::BlobStack::start()?.measure(size, progress)?;
             println!("{}", report::blob_table(&rows));
+            Ok(())
+        }
+        Some(Cmd::Containers) => {
+            let rows = containers::measure(progress)?;
+            println!("{}", containers::table(&rows));
             Ok(())
         }
         Some(Cmd::Messaging { count, paced }) => {

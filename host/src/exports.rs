@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
-use transport::server::{Call, Registry, ServeOptions, Serving};
+use transport::server::{Call, ListenerState, Registry, ServeOptions, Serving};
 use transport::{Endpoint, Limits};
 use wasmtime::component::types::{ComponentItem, Type};
 use wasmtime::component::{ComponentExportIndex, InstancePre};
@@ -41,13 +41,18 @@ struct Exported {
 impl Exported {
     /// Runs one call on a fresh instance; `Err` is sent to the caller.
     async fn call(&self, call: Call) -> Result<(), String> {
-        let Call { rx, tx, .. } = call;
+        let Call { cx, rx, tx } = call;
+        // The component's own calls continue the caller's trace.
+        let caller = Caller {
+            trace: cx.trace(),
+            ..self.caller.clone()
+        };
         let mut store = new_store(
             &self.engine,
             &self.component,
             &self.config,
             Arc::clone(&self.router),
-            self.caller.clone(),
+            caller,
         );
         let run = async {
             let instance = self
@@ -152,7 +157,12 @@ impl Exports {
         Ok(Self { serving })
     }
 
-    /// Whether anything is served.
+    /// Every listener of every export, for readiness.
+    pub fn listeners(&self) -> impl Iterator<Item = &ListenerState> {
+        self.serving.iter().flat_map(Serving::listeners)
+    }
+
+    /// Whether the workload serves nothing.
     pub fn is_empty(&self) -> bool {
         self.serving.is_empty()
     }
@@ -250,6 +260,7 @@ fn register(
         workload: workload.to_string(),
         namespace: namespace.to_string(),
         component: name.clone(),
+        trace: None,
     };
     let config = Arc::new(component.spec.config.clone());
     let mut registry = Registry::new();

@@ -4,12 +4,14 @@ mod exports;
 mod runtime;
 mod workload;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use tracing_subscriber::EnvFilter;
+use clap::{Parser, Subcommand};
+use ops::{LogFormat, Readiness};
+use tokio_util::sync::CancellationToken;
 use transport::ClientLimitArgs;
 use wrpc_client_plugin::{Defaults, Endpoint};
 
@@ -40,14 +42,12 @@ struct Cli {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
 
+    /// Serve /healthz, /readyz and /metrics here (HOST:PORT; port 0 picks one, printed as `listening http://…`). Off when unset.
+    #[arg(long, env = "WRPC_HTTP_ADDR", global = true)]
+    http_addr: Option<SocketAddr>,
+
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,23 +57,27 @@ enum Command {
         /// The workload manifest (YAML).
         workload: PathBuf,
     },
+    /// Probe a running host's /readyz (or /healthz with --live): exit 0 when it answers 200. For images without a shell (HEALTHCHECK, exec probes).
+    Healthcheck {
+        /// Ask /healthz (alive) instead of /readyz (ready).
+        #[arg(long)]
+        live: bool,
+        /// The endpoint (default: WRPC_HTTP_ADDR, else 127.0.0.1:9090).
+        addr: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
-    // async-nats logs its own line for a failed connect, which the host's
-    // error already reports: keep fatal errors to one line.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,async_nats::connector=off"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs.json().init(),
-    }
-    let Command::Run { workload } = cli.command;
+    let workload = match cli.command {
+        Command::Healthcheck { live, addr } => {
+            return ops::probe::run(&addr.unwrap_or_else(ops::probe::default_addr), live);
+        }
+        Command::Run { workload } => workload,
+    };
+    ops::logs::init(cli.log_format, "warn");
+    ops::metrics::install();
     let result = workload::Workload::load(&workload)
         .map_err(anyhow::Error::from)
         .and_then(|workload| {
@@ -83,11 +87,18 @@ fn main() -> ExitCode {
                 idle_timeout: cli.wrpc_idle_timeout,
                 limits: cli.limits.limits(),
             };
-            tokio::runtime::Runtime::new()?.block_on(runtime::run(
-                workload,
-                defaults,
-                cli.shutdown_grace,
-            ))
+            tokio::runtime::Runtime::new()?.block_on(async {
+                let readiness = Readiness::new();
+                if let Some(addr) = cli.http_addr {
+                    let endpoint = ops::OpsEndpoint::bind(addr).await?;
+                    // For scripts and tests: the port actually bound.
+                    println!("listening http://{}", endpoint.local_addr());
+                    // Lives as long as the process: /readyz says `draining`
+                    // during the drain.
+                    endpoint.spawn(readiness.clone(), CancellationToken::new());
+                }
+                runtime::run(workload, defaults, cli.shutdown_grace, readiness).await
+            })
         });
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use futures::future::join_all;
+use ops::Readiness;
 use tracing::{info, warn};
+use transport::TraceContext;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
@@ -155,7 +157,12 @@ pub(crate) fn new_store(
 /// Fails before running anything if a component cannot be compiled, imports
 /// something nothing provides, a route cannot be set up, or an export
 /// cannot be served.
-pub async fn run(workload: Workload, defaults: Defaults, grace: Duration) -> anyhow::Result<i32> {
+pub async fn run(
+    workload: Workload,
+    defaults: Defaults,
+    grace: Duration,
+    readiness: Readiness,
+) -> anyhow::Result<i32> {
     // Every export call may run at once, beside every component's run.
     let instances = workload
         .exports
@@ -194,6 +201,22 @@ pub async fn run(workload: Workload, defaults: Defaults, grace: Duration) -> any
         &router,
     )
     .await?;
+    for listener in exports.listeners() {
+        let listener = listener.clone();
+        readiness.add_now(format!("export {}", listener.address()), move || {
+            listener.check()
+        });
+    }
+    for (interface, target) in router.targets() {
+        if matches!(target.endpoint(), transport::Endpoint::Nats(_)) {
+            let target = target.clone();
+            readiness.add_now(
+                format!("route {interface} via {}", target.endpoint()),
+                move || target.check(),
+            );
+        }
+    }
+    readiness.set_started();
     if !exports.is_empty() {
         // For scripts and tests: every export is being served.
         println!("ready");
@@ -210,6 +233,7 @@ pub async fn run(workload: Workload, defaults: Defaults, grace: Duration) -> any
     }
     transport::server::shutdown_signal().await;
     info!("shutting down: no new calls accepted");
+    readiness.set_draining();
     exports.drain(grace).await;
     if runs.is_finished() {
         return runs.await.context("the components' task failed");
@@ -241,6 +265,8 @@ async fn run_all(
             workload: workload.clone(),
             namespace: namespace.clone(),
             component: l.spec.name.clone(),
+            // One trace per run of the component.
+            trace: Some(TraceContext::root()),
         };
         let router = Arc::clone(&router);
         let engine = engine.clone();

@@ -3,17 +3,8 @@
 use core::net::SocketAddr;
 use core::time::Duration;
 
+use ops::LogFormat;
 use transport::{Endpoint, LimitArgs};
-
-/// How log lines are written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable text.
-    #[default]
-    Text,
-    /// One JSON object per line.
-    Json,
-}
 
 /// A configuration value that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +44,7 @@ pub struct ServeArgs {
     #[arg(long = "listen", env = "WRPC_LISTEN", value_delimiter = ' ')]
     pub listen: Vec<Endpoint>,
 
-    /// Address of the HTTP endpoint serving /healthz and /readyz.
+    /// Address of the HTTP endpoint serving /healthz, /readyz and /metrics.
     #[arg(long, env = "WRPC_HTTP_ADDR", default_value = "127.0.0.1:9090")]
     pub http_addr: SocketAddr,
 

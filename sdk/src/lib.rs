@@ -9,8 +9,9 @@
 //!   `--shutdown-grace`, `--log-format`, and the limits), each with an
 //!   environment variable;
 //! - [`Extension`]: serves the registered functions on every transport at
-//!   once under one concurrency limit, with `/healthz` and `/readyz`, and a
-//!   graceful drain on SIGTERM or ctrl-c;
+//!   once under one concurrency limit, with `/healthz`, `/readyz` (each
+//!   listener and the backend) and `/metrics` (Prometheus), and a graceful
+//!   drain on SIGTERM or ctrl-c;
 //! - [`Functions`]: registration typed by the WIT, so synchronous values are
 //!   checked against limits before they are decoded;
 //! - [`IncomingBytes`] and [`OutgoingBytes`]: `stream<u8>` values with
@@ -37,13 +38,10 @@
 
 mod config;
 mod dispatch;
-mod health;
 pub mod memory;
 pub mod outbound;
-mod probe;
 mod serve;
 mod stream;
-mod telemetry;
 
 #[cfg(feature = "blobstore")]
 pub mod blobstore;
@@ -52,12 +50,21 @@ pub mod keyvalue;
 #[cfg(feature = "messaging")]
 pub mod messaging;
 
-pub use config::{ConfigError, LogFormat, ServeArgs};
+pub use config::{ConfigError, ServeArgs};
 pub use dispatch::{Functions, RegisterError};
+pub use ops::metrics::backend_error;
+pub use ops::probe::health_check_command;
+pub use ops::LogFormat;
 pub use outbound::{failure_reason, is_unreachable, Outbound, OutboundError, OutboundOptions};
-pub use probe::health_check_command;
 pub use serve::{Exports, Extension, Running, ServeError};
 pub use stream::{IncomingBytes, OutgoingBytes, OutgoingStream, CHUNK};
-pub use telemetry::init_tracing;
+/// The trace context of calls ([`CallerContext::trace`]).
+pub use transport::TraceContext;
+
+/// Installs the global tracing subscriber (default filter `info`; see
+/// [`ops::logs::init`]). Calling it twice is harmless.
+pub fn init_tracing(format: LogFormat) {
+    ops::logs::init(format, "info");
+}
 pub use transport::server::shutdown_signal;
 pub use transport::{headers, CallerContext, Incoming, Outgoing, Peer, Transport};

@@ -11,10 +11,11 @@ use core::time::Duration;
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 pub use transport::call::failure_reason;
+use transport::metrics::ClientStats;
 use transport::schema::{ScanPlan, Signatures};
 use transport::{Endpoint, Incoming, Invocation, Limits, Outgoing, Target};
 use wrpc_transport::Invoke;
@@ -61,6 +62,8 @@ struct Prepared {
     params_complete: bool,
     results: Arc<ScanPlan>,
     result_paths: Arc<[Box<[Option<usize>]>]>,
+    /// Where its calls are counted, made on the first call.
+    stats: OnceLock<Arc<ClientStats>>,
 }
 
 /// A client of one target, typed by the WIT of what it calls. Cheap to clone.
@@ -95,6 +98,7 @@ impl Outbound {
                     params_complete: !signature.has_async_params(),
                     results: ScanPlan::new(&signature.results),
                     result_paths: signature.result_paths().into(),
+                    stats: OnceLock::new(),
                 };
                 ((instance.to_string(), func.to_string()), prepared)
             })
@@ -170,9 +174,15 @@ impl Invoke for Outbound {
                 params_complete: prepared.params_complete,
                 results: Some(Arc::clone(&prepared.results)),
                 result_paths: Arc::clone(&prepared.result_paths),
-                timer: self
-                    .target
-                    .timer(Arc::clone(&prepared.name), Duration::ZERO),
+                timer: self.target.timer(
+                    Arc::clone(&prepared.name),
+                    Duration::ZERO,
+                    Some(
+                        prepared
+                            .stats
+                            .get_or_init(|| self.target.stats(instance, func)),
+                    ),
+                ),
             })
             .await?;
         Ok((tx, rx))

@@ -1,19 +1,22 @@
 //! Running an extension: bind every transport, serve the exports, drain on shutdown.
 
 use core::future::Future;
-use core::net::SocketAddr;
 use core::time::Duration;
 
 use std::io::Write as _;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use ops::{OpsEndpoint, Readiness};
 use tracing::{info, warn};
 use transport::server::{ServeOptions, Serving, StartError};
 
 use crate::dispatch::{Functions, RegisterError};
-use crate::health::{serve_http, Health, Probe};
 use crate::{ConfigError, ServeArgs};
+
+/// A backend check: `Ok` when the backend answers, else why not.
+type Probe = Arc<
+    dyn Fn() -> core::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync,
+>;
 
 /// How long connecting to NATS may take at start-up.
 const NATS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -44,13 +47,8 @@ pub enum ServeError {
     #[error(transparent)]
     Start(#[from] StartError),
     /// The health endpoint could not be bound.
-    #[error("cannot listen on {addr}: {error}")]
-    Bind {
-        /// The address.
-        addr: String,
-        /// The OS error.
-        error: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] ops::BindError),
 }
 
 /// An extension server: a name, shared flags, and then [`Extension::run`].
@@ -71,7 +69,8 @@ impl Extension {
         }
     }
 
-    /// Sets the backend check behind `/readyz`: `Ok(())` when the backend answers.
+    /// Sets the backend check behind `/readyz` (reported as `backend`):
+    /// `Ok(())` when the backend answers.
     #[must_use]
     pub fn readiness<F, Fut>(mut self, probe: F) -> Self
     where
@@ -122,25 +121,26 @@ impl Extension {
         args.validate()?;
         raise_open_files_limit();
         crate::memory::release_large_buffers();
+        ops::metrics::install();
         let mut functions = Functions::new();
         exports.register(&mut functions)?;
         let registry = Arc::new(functions.into_registry());
         let opts = ServeOptions::new(args.limits.limits(), args.max_concurrency);
-        // Stops the health endpoint if start-up fails.
-        let stop_on_error = opts.shutdown.clone().drop_guard();
-        let health = Arc::new(Health::new(probe));
+        // Stops the health endpoint after the drain, or if start-up fails.
+        let http_stop = tokio_util::sync::CancellationToken::new();
+        let stop_on_error = http_stop.clone().drop_guard();
+        let readiness = Readiness::new();
         let mut addresses = Vec::new();
 
-        let http = bind_http(args.http_addr).await?;
-        let http_addr = http
-            .local_addr()
-            .map_or_else(|_| args.http_addr.to_string(), |a| a.to_string());
+        let http = OpsEndpoint::bind(args.http_addr).await?;
+        let http_addr = http.local_addr();
         info!(
-            addr = http_addr,
-            "health endpoint listening (/healthz, /readyz)"
+            addr = %http_addr,
+            "health endpoint listening (/healthz, /readyz, /metrics)"
         );
         addresses.push(format!("http://{http_addr}"));
-        tokio::spawn(serve_http(http, Arc::clone(&health), opts.shutdown.clone()));
+        // /readyz says `draining` while calls finish.
+        http.spawn(readiness.clone(), http_stop.clone());
 
         let serving = Serving::start(
             &args.endpoints(&name),
@@ -150,9 +150,16 @@ impl Extension {
             NATS_CONNECT_TIMEOUT,
         )
         .await?;
+        for listener in serving.listeners() {
+            let listener = listener.clone();
+            readiness.add_now(format!("listener {}", listener.address()), move || {
+                listener.check()
+            });
+        }
+        readiness.add("backend", move || probe());
         addresses.extend(serving.addresses().iter().cloned());
         stop_on_error.disarm();
-        health.set_listening(true);
+        readiness.set_started();
         for addr in &addresses {
             announce(&format!("listening {addr}"));
         }
@@ -160,7 +167,8 @@ impl Extension {
         announce("ready");
         Ok(Running {
             serving,
-            health,
+            readiness,
+            http_stop,
             addresses,
             grace: args.shutdown_grace,
         })
@@ -170,7 +178,8 @@ impl Extension {
 /// A started extension.
 pub struct Running {
     serving: Serving,
-    health: Arc<Health>,
+    readiness: Readiness,
+    http_stop: tokio_util::sync::CancellationToken,
     addresses: Vec<String>,
     grace: Duration,
 }
@@ -187,14 +196,16 @@ impl Running {
     pub async fn stop_after(self, shutdown: impl Future<Output = ()> + Send) {
         let Self {
             serving,
-            health,
+            readiness,
+            http_stop,
             grace,
             ..
         } = self;
         shutdown.await;
         info!("shutting down: no new calls accepted");
-        health.set_listening(false);
+        readiness.set_draining();
         serving.drain(grace).await;
+        http_stop.cancel();
     }
 }
 
@@ -217,13 +228,4 @@ fn announce(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
-}
-
-async fn bind_http(addr: SocketAddr) -> Result<TcpListener, ServeError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|error| ServeError::Bind {
-            addr: addr.to_string(),
-            error,
-        })
 }

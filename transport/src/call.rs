@@ -9,12 +9,14 @@ use core::task::{Context, Poll};
 use core::time::Duration;
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 use wrpc_transport::Index;
+
+use crate::metrics::{ClientStats, Outcome};
 
 /// How one call's streams are named in errors and bounded in time.
 ///
@@ -32,6 +34,10 @@ pub struct CallTimer {
     /// after it (nanoseconds).
     base: Instant,
     progress: AtomicU64,
+    /// The first failure seen ([`crate::metrics::Outcome`]), for `stats`.
+    outcome: AtomicU8,
+    /// Where a client call's outcome and duration are counted.
+    stats: Option<Arc<ClientStats>>,
 }
 
 impl CallTimer {
@@ -46,6 +52,8 @@ impl CallTimer {
             idle,
             base: Instant::now(),
             progress: AtomicU64::new(0),
+            outcome: AtomicU8::new(Outcome::Ok as u8),
+            stats: None,
         }
     }
 
@@ -65,7 +73,17 @@ impl CallTimer {
             idle,
             base: Instant::now(),
             progress: AtomicU64::new(0),
+            outcome: AtomicU8::new(Outcome::Ok as u8),
+            stats: None,
         }
+    }
+
+    /// Counts the call in `stats` when the timer is dropped (the call is
+    /// over): its duration, and its outcome by the first error it annotated.
+    #[must_use]
+    pub fn counted(mut self, stats: Arc<ClientStats>) -> Self {
+        self.stats = Some(stats);
+        self
     }
 
     /// Records that a streamed value of the call moved.
@@ -95,6 +113,17 @@ impl CallTimer {
 
     /// `err` with this call's name (once), its kind kept.
     pub fn annotate(&self, err: io::Error) -> io::Error {
+        let outcome = match err.kind() {
+            io::ErrorKind::TimedOut => Outcome::Timeout,
+            kind if is_unreachable(kind) => Outcome::Unreachable,
+            _ => Outcome::Error,
+        };
+        let _ = self.outcome.compare_exchange(
+            Outcome::Ok as u8,
+            outcome as u8,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
         if err.get_ref().is_some_and(|inner| inner.is::<CallFailure>()) {
             return err;
         }
@@ -120,6 +149,15 @@ impl CallTimer {
             io::ErrorKind::TimedOut,
             format!("a streamed value made no progress for {:?}", self.idle),
         ))
+    }
+}
+
+impl Drop for CallTimer {
+    fn drop(&mut self) {
+        if let Some(stats) = &self.stats {
+            let outcome = Outcome::from_u8(self.outcome.load(Ordering::Relaxed));
+            stats.record(outcome, self.base.elapsed());
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 use core::fmt;
 use core::net::SocketAddr;
 
+use crate::TraceContext;
+
 /// Header names the plugin sends with every call (NATS headers, the pooled
 /// stream protocol's call header, WebSocket upgrade requests).
 pub mod headers {
@@ -80,6 +82,9 @@ pub struct Caller {
     pub namespace: String,
     /// The component's name within the workload.
     pub component: String,
+    /// The trace the component's calls belong to: each call is sent with a
+    /// `traceparent` naming a new child span of it.
+    pub trace: Option<TraceContext>,
 }
 
 impl Caller {
@@ -182,6 +187,7 @@ pub struct CallerContext {
     transport: Transport,
     peer: Option<Peer>,
     headers: Vec<(String, String)>,
+    trace: Option<TraceContext>,
 }
 
 impl CallerContext {
@@ -203,6 +209,7 @@ impl CallerContext {
             transport,
             peer,
             headers: unique,
+            trace: None,
         }
     }
 
@@ -273,9 +280,25 @@ impl CallerContext {
         self.header(headers::COMPONENT)
     }
 
-    /// The W3C `traceparent` of the call, if any.
+    /// The W3C `traceparent` the caller sent, if any.
     pub fn traceparent(&self) -> Option<&str> {
         self.header(headers::TRACEPARENT)
+    }
+
+    /// The trace this call runs in: the server's span, a child of the
+    /// caller's `traceparent` (a new trace when it sent none or an invalid
+    /// one). Set for every call a [`crate::server::Registry`] serves; send
+    /// `trace().child()` with the calls the handler makes.
+    pub fn trace(&self) -> Option<TraceContext> {
+        self.trace
+    }
+
+    /// Starts this call's server span: a child of the caller's trace, else a new one.
+    pub(crate) fn continue_trace(&mut self) -> (Option<TraceContext>, TraceContext) {
+        let parent = self.traceparent().and_then(TraceContext::parse);
+        let span = parent.map_or_else(TraceContext::root, |p| p.child());
+        self.trace = Some(span);
+        (parent, span)
     }
 }
 
@@ -307,6 +330,7 @@ mod tests {
             workload: "w".into(),
             namespace: "n\r".into(),
             component: "c".into(),
+            trace: None,
         };
         assert!(caller
             .validate()

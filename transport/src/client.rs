@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::call::{CallTimer, InKind, OutKind};
+use crate::metrics::ClientStats;
 use crate::schema::ScanPlan;
 use crate::stream::{Request, StreamClient};
 use crate::{Endpoint, Incoming, Limits, Outgoing};
@@ -162,6 +163,23 @@ impl Target {
         Ok(Self::new(endpoint.clone(), client, timeout, idle_timeout))
     }
 
+    /// Whether calls can go now, as far as the client knows without calling:
+    /// the state of a NATS connection. TCP, Unix and WebSocket targets
+    /// connect per call or from their pool and are always `Ok` here.
+    ///
+    /// # Errors
+    ///
+    /// The NATS connection is not connected.
+    pub fn check(&self) -> Result<(), String> {
+        match &self.client {
+            Client::Nats(nats) => match nats.nats().connection_state() {
+                async_nats::connection::State::Connected => Ok(()),
+                state => Err(format!("NATS connection is {state}")),
+            },
+            Client::Stream(_) => Ok(()),
+        }
+    }
+
     /// The client.
     pub fn client(&self) -> &Client {
         &self.client
@@ -184,14 +202,30 @@ impl Target {
 
     /// The timer of a call named `call` (e.g. `` `instance.func` ``) starting
     /// now, its deadline `extra` later than the target's (for a call that
-    /// itself waits, e.g. a request with its own timeout).
-    pub fn timer(&self, call: Arc<str>, extra: Duration) -> Arc<CallTimer> {
-        Arc::new(CallTimer::named(
+    /// itself waits, e.g. a request with its own timeout), counted in
+    /// `stats` if given (see [`Target::stats`]).
+    pub fn timer(
+        &self,
+        call: Arc<str>,
+        extra: Duration,
+        stats: Option<&Arc<ClientStats>>,
+    ) -> Arc<CallTimer> {
+        let timer = CallTimer::named(
             call,
             Arc::clone(&self.via),
             Some(deadline_after(self.timeout.saturating_add(extra))),
             self.idle_timeout,
-        ))
+        );
+        Arc::new(match stats {
+            Some(stats) => timer.counted(Arc::clone(stats)),
+            None => timer,
+        })
+    }
+
+    /// Where calls of `instance.func` to this target are counted; make it
+    /// once per function.
+    pub fn stats(&self, instance: &str, func: &str) -> Arc<ClientStats> {
+        ClientStats::new(instance, func, &self.endpoint.to_string())
     }
 }
 

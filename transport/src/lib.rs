@@ -12,7 +12,9 @@
 //!   same on every transport;
 //! - [`schema`]: value shapes, so synchronous values are checked before an
 //!   upstream decoder sees them;
-//! - [`server`]: the registry of served functions and the options listeners share.
+//! - [`server`]: the registry of served functions and the options listeners share;
+//! - [`trace`]: W3C `traceparent`, continued by servers and sent by clients;
+//! - [`metrics`]: calls served and made, counted through the `metrics` facade.
 #![deny(missing_docs)]
 
 pub mod call;
@@ -21,10 +23,12 @@ pub mod client;
 pub mod endpoint;
 pub mod frame;
 mod limits;
+pub mod metrics;
 pub mod nats;
 pub mod schema;
 pub mod server;
 pub mod stream;
+pub mod trace;
 mod value;
 
 pub use call::{CallFailure, CallTimer, Incoming, Outgoing};
@@ -34,3 +38,4 @@ pub use endpoint::{Endpoint, EndpointError};
 pub use limits::{parse_duration, Limits, MAX_DURATION};
 #[cfg(feature = "clap")]
 pub use limits::{ClientLimitArgs, LimitArgs};
+pub use trace::TraceContext;

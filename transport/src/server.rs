@@ -5,12 +5,16 @@ use core::future::Future;
 use core::pin::Pin;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use tracing::Instrument as _;
+
+use crate::metrics::ServerStats;
 use crate::schema::{ScanPlan, Signature};
 use crate::{CallerContext, Incoming, Limits, Outgoing};
 
@@ -65,6 +69,10 @@ impl Registry {
 
     /// Serves `instance.func`, whose types are `signature`, with `handler`.
     ///
+    /// Each call runs in a tracing span `call` that continues the caller's
+    /// trace ([`CallerContext::trace`]), and is counted in
+    /// [`crate::metrics::names`]'s server metrics.
+    ///
     /// # Errors
     ///
     /// [`Duplicate`] if the function is already registered.
@@ -82,6 +90,29 @@ impl Registry {
                 func: func.to_string(),
             });
         }
+        let stats = Arc::new(ServerStats::new(instance, func));
+        let span_name: Arc<str> = format!("{instance}.{func}").into();
+        let handler: Handler = Arc::new(move |mut call: Call| {
+            let (parent, span) = call.cx.continue_trace();
+            let span = tracing::info_span!(
+                "call",
+                function = %span_name,
+                trace_id = %span.trace_id(),
+                span_id = %span.span_id(),
+                parent_id = parent.map(|p| p.span_id()),
+            );
+            let served = stats.start();
+            let handled = handler(call);
+            Box::pin(
+                async move {
+                    let outcome = handled.await;
+                    served.finish(outcome.is_ok());
+                    tracing::debug!(ok = outcome.is_ok(), "call served");
+                    outcome
+                }
+                .instrument(span),
+            )
+        });
         functions.insert(
             func.to_string(),
             Arc::new(Function {
@@ -167,6 +198,53 @@ pub struct Serving {
     opts: ServeOptions,
     nats: Vec<async_nats::Client>,
     addresses: Vec<String>,
+    listeners: Vec<ListenerState>,
+}
+
+/// Whether one listener can take calls: a socket's accept loop is running,
+/// a NATS connection is connected. Cheap to clone and to ask.
+#[derive(Clone)]
+pub struct ListenerState {
+    address: String,
+    kind: ListenerKind,
+}
+
+#[derive(Clone)]
+enum ListenerKind {
+    Socket(Arc<AtomicBool>),
+    Nats(async_nats::Client),
+}
+
+impl ListenerState {
+    /// The listener's address (credentials redacted).
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// `Ok` when it can take calls, else why not.
+    ///
+    /// # Errors
+    ///
+    /// The accept loop has stopped, or the NATS connection is not connected.
+    pub fn check(&self) -> Result<(), String> {
+        match &self.kind {
+            ListenerKind::Socket(running) if running.load(Ordering::Relaxed) => Ok(()),
+            ListenerKind::Socket(_) => Err("not accepting connections".into()),
+            ListenerKind::Nats(client) => match client.connection_state() {
+                async_nats::connection::State::Connected => Ok(()),
+                state => Err(format!("NATS connection is {state}")),
+            },
+        }
+    }
+}
+
+/// Clears its flag when dropped: the task holding it has ended.
+struct ClearOnDrop(Arc<AtomicBool>);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
 }
 
 impl Serving {
@@ -192,6 +270,7 @@ impl Serving {
         let stop_on_error = opts.shutdown.clone().drop_guard();
         let mut nats = Vec::new();
         let mut addresses = Vec::new();
+        let mut listeners = Vec::new();
         for endpoint in endpoints {
             match endpoint {
                 Endpoint::Nats(ep) => {
@@ -214,6 +293,10 @@ impl Serving {
                         error,
                     })?;
                     tracing::info!(%url, "serving over NATS");
+                    listeners.push(ListenerState {
+                        address: url.clone(),
+                        kind: ListenerKind::Nats(client.clone()),
+                    });
                     addresses.push(url);
                     opts.tracker.spawn(server.run(opts.clone()));
                     nats.push(client);
@@ -228,8 +311,16 @@ impl Serving {
                             })?;
                     tracing::info!(addr = listener.local(), "serving");
                     addresses.push(listener.local().to_string());
-                    opts.tracker
-                        .spawn(serve(listener, Arc::clone(&registry), opts.clone()));
+                    let running = Arc::new(AtomicBool::new(true));
+                    listeners.push(ListenerState {
+                        address: listener.local().to_string(),
+                        kind: ListenerKind::Socket(Arc::clone(&running)),
+                    });
+                    let served = serve(listener, Arc::clone(&registry), opts.clone());
+                    opts.tracker.spawn(async move {
+                        let _running = ClearOnDrop(running);
+                        served.await;
+                    });
                 }
             }
         }
@@ -238,12 +329,18 @@ impl Serving {
             opts,
             nats,
             addresses,
+            listeners,
         })
     }
 
     /// Where it serves, with the ports actually bound.
     pub fn addresses(&self) -> &[String] {
         &self.addresses
+    }
+
+    /// Each listener's state, for readiness.
+    pub fn listeners(&self) -> &[ListenerState] {
+        &self.listeners
     }
 
     /// Stops accepting, lets calls in flight finish within `grace`, aborts

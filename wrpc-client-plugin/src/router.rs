@@ -5,16 +5,19 @@ use core::time::Duration;
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use anyhow::anyhow;
 use bytes::Bytes;
 use tracing::{debug, info};
 use transport::endpoint::NatsEndpoint;
+use transport::metrics::ClientStats;
 use transport::nats::NatsClient;
 use transport::schema::{ScanPlan, Signature, Signatures};
 use transport::stream::StreamClient;
-use transport::{Caller, Client, Endpoint, Incoming, Invocation, Limits, Outgoing, Target};
+use transport::{
+    headers, Caller, Client, Endpoint, Incoming, Invocation, Limits, Outgoing, Target,
+};
 use wrpc_transport::Invoke;
 
 use crate::{adapted, CallError, InterfaceName, SetupError};
@@ -92,6 +95,8 @@ struct Prepared {
     results: Option<Arc<ScanPlan>>,
     /// The index of the route the function's instance goes by, if known.
     route: Option<usize>,
+    /// Where its calls are counted, made on the first call.
+    stats: OnceLock<Arc<ClientStats>>,
 }
 
 /// What the router knows of each function, by instance and name.
@@ -217,6 +222,7 @@ impl Router {
             name: format!("`{instance}.{func}`").into(),
             params_complete: !signature.has_async_params(),
             results: Some(ScanPlan::new(&signature.results)),
+            stats: OnceLock::new(),
         };
         if let Ok(mut functions) = self.functions.write() {
             functions
@@ -266,6 +272,11 @@ impl Router {
     /// Where calls to `instance` go, if anywhere.
     pub fn target(&self, instance: &str) -> Option<&Endpoint> {
         self.route(instance).map(|r| r.target.endpoint())
+    }
+
+    /// Each declared interface and its target, in declaration order.
+    pub fn targets(&self) -> impl Iterator<Item = (&InterfaceName, &Target)> {
+        self.routes.iter().map(|r| (&r.declared, &r.target))
     }
 
     /// The declared interfaces, in declaration order.
@@ -385,7 +396,10 @@ impl Router {
             || Arc::from(format!("`{instance}.{func}`")),
             |p| Arc::clone(&p.name),
         );
-        let timer = route.target.timer(name, extra);
+        let stats = prepared
+            .as_ref()
+            .map(|p| p.stats.get_or_init(|| route.target.stats(instance, func)));
+        let timer = route.target.timer(name, extra, stats);
         let result_paths: Arc<[Box<[Option<usize>]>]> = if paths.as_ref().is_empty() {
             Arc::clone(&self.no_paths)
         } else {
@@ -396,14 +410,27 @@ impl Router {
                 .collect()
         };
         debug!(instance, func, target = %route.target.endpoint(), "invoking");
-        let headers = cx.headers();
+        // Each call is a new span of the caller's trace.
+        let traceparent = cx.trace.map(|t| t.child().to_string());
+        let [workload, namespace, component] = cx.headers();
+        let with_trace;
+        let headers: &[(&str, &str)] = match &traceparent {
+            Some(tp) => {
+                with_trace = [workload, namespace, component, (headers::TRACEPARENT, tp)];
+                &with_trace
+            }
+            None => {
+                with_trace = [workload, namespace, component, ("", "")];
+                &with_trace[..3]
+            }
+        };
         let (tx, rx) = route
             .target
             .client()
             .invoke(Invocation {
                 instance,
                 func,
-                headers: &headers,
+                headers,
                 params,
                 params_complete: prepared.as_ref().is_some_and(|p| p.params_complete),
                 results: prepared.and_then(|p| p.results.clone()),

@@ -5,7 +5,8 @@ use core::fmt::Debug;
 
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-/// `` `{what}`: S3 {code}: {message}`` for a service error, a plain reason otherwise.
+/// `` `{what}`: S3 {code}: {message}`` for a service error, a plain reason
+/// otherwise (counted in `/metrics` as a backend error).
 pub fn describe<E, R>(what: &str, err: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -22,8 +23,12 @@ where
                 (None, _) => format!("{what}: {}", DisplayErrorContext(err)),
             }
         }
-        SdkError::TimeoutError(_) => format!("{what}: S3 did not answer in time"),
+        SdkError::TimeoutError(_) => {
+            sdk::backend_error("s3", "timeout");
+            format!("{what}: S3 did not answer in time")
+        }
         SdkError::DispatchFailure(failure) => {
+            sdk::backend_error("s3", "connection");
             let why = if failure.is_timeout() {
                 "timed out".to_string()
             } else {
@@ -31,7 +36,10 @@ where
             };
             format!("{what}: S3 is unreachable: {why}")
         }
-        _ => format!("{what}: {}", DisplayErrorContext(err)),
+        _ => {
+            sdk::backend_error("s3", "other");
+            format!("{what}: {}", DisplayErrorContext(err))
+        }
     }
 }
 

@@ -41,23 +41,36 @@ impl consumer::Handler<CallerContext> for Consumer {
             }
         }
         debug!(subject = msg.subject, component = cx.component(), "publish");
+        // The message carries the publishing call's trace, so its handler
+        // continues it.
+        let mut headers = async_nats::HeaderMap::new();
+        if let Some(trace) = cx.trace() {
+            headers.insert(
+                sdk::headers::TRACEPARENT,
+                trace.child().to_string().as_str(),
+            );
+        }
         let published = match msg.reply_to {
             Some(reply) => {
                 self.nats
-                    .publish_with_reply(msg.subject.clone(), reply, msg.body)
+                    .publish_with_reply_and_headers(msg.subject.clone(), reply, headers, msg.body)
                     .await
             }
-            None => self.nats.publish(msg.subject.clone(), msg.body).await,
+            None => {
+                self.nats
+                    .publish_with_headers(msg.subject.clone(), headers, msg.body)
+                    .await
+            }
         };
         if let Err(err) = published {
+            sdk::backend_error("nats", "publish");
             return Ok(Err(format!("publishing on `{}`: {err}", msg.subject)));
         }
         // Answer once the server has it: a failure shows here, not never.
-        Ok(self
-            .nats
-            .flush()
-            .await
-            .map_err(|err| format!("publishing on `{}`: {err}", msg.subject)))
+        Ok(self.nats.flush().await.map_err(|err| {
+            sdk::backend_error("nats", "publish");
+            format!("publishing on `{}`: {err}", msg.subject)
+        }))
     }
 
     async fn request(
@@ -94,7 +107,10 @@ impl consumer::Handler<CallerContext> for Consumer {
                 async_nats::RequestErrorKind::NoResponders => {
                     format!("request on `{subject}`: no responders")
                 }
-                _ => format!("request on `{subject}`: {err}"),
+                _ => {
+                    sdk::backend_error("nats", "request");
+                    format!("request on `{subject}`: {err}")
+                }
             })),
         }
     }

@@ -94,8 +94,15 @@ struct Route {
 }
 
 impl Route {
-    async fn deliver(&self, msg: &BrokerMessage) -> Outcome {
-        match handle_message(&self.outbound, Vec::new(), msg).await {
+    /// Calls the handler with `msg`; `headers` are the NATS message's, whose
+    /// `traceparent` (set by a publishing component) the call continues.
+    async fn deliver(&self, msg: &BrokerMessage, headers: Option<&HeaderMap>) -> Outcome {
+        let trace = headers
+            .and_then(|h| h.get(sdk::headers::TRACEPARENT))
+            .and_then(|v| sdk::TraceContext::parse(v.as_str()))
+            .map(|t| vec![(sdk::headers::TRACEPARENT.to_string(), t.child().to_string())])
+            .unwrap_or_default();
+        match handle_message(&self.outbound, trace, msg).await {
             Ok(Ok(())) => Outcome::Handled,
             Ok(Err(why)) => Outcome::Failed(format!("the handler returned an error: {why}")),
             Err(err) if is_unreachable(&err) => Outcome::Unreachable(format!(
@@ -252,13 +259,14 @@ async fn take_core(
         let abort = abort.clone();
         handlers.spawn(async move {
             let _permit = permit;
+            let headers = msg.headers;
             let msg = BrokerMessage {
                 subject: msg.subject.to_string(),
                 body: msg.payload,
                 reply_to: msg.reply.map(|r| r.to_string()),
             };
             let outcome = tokio::select! {
-                o = route.deliver(&msg) => o,
+                o = route.deliver(&msg, headers.as_ref()) => o,
                 () = abort.cancelled() => Outcome::Failed("shut down while it was being handled".into()),
             };
             match outcome {
@@ -415,7 +423,7 @@ async fn handle_jetstream(
         reply_to: None,
     };
     let outcome = tokio::select! {
-        o = cx.route.deliver(&broker) => o,
+        o = cx.route.deliver(&broker, msg.headers.as_ref()) => o,
         () = abort.cancelled() => {
             let _ = msg.ack_with(AckKind::Nak(None)).await;
             return;

@@ -254,7 +254,16 @@ fn redis_outage(transport: Transport) {
     assert_success(&down, "error: other: redis");
     let (status, body) = stack.served.ext.http_get("/readyz").unwrap();
     assert_eq!(status, 503, "{body}");
-    assert!(body.contains("backend"), "{body}");
+    assert!(body.contains("FAIL backend: "), "{body}");
+    let (_, metrics) = stack.served.ext.http_get("/metrics").unwrap();
+    assert!(
+        harness::metric(
+            &metrics,
+            "wrpc_backend_errors_total",
+            &[("backend", "redis")]
+        ) >= 1.0,
+        "the failed call counts as a backend error: {metrics}"
+    );
     std::thread::sleep(Duration::from_secs(2));
     stack.redis.restart().unwrap();
     // Redis lost its data (no persistence): the counter starts over.

@@ -12,6 +12,8 @@
 //! Binaries are looked up next to the running test executable
 //! (`target/<profile>/`), so build the workspace first (`cargo build --workspace`).
 
+pub mod container;
+
 use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -487,9 +489,9 @@ impl Extension {
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         let mut cmd = Command::new(path);
         cmd.args(args)
+            .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .args(["--http-addr", "127.0.0.1:0"])
-            .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for endpoint in listen {
@@ -574,22 +576,12 @@ impl Extension {
 
     /// `GET path` on the health endpoint: (status, body).
     pub fn http_get(&self, path: &str) -> anyhow::Result<(u16, String)> {
-        let mut s = TcpStream::connect(&self.http)?;
-        s.set_read_timeout(Some(Duration::from_secs(5)))?;
-        write!(s, "GET {path} HTTP/1.1\r\nhost: localhost\r\n\r\n")?;
-        let mut resp = String::new();
-        s.read_to_string(&mut resp)?;
-        let status = resp
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .context("malformed HTTP response")?;
-        let body = resp
-            .split("\r\n\r\n")
-            .nth(1)
-            .unwrap_or_default()
-            .to_string();
-        Ok((status, body))
+        http_get(&self.http, path)
+    }
+
+    /// `host:port` of its health endpoint.
+    pub fn http_addr(&self) -> &str {
+        &self.http
     }
 
     /// Kills it with SIGKILL (no drain) and reaps it.
@@ -605,6 +597,52 @@ impl Extension {
         wait_timeout(&mut child, Duration::from_secs(30))?
             .context("extension did not exit within 30s of SIGTERM")
     }
+}
+
+/// `GET path` from the HTTP endpoint at `addr` (`host:port`), closing the
+/// connection after the answer: (status, body).
+pub fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n"
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let status = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("malformed HTTP response")?;
+    let body = resp
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    Ok((status, body))
+}
+
+/// The value of the Prometheus sample `name{labels}` in `text` (labels in
+/// any order; every given pair must match), or 0 when there is none.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (metric, rest) = match series.split_once('{') {
+                Some((m, rest)) => (m, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if metric != name {
+                return None;
+            }
+            let all = labels
+                .iter()
+                .all(|(k, v)| rest.split(',').any(|pair| pair == format!("{k}=\"{v}\"")));
+            all.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
 }
 
 /// Collects `child`'s stderr lines (and passes them on to ours, so test
@@ -771,6 +809,16 @@ impl HostProcess {
         }
         let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
         bail!("the host did not print `{text}` within {limit:?}; it printed: {seen}")
+    }
+
+    /// `host:port` of its health endpoint (`--http-addr`), once it printed it.
+    pub fn http_addr(&self, limit: Duration) -> anyhow::Result<String> {
+        self.await_stdout("listening http://", limit)?;
+        let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        seen.lines()
+            .find_map(|l| l.strip_prefix("listening http://"))
+            .map(str::to_string)
+            .context("no `listening http://` line")
     }
 
     /// Waits until it serves its exports (`ready` on stdout) and returns the

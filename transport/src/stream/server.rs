@@ -309,6 +309,7 @@ async fn serve_call(
         headers,
     } = header;
     let Some(function) = registry.get(&instance, &func) else {
+        crate::metrics::unknown_function();
         warn!(
             peer = who,
             instance, func, "call to a function this extension does not serve"

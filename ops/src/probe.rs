@@ -1,6 +1,6 @@
-//! `EXTENSION healthcheck [--live] [ADDR]`: the probe a scratch image runs
+//! `BINARY healthcheck [--live] [ADDR]`: the probe a scratch image runs
 //! (`HEALTHCHECK`, Kubernetes `exec` probes), since it has no shell or curl.
-//! It asks the extension's own HTTP endpoint (`/readyz`, or `/healthz`
+//! It asks the binary's own HTTP endpoint (`/readyz`, or `/healthz`
 //! with `--live`) and exits 0 when it answers 200, else 1, in one line.
 
 use core::time::Duration;
@@ -12,22 +12,27 @@ use std::process::ExitCode;
 /// How long the probe may take to connect, and to read the answer.
 const TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The address probed when none is given: `WRPC_HTTP_ADDR`, else
+/// `127.0.0.1:9090`.
+pub fn default_addr() -> String {
+    std::env::var("WRPC_HTTP_ADDR").unwrap_or_else(|_| "127.0.0.1:9090".into())
+}
+
 /// If this process was started as `NAME healthcheck …`, runs the probe and
 /// returns its exit code; otherwise `None`. Call it first in `main`.
 ///
-/// The address is the argument after the flags, else `WRPC_HTTP_ADDR`, else
-/// `127.0.0.1:9090`; an unspecified address (`0.0.0.0`, `[::]`) is probed
-/// on loopback.
+/// The address is the argument after the flags, else [`default_addr`]; an
+/// unspecified address (`0.0.0.0`, `[::]`) is probed on loopback.
 pub fn health_check_command() -> Option<ExitCode> {
     let mut args = std::env::args().skip(1);
     if args.next().as_deref() != Some("healthcheck") {
         return None;
     }
-    let mut path = "/readyz";
-    let mut addr = std::env::var("WRPC_HTTP_ADDR").unwrap_or_else(|_| "127.0.0.1:9090".into());
+    let mut live = false;
+    let mut addr = default_addr();
     for arg in args {
         match arg.as_str() {
-            "--live" => path = "/healthz",
+            "--live" => live = true,
             "-h" | "--help" => {
                 println!("usage: healthcheck [--live] [HOST:PORT]  (exit 0 when /readyz, or /healthz with --live, answers 200)");
                 return Some(ExitCode::SUCCESS);
@@ -35,7 +40,14 @@ pub fn health_check_command() -> Option<ExitCode> {
             other => addr = other.to_string(),
         }
     }
-    Some(match probe(&addr, path) {
+    Some(run(&addr, live))
+}
+
+/// Asks `addr` for `/readyz` (`/healthz` if `live`), prints one line and
+/// returns 0 when it answered 200, else 1.
+pub fn run(addr: &str, live: bool) -> ExitCode {
+    let path = if live { "/healthz" } else { "/readyz" };
+    match probe(addr, path) {
         Ok(()) => {
             println!("{path}: ok");
             ExitCode::SUCCESS
@@ -44,7 +56,7 @@ pub fn health_check_command() -> Option<ExitCode> {
             println!("{path} at {addr}: {why}");
             ExitCode::FAILURE
         }
-    })
+    }
 }
 
 fn probe(addr: &str, path: &str) -> Result<(), String> {
