@@ -42,6 +42,10 @@ struct Cli {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
 
+    /// Send each component run's and served call's span to this OpenTelemetry collector (OTLP/HTTP JSON, http://HOST:PORT; off when unset).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    otlp_endpoint: Option<ops::otlp::Endpoint>,
+
     /// Serve /healthz, /readyz and /metrics here (HOST:PORT; port 0 picks one, printed as `listening http://…`). Off when unset.
     #[arg(long, env = "WRPC_HTTP_ADDR", global = true)]
     http_addr: Option<SocketAddr>,
@@ -76,7 +80,11 @@ fn main() -> ExitCode {
         }
         Command::Run { workload } => workload,
     };
-    ops::logs::init(cli.log_format, "warn");
+    ops::logs::init_with(
+        cli.log_format,
+        "warn",
+        cli.otlp_endpoint.clone().map(|e| (e, "host")),
+    );
     ops::metrics::install();
     let result = workload::Workload::load(&workload)
         .map_err(anyhow::Error::from)
@@ -100,6 +108,7 @@ fn main() -> ExitCode {
                 runtime::run(workload, defaults, cli.shutdown_grace, readiness).await
             })
         });
+    ops::otlp::flush(Duration::from_secs(2));
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(err) => {

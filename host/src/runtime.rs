@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _};
 use futures::future::join_all;
 use ops::Readiness;
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument as _};
 use transport::TraceContext;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
@@ -274,7 +274,25 @@ async fn run_all(
         // Each component runs on a worker thread of the runtime, where the
         // wake-ups of its calls' sockets land; run on the thread that called
         // `block_on`, every wake-up would first hop to it.
-        let run = tokio::spawn(async move { run_component(&engine, l, router, caller).await });
+        // The run is a span of its own: the root of the trace its calls carry.
+        let span = caller.trace.map_or_else(tracing::Span::none, |t| {
+            tracing::info_span!(
+                "run",
+                component = %name,
+                trace_id = %t.trace_id(),
+                span_id = %t.span_id(),
+                outcome = tracing::field::Empty,
+            )
+        });
+        let run = tokio::spawn(
+            async move {
+                let code = run_component(&engine, l, router, caller).await;
+                let ok = matches!(code, Ok(0));
+                tracing::Span::current().record("outcome", if ok { "ok" } else { "error" });
+                code
+            }
+            .instrument(span),
+        );
         async move {
             let code = match run.await {
                 Ok(code) => code,

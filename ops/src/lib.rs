@@ -5,12 +5,14 @@
 //! - [`OpsEndpoint`]: `/healthz` (liveness), `/readyz` ([`Readiness`]:
 //!   every listener and backend, named) and `/metrics` (Prometheus);
 //! - [`metrics`]: the recorder behind `/metrics`, and backend error counts;
-//! - [`probe`]: `BINARY healthcheck`, the probe of images without a shell.
+//! - [`probe`]: `BINARY healthcheck`, the probe of images without a shell;
+//! - [`otlp`]: optionally, the spans sent to an OpenTelemetry collector.
 #![deny(missing_docs)]
 
 mod http;
 pub mod logs;
 pub mod metrics;
+pub mod otlp;
 pub mod probe;
 mod readiness;
 

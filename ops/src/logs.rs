@@ -2,6 +2,8 @@
 
 use tracing_subscriber::EnvFilter;
 
+use crate::otlp::Endpoint;
+
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -20,17 +22,36 @@ pub enum LogFormat {
 ///
 /// Calling it twice is harmless: the second call changes nothing.
 pub fn init(format: LogFormat, default_filter: &str) {
+    init_with(format, default_filter, None);
+}
+
+/// Like [`init`], also sending spans to an OpenTelemetry collector when
+/// `otlp` is given (`(endpoint, service name)`; see [`crate::otlp`]).
+pub fn init_with(format: LogFormat, default_filter: &str, otlp: Option<(Endpoint, &str)>) {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::{Layer as _, Registry};
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{default_filter},async_nats::connector=off")));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let lines: Box<dyn tracing_subscriber::Layer<Registry> + Send + Sync> = match format {
+        LogFormat::Text => lines.with_filter(filter).boxed(),
+        LogFormat::Json => lines
             .json()
             .with_current_span(true)
             .with_span_list(false)
-            .try_init(),
+            .with_filter(filter)
+            .boxed(),
     };
+    // The exporter sees the spans of calls and runs whatever the log level.
+    let spans = Targets::new()
+        .with_target("transport::server", tracing::Level::INFO)
+        .with_target("host", tracing::Level::INFO);
+    let otlp =
+        otlp.map(|(endpoint, service)| crate::otlp::layer(endpoint, service).with_filter(spans));
+    let _ = tracing_subscriber::registry()
+        .with(lines)
+        .with(otlp)
+        .try_init();
 }

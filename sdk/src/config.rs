@@ -60,12 +60,27 @@ pub struct ServeArgs {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Send each call's span to this OpenTelemetry collector (OTLP/HTTP JSON, http://HOST:PORT; off when unset).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<ops::otlp::Endpoint>,
+
     #[command(flatten)]
     #[allow(missing_docs)]
     pub limits: LimitArgs,
 }
 
 impl ServeArgs {
+    /// Installs logging in `--log-format`, and the span exporter if
+    /// `--otlp-endpoint` is set, with `service` as the service name (the
+    /// extension's name). Call it once, first thing after parsing.
+    pub fn init_logs(&self, service: &str) {
+        ops::logs::init_with(
+            self.log_format,
+            "info",
+            self.otlp_endpoint.clone().map(|e| (e, service)),
+        );
+    }
+
     /// Checks the values that clap cannot check alone.
     ///
     /// # Errors

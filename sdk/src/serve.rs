@@ -206,6 +206,7 @@ impl Running {
         readiness.set_draining();
         serving.drain(grace).await;
         http_stop.cancel();
+        ops::otlp::flush(Duration::from_secs(2));
     }
 }
 

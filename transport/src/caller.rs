@@ -82,8 +82,9 @@ pub struct Caller {
     pub namespace: String,
     /// The component's name within the workload.
     pub component: String,
-    /// The trace the component's calls belong to: each call is sent with a
-    /// `traceparent` naming a new child span of it.
+    /// The span the component's calls are made in (a run, or a served
+    /// call): each call is sent with it as `traceparent`, so the server's
+    /// span is its child.
     pub trace: Option<TraceContext>,
 }
 
@@ -288,7 +289,7 @@ impl CallerContext {
     /// The trace this call runs in: the server's span, a child of the
     /// caller's `traceparent` (a new trace when it sent none or an invalid
     /// one). Set for every call a [`crate::server::Registry`] serves; send
-    /// `trace().child()` with the calls the handler makes.
+    /// it as the `traceparent` of the calls the handler makes.
     pub fn trace(&self) -> Option<TraceContext> {
         self.trace
     }

@@ -100,6 +100,7 @@ impl Registry {
                 trace_id = %span.trace_id(),
                 span_id = %span.span_id(),
                 parent_id = parent.map(|p| p.span_id()),
+                outcome = tracing::field::Empty,
             );
             let served = stats.start();
             let handled = handler(call);
@@ -107,7 +108,9 @@ impl Registry {
                 async move {
                     let outcome = handled.await;
                     served.finish(outcome.is_ok());
-                    tracing::debug!(ok = outcome.is_ok(), "call served");
+                    let ok = outcome.is_ok();
+                    tracing::Span::current().record("outcome", if ok { "ok" } else { "error" });
+                    tracing::debug!(ok, "call served");
                     outcome
                 }
                 .instrument(span),

@@ -410,8 +410,9 @@ impl Router {
                 .collect()
         };
         debug!(instance, func, target = %route.target.endpoint(), "invoking");
-        // Each call is a new span of the caller's trace.
-        let traceparent = cx.trace.map(|t| t.child().to_string());
+        // The caller's span is the parent of the server span the call
+        // becomes (the plugin keeps no span of its own per call).
+        let traceparent = cx.trace.map(|t| t.to_string());
         let [workload, namespace, component] = cx.headers();
         let with_trace;
         let headers: &[(&str, &str)] = match &traceparent {

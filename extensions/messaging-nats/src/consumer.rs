@@ -45,10 +45,7 @@ impl consumer::Handler<CallerContext> for Consumer {
         // continues it.
         let mut headers = async_nats::HeaderMap::new();
         if let Some(trace) = cx.trace() {
-            headers.insert(
-                sdk::headers::TRACEPARENT,
-                trace.child().to_string().as_str(),
-            );
+            headers.insert(sdk::headers::TRACEPARENT, trace.to_string().as_str());
         }
         let published = match msg.reply_to {
             Some(reply) => {

@@ -100,7 +100,7 @@ impl Route {
         let trace = headers
             .and_then(|h| h.get(sdk::headers::TRACEPARENT))
             .and_then(|v| sdk::TraceContext::parse(v.as_str()))
-            .map(|t| vec![(sdk::headers::TRACEPARENT.to_string(), t.child().to_string())])
+            .map(|t| vec![(sdk::headers::TRACEPARENT.to_string(), t.to_string())])
             .unwrap_or_default();
         match handle_message(&self.outbound, trace, msg).await {
             Ok(Ok(())) => Outcome::Handled,

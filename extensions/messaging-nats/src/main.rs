@@ -34,7 +34,7 @@ async fn main() -> ExitCode {
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = Config::parse();
-    sdk::init_tracing(config.serve.log_format);
+    config.serve.init_logs("messaging-nats");
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -315,8 +315,8 @@ fn a_callers_trace_continues_through_the_host_into_the_extension() {
     );
 
     // Two increments per message (`seen:` and `by:`): two spans of the
-    // caller's trace at keyvalue-redis, each with its own id, each a child
-    // of a span the host sent (a child of the host's own span).
+    // caller's trace at keyvalue-redis, each with its own id, both children
+    // of the host's span for the handler call.
     let kv_spans = served_spans(&stack.kv.log(), "increment");
     let traced: Vec<_> = kv_spans
         .iter()
@@ -325,7 +325,11 @@ fn a_callers_trace_continues_through_the_host_into_the_extension() {
     assert_eq!(traced.len(), 2, "{kv_spans:?}");
     assert_ne!(traced[0].1, traced[1].1);
     for (_, span, parent) in &traced {
-        assert!(parent.is_some(), "a child of the host's span");
+        assert_eq!(
+            parent.as_ref(),
+            Some(host_span),
+            "a child of the host's span"
+        );
         assert_ne!(span, host_span);
     }
     let own: Vec<_> = kv_spans.iter().filter(|(t, _, _)| t == own_trace).collect();
@@ -334,4 +338,133 @@ fn a_callers_trace_continues_through_the_host_into_the_extension() {
         2,
         "the host's own trace reaches the extension: {kv_spans:?}"
     );
+}
+
+/// A stand-in OpenTelemetry collector: accepts OTLP/HTTP POSTs on a port it
+/// picks and keeps each request's path and body.
+struct Collector {
+    addr: String,
+    posts: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+impl Collector {
+    fn start() -> Self {
+        use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let posts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&posts);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                let path = line.split(' ').nth(1).unwrap_or_default().to_string();
+                let mut length = 0;
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                sink.lock()
+                    .unwrap()
+                    .push((path, String::from_utf8_lossy(&body).into_owned()));
+                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+            }
+        });
+        Self { addr, posts }
+    }
+
+    /// Every span received: (service, name, trace id, span id, parent id).
+    fn spans(&self) -> Vec<(String, String, String, String, Option<String>)> {
+        let posts = self.posts.lock().unwrap().clone();
+        let mut out = Vec::new();
+        for (path, body) in posts {
+            assert_eq!(path, "/v1/traces");
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            for rs in v["resourceSpans"].as_array().unwrap() {
+                let service = rs["resource"]["attributes"][0]["value"]["stringValue"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                for ss in rs["scopeSpans"].as_array().unwrap() {
+                    for span in ss["spans"].as_array().unwrap() {
+                        let s = |k: &str| span[k].as_str().map(str::to_string);
+                        out.push((
+                            service.clone(),
+                            s("name").unwrap(),
+                            s("traceId").unwrap(),
+                            s("spanId").unwrap(),
+                            s("parentSpanId"),
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// With `--otlp-endpoint`, the host and keyvalue-redis send their spans to
+/// the collector under their service names, with the ids that travelled in
+/// `traceparent`: the host's handler span is the caller's child, each
+/// key-value span is the host span's child. The extension flushes on SIGTERM.
+#[test]
+fn spans_reach_an_otlp_collector_with_the_ids_on_the_wire() {
+    let collector = Collector::start();
+    let endpoint = format!("http://{}", collector.addr);
+    let nats = Nats::start().unwrap();
+    let redis = Redis::start().unwrap();
+    let kv = Extension::start(
+        "keyvalue-redis",
+        &[
+            "--redis-url".into(),
+            redis.url(),
+            "--otlp-endpoint".into(),
+            endpoint.clone(),
+        ],
+        &["tcp://127.0.0.1:0".into()],
+    )
+    .unwrap();
+    let manifest = format!(
+        "name: otlp\ncomponents:\n  - name: handler\n    file: ./guest.wasm\n    config: {{ BUCKET: otlp }}\nwrpc:\n  - interface: wasi:keyvalue\n    target: tcp://{kv}\n  - interface: wasmcloud:messaging\n    target: {nats}/ext\nexports:\n  - interface: {HANDLER}\n    serve: tcp://127.0.0.1:0\n",
+        kv = kv.tcp_addr().unwrap(),
+        nats = nats.url(),
+    );
+    let host = harness::spawn_host(
+        &manifest,
+        Path::new(MSG_HANDLER),
+        &["--otlp-endpoint", &endpoint],
+    )
+    .unwrap();
+    let addr = host.await_exports(WAIT).unwrap()[0].1.clone();
+    let caller = TraceContext::root();
+    let headers = vec![("traceparent".to_string(), caller.to_string())];
+    assert_eq!(deliver(&addr, &["exported"], &headers), vec![Ok(())]);
+    host.terminate(WAIT).unwrap();
+    assert!(kv.terminate().unwrap().success());
+
+    let spans = collector.spans();
+    let host_spans: Vec<_> = spans
+        .iter()
+        .filter(|s| s.0 == "host" && s.2 == caller.trace_id())
+        .collect();
+    assert_eq!(host_spans.len(), 1, "{spans:?}");
+    assert_eq!(host_spans[0].1, "call");
+    assert_eq!(host_spans[0].4.as_deref(), Some(caller.span_id().as_str()));
+    let kv_spans: Vec<_> = spans
+        .iter()
+        .filter(|s| s.0 == "keyvalue-redis" && s.2 == caller.trace_id())
+        .collect();
+    assert!(!kv_spans.is_empty(), "{spans:?}");
+    for span in kv_spans {
+        assert_eq!(span.4.as_ref(), Some(&host_spans[0].3), "{span:?}");
+    }
 }
