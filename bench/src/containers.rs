@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use harness::container::{image_size, Container};
+use harness::container::{image_size, make_readable, Container};
 use harness::{Nats, Redis, S3};
 
 /// How long a started container is left alone before its memory is read.
@@ -96,13 +96,7 @@ pub fn measure(progress: impl Fn(&str)) -> anyhow::Result<Vec<Row>> {
             nats = nats.url(),
         ),
     )?;
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
-        for f in ["handler.wasm", "workload.yaml"] {
-            std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644))?;
-        }
-    }
+    make_readable(&dir)?;
     let volume = format!("{}:/workload:ro", dir.display());
     let host = Container::start(
         "wrpc-ext/host:dev",

@@ -15,7 +15,7 @@ use core::time::Duration;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs as _};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
@@ -99,10 +99,7 @@ struct SpanData {
 }
 
 /// Collects a span's W3C ids and its other fields as attributes.
-#[derive(Default)]
-struct Fields<'a> {
-    span: Option<&'a mut SpanData>,
-}
+struct Fields<'a>(&'a mut SpanData);
 
 impl Visit for Fields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
@@ -122,9 +119,7 @@ impl Visit for Fields<'_> {
 
 impl Fields<'_> {
     fn record(&mut self, field: &Field, value: String) {
-        let Some(span) = self.span.as_deref_mut() else {
-            return;
-        };
+        let span = &mut *self.0;
         match field.name() {
             "trace_id" => span.trace_id = value,
             "span_id" => span.span_id = value,
@@ -164,16 +159,14 @@ where
             start_ns: now_ns(),
             ..SpanData::default()
         };
-        attrs.record(&mut Fields {
-            span: Some(&mut data),
-        });
+        attrs.record(&mut Fields(&mut data));
         span.extensions_mut().insert(data);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
             if let Some(data) = span.extensions_mut().get_mut::<SpanData>() {
-                values.record(&mut Fields { span: Some(data) });
+                values.record(&mut Fields(data));
             }
         }
     }
@@ -197,7 +190,7 @@ where
 
 /// The running exporter, for [`flush`].
 struct Exporter {
-    flush: Mutex<SyncSender<SyncSender<()>>>,
+    flush: SyncSender<SyncSender<()>>,
 }
 
 static EXPORTER: OnceLock<Exporter> = OnceLock::new();
@@ -211,9 +204,7 @@ pub fn layer(endpoint: Endpoint, service: &str) -> OtlpLayer {
     let _ = std::thread::Builder::new()
         .name("otlp-exporter".into())
         .spawn(move || export(&endpoint, &service, &spans, &flushes));
-    let _ = EXPORTER.set(Exporter {
-        flush: Mutex::new(flush),
-    });
+    let _ = EXPORTER.set(Exporter { flush });
     OtlpLayer { queue }
 }
 
@@ -224,12 +215,7 @@ pub fn flush(limit: Duration) {
         return;
     };
     let (done, wait) = mpsc::sync_channel(1);
-    let sent = exporter
-        .flush
-        .lock()
-        .map(|f| f.try_send(done).is_ok())
-        .unwrap_or(false);
-    if sent {
+    if exporter.flush.try_send(done).is_ok() {
         let _ = wait.recv_timeout(limit);
     }
 }

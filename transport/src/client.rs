@@ -172,10 +172,7 @@ impl Target {
     /// The NATS connection is not connected.
     pub fn check(&self) -> Result<(), String> {
         match &self.client {
-            Client::Nats(nats) => match nats.nats().connection_state() {
-                async_nats::connection::State::Connected => Ok(()),
-                state => Err(format!("NATS connection is {state}")),
-            },
+            Client::Nats(nats) => crate::nats::check_connected(nats.nats()),
             Client::Stream(_) => Ok(()),
         }
     }

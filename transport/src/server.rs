@@ -233,10 +233,7 @@ impl ListenerState {
         match &self.kind {
             ListenerKind::Socket(running) if running.load(Ordering::Relaxed) => Ok(()),
             ListenerKind::Socket(_) => Err("not accepting connections".into()),
-            ListenerKind::Nats(client) => match client.connection_state() {
-                async_nats::connection::State::Connected => Ok(()),
-                state => Err(format!("NATS connection is {state}")),
-            },
+            ListenerKind::Nats(client) => crate::nats::check_connected(client),
         }
     }
 }

@@ -88,16 +88,6 @@ impl TraceContext {
     pub fn sampled(&self) -> bool {
         self.flags & SAMPLED != 0
     }
-
-    /// The trace id as a number.
-    pub fn trace_id_u128(&self) -> u128 {
-        self.trace_id
-    }
-
-    /// The span id as a number.
-    pub fn span_id_u64(&self) -> u64 {
-        self.span_id
-    }
 }
 
 /// The `traceparent` header value, version `00`.

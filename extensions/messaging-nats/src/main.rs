@@ -65,13 +65,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let probe = nats.clone();
     let running = sdk::Extension::new("messaging-nats", serve)
         .readiness(move || {
-            let state = probe.connection_state();
-            async move {
-                match state {
-                    async_nats::connection::State::Connected => Ok(()),
-                    other => Err(format!("application NATS {other}")),
-                }
-            }
+            let state = transport::nats::check_connected(&probe)
+                .map_err(|why| format!("application {why}"));
+            async move { state }
         })
         .start(sdk::messaging::serve(consumer::Consumer::new(
             nats.clone(),

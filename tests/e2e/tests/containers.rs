@@ -8,12 +8,12 @@
 //! test's Redis and NATS on 127.0.0.1 are reachable and every server binds
 //! port 0 and reports the port it got.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e::KV_GUEST;
-use harness::container::{podman, require_image, stdout, Container};
+use harness::container::{make_readable, podman, require_image, stdout, Container};
 use harness::{http_get, metric, run_host, spawn_host, HostRun, Nats, Redis};
 
 const KV_IMAGE: &str = "wrpc-ext/keyvalue-redis:dev";
@@ -34,20 +34,26 @@ fn kv_container(name: &str, redis: &Redis, listen: &[&str], run_opts: &[&str]) -
     Container::start(KV_IMAGE, name, &opts, &args)
 }
 
-fn counter_manifest(workload: &str, target: &str) -> String {
+/// A workload running the key-value guest's `scenario` through `target`,
+/// each call bounded by `timeout`.
+fn manifest(workload: &str, scenario: &str, target: &str, timeout: &str) -> String {
     format!(
-        "name: {workload}\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ SCENARIO: counter, BUCKET: visits }}\nwrpc:\n  - interface: wasi:keyvalue\n    target: \"{target}\"\n    timeout: 5s\n"
+        "name: {workload}\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ SCENARIO: {scenario}, BUCKET: visits }}\nwrpc:\n  - interface: wasi:keyvalue\n    target: \"{target}\"\n    timeout: {timeout}\n"
     )
 }
 
-fn run_counter(workload: &str, target: &str) -> HostRun {
+fn run_scenario(workload: &str, scenario: &str, target: &str) -> HostRun {
     run_host(
-        &counter_manifest(workload, target),
+        &manifest(workload, scenario, target, "5s"),
         KV_GUEST.as_ref(),
         &[],
         WAIT,
     )
     .unwrap()
+}
+
+fn run_counter(workload: &str, target: &str) -> HostRun {
+    run_scenario(workload, "counter", target)
 }
 
 fn expect_success(run: &HostRun, text: &str) {
@@ -91,10 +97,10 @@ fn host_container_runs_the_workload_through_the_extension_container() {
     std::fs::copy(KV_GUEST, dir.join("guest.wasm")).unwrap();
     std::fs::write(
         dir.join("workload.yaml"),
-        counter_manifest("in-a-container", &kv.address("tcp")),
+        manifest("in-a-container", "counter", &kv.address("tcp"), "5s"),
     )
     .unwrap();
-    make_readable(&dir);
+    make_readable(&dir).unwrap();
     let volume = format!("{}:/workload:ro", dir.display());
     let out = podman(&[
         "run",
@@ -113,16 +119,6 @@ fn host_container_runs_the_workload_through_the_extension_container() {
     assert!(stdout(&out).contains("visit number 1"), "{out:?}");
 }
 
-/// Lets the images' non-root uid read (and, for sockets, write) `dir`.
-fn make_readable(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
-}
-
 /// The sidecar pattern over a shared Unix socket (a mounted directory, as
 /// an `emptyDir` in a pod) and NATS: stopped, the guest gets error values
 /// naming the target, quickly; started again, the very next run succeeds.
@@ -132,7 +128,7 @@ fn stopped_sidecar_gives_error_values_and_a_restart_recovers() {
     let nats = Nats::start().unwrap();
     let nats_target = format!("{}/sidecar", nats.url());
     let dir = harness::temp_dir("sidecar-socket").unwrap();
-    make_readable(&dir);
+    make_readable(&dir).unwrap();
     let socket = dir.join("kv.sock");
     let unix = format!("unix://{}", socket.display());
     let volume = format!("{}:{}", dir.display(), dir.display());
@@ -157,15 +153,7 @@ fn stopped_sidecar_gives_error_values_and_a_restart_recovers() {
     );
     for (workload, target) in [("unix-down", &unix), ("nats-down", &nats_target)] {
         let started = Instant::now();
-        let run = run_host(
-            &format!(
-                "name: {workload}\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ SCENARIO: expect-error, BUCKET: visits }}\nwrpc:\n  - interface: wasi:keyvalue\n    target: \"{target}\"\n    timeout: 5s\n"
-            ),
-            KV_GUEST.as_ref(),
-            &[],
-            WAIT,
-        )
-        .unwrap();
+        let run = run_scenario(workload, "expect-error", target);
         expect_success(&run, "error: other: wasi:keyvalue/store@0.2.0-draft.get");
         assert!(
             run.stdout
@@ -226,8 +214,7 @@ fn sigterm_under_load_lets_calls_in_flight_finish() {
     let hosts: Vec<_> = (0..3)
         .map(|i| {
             spawn_host(
-                &counter_manifest(&format!("load-{i}"), &target)
-                    .replace("timeout: 5s", "timeout: 60s"),
+                &manifest(&format!("load-{i}"), "counter", &target, "60s"),
                 KV_GUEST.as_ref(),
                 &[],
             )
@@ -358,7 +345,7 @@ fn classic_pod_plays_and_its_workload_answers_through_the_sidecars() {
     let mut docs = k8s_render::parse_documents(&classic).unwrap();
     let components = harness::temp_dir("pod-components").unwrap();
     std::fs::copy(e2e::MSG_HANDLER, components.join("msg_handler.wasm")).unwrap();
-    make_readable(&components);
+    make_readable(&components).unwrap();
     for doc in docs.iter_mut() {
         let Some(pod) = k8s_render::pod_spec_mut(doc) else {
             continue;
@@ -438,33 +425,22 @@ fn classic_pod_plays_and_its_workload_answers_through_the_sidecars() {
 
     // Each container counted its part (the pod shares the machine's
     // network: its endpoints are on loopback).
-    let (_, host) = http_get("127.0.0.1:9090", "/metrics").unwrap();
+    let served_ok = |addr: &str, function: &str| {
+        let (_, text) = http_get(addr, "/metrics").unwrap();
+        let n = metric(
+            &text,
+            "wrpc_server_calls_total",
+            &[("function", function), ("outcome", "ok")],
+        );
+        (n, text)
+    };
+    let (n, host) = served_ok("127.0.0.1:9090", "handle-message");
+    assert_eq!(n, 1.0, "{host}");
+    let (n, kv) = served_ok("127.0.0.1:9091", "increment");
+    assert!(n >= 1.0, "{kv}");
+    let (n, msg) = served_ok("127.0.0.1:9093", "publish");
     assert_eq!(
-        metric(
-            &host,
-            "wrpc_server_calls_total",
-            &[("function", "handle-message"), ("outcome", "ok")]
-        ),
-        1.0,
-        "{host}"
-    );
-    let (_, kv) = http_get("127.0.0.1:9091", "/metrics").unwrap();
-    assert!(
-        metric(
-            &kv,
-            "wrpc_server_calls_total",
-            &[("function", "increment"), ("outcome", "ok")]
-        ) >= 1.0,
-        "{kv}"
-    );
-    let (_, msg) = http_get("127.0.0.1:9093", "/metrics").unwrap();
-    assert_eq!(
-        metric(
-            &msg,
-            "wrpc_server_calls_total",
-            &[("function", "publish"), ("outcome", "ok")]
-        ),
-        1.0,
+        n, 1.0,
         "the reply went out through the messaging sidecar: {msg}"
     );
     drop(played);

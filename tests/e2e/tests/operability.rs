@@ -23,16 +23,23 @@ struct Stack {
 
 impl Stack {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Like [`Stack::start`], keyvalue-redis with `extra` flags.
+    fn start_with(extra: &[&str]) -> Self {
         let nats = Nats::start().unwrap();
         let redis = Redis::start().unwrap();
+        let mut args = vec![
+            "--redis-url".to_string(),
+            redis.url(),
+            "--log-format".into(),
+            "json".into(),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_string()));
         let kv = Extension::start_with_env(
             &harness::bin("keyvalue-redis").unwrap(),
-            &[
-                "--redis-url".into(),
-                redis.url(),
-                "--log-format".into(),
-                "json".into(),
-            ],
+            &args,
             &["tcp://127.0.0.1:0".into()],
             &[("RUST_LOG", "warn,transport=debug")],
         )
@@ -47,6 +54,11 @@ impl Stack {
     /// A host serving the handler component over TCP, with its own
     /// health endpoint; returns it, the handler's address and the endpoint.
     fn handler_host(&self, config: &str) -> (HostProcess, String, String) {
+        self.handler_host_with(config, &[])
+    }
+
+    /// Like [`Stack::handler_host`], the host with `extra` flags.
+    fn handler_host_with(&self, config: &str, extra: &[&str]) -> (HostProcess, String, String) {
         let manifest = format!(
             r#"
 name: ops
@@ -66,10 +78,12 @@ exports:
             kv = self.kv.tcp_addr().unwrap(),
             nats = self.nats.url(),
         );
+        let mut args = vec!["--http-addr", "127.0.0.1:0", "--log-format", "json"];
+        args.extend(extra);
         let host = spawn_host_with_env(
             &manifest,
             Path::new(MSG_HANDLER),
-            &["--http-addr", "127.0.0.1:0", "--log-format", "json"],
+            &args,
             &[("RUST_LOG", "warn,transport=debug")],
         )
         .unwrap();
@@ -420,36 +434,14 @@ impl Collector {
 fn spans_reach_an_otlp_collector_with_the_ids_on_the_wire() {
     let collector = Collector::start();
     let endpoint = format!("http://{}", collector.addr);
-    let nats = Nats::start().unwrap();
-    let redis = Redis::start().unwrap();
-    let kv = Extension::start(
-        "keyvalue-redis",
-        &[
-            "--redis-url".into(),
-            redis.url(),
-            "--otlp-endpoint".into(),
-            endpoint.clone(),
-        ],
-        &["tcp://127.0.0.1:0".into()],
-    )
-    .unwrap();
-    let manifest = format!(
-        "name: otlp\ncomponents:\n  - name: handler\n    file: ./guest.wasm\n    config: {{ BUCKET: otlp }}\nwrpc:\n  - interface: wasi:keyvalue\n    target: tcp://{kv}\n  - interface: wasmcloud:messaging\n    target: {nats}/ext\nexports:\n  - interface: {HANDLER}\n    serve: tcp://127.0.0.1:0\n",
-        kv = kv.tcp_addr().unwrap(),
-        nats = nats.url(),
-    );
-    let host = harness::spawn_host(
-        &manifest,
-        Path::new(MSG_HANDLER),
-        &["--otlp-endpoint", &endpoint],
-    )
-    .unwrap();
-    let addr = host.await_exports(WAIT).unwrap()[0].1.clone();
+    let otlp = ["--otlp-endpoint", endpoint.as_str()];
+    let stack = Stack::start_with(&otlp);
+    let (host, addr, _) = stack.handler_host_with("", &otlp);
     let caller = TraceContext::root();
     let headers = vec![("traceparent".to_string(), caller.to_string())];
     assert_eq!(deliver(&addr, &["exported"], &headers), vec![Ok(())]);
     host.terminate(WAIT).unwrap();
-    assert!(kv.terminate().unwrap().success());
+    assert!(stack.kv.terminate().unwrap().success());
 
     let spans = collector.spans();
     let host_spans: Vec<_> = spans

@@ -13,18 +13,39 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// `podman ARGS` with the settings these machines need
+/// The command `podman ARGS` with the settings these machines need
 /// (containers/containers.conf).
+fn podman_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new("podman");
+    cmd.env("CONTAINERS_CONF", repo().join("containers/containers.conf"))
+        .args(args);
+    cmd
+}
+
+/// Runs `podman ARGS` (see [`podman_command`]) and returns what it printed.
 ///
 /// # Panics
 ///
 /// Podman is not installed.
 pub fn podman(args: &[&str]) -> Output {
-    Command::new("podman")
-        .env("CONTAINERS_CONF", repo().join("containers/containers.conf"))
-        .args(args)
+    podman_command(args)
         .output()
         .expect("podman is installed (scripts/install.sh)")
+}
+
+/// Lets the images' non-root uid read `dir` and its files, and create
+/// files (sockets) in `dir`.
+///
+/// # Errors
+///
+/// The permissions cannot be changed.
+pub fn make_readable(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))?;
+    for entry in std::fs::read_dir(dir)? {
+        std::fs::set_permissions(entry?.path(), std::fs::Permissions::from_mode(0o644))?;
+    }
+    Ok(())
 }
 
 /// Its standard output as text.
@@ -79,9 +100,7 @@ impl Container {
 
     /// Its standard output so far (its log lines go to stderr).
     pub fn stdout(&self) -> String {
-        let out = Command::new("podman")
-            .env("CONTAINERS_CONF", repo().join("containers/containers.conf"))
-            .args(["logs", &self.name])
+        let out = podman_command(&["logs", &self.name])
             .stderr(std::process::Stdio::null())
             .output()
             .expect("podman logs");

@@ -106,3 +106,15 @@ fn readable(path: &std::path::Path, what: &'static str) -> Result<(), ConnectErr
             reason: err.to_string(),
         })
 }
+
+/// `Ok` while `client` is connected, else its state (for readiness checks).
+///
+/// # Errors
+///
+/// `NATS connection is disconnected` (or `pending`).
+pub fn check_connected(client: &async_nats::Client) -> Result<(), String> {
+    match client.connection_state() {
+        async_nats::connection::State::Connected => Ok(()),
+        state => Err(format!("NATS connection is {state}")),
+    }
+}

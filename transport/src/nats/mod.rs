@@ -26,7 +26,7 @@ mod server;
 
 pub use call::{CallRx, CallTx};
 pub use client::NatsClient;
-pub use connect::{connect, ConnectError};
+pub use connect::{check_connected, connect, ConnectError};
 pub use flow::{CREDIT_HEADER, WINDOW as STREAM_WINDOW};
 pub use server::NatsServer;
 

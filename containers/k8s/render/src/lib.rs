@@ -254,8 +254,8 @@ pub fn sync(k8s_dir: &Path, write: bool) -> Result<Vec<Stale>> {
             Err(err) => format!("unreadable: {err}"),
         };
         if write {
-            let dir = path.parent().expect("a render path has a folder");
-            std::fs::create_dir_all(dir)
+            let dir = k8s_dir.join(form.dir());
+            std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             std::fs::write(&path, &rendered)
                 .with_context(|| format!("cannot write {}", path.display()))?;
