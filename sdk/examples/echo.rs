@@ -10,7 +10,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use sdk::{CallerContext, Exports, Functions, RegisterError};
 
 mod bindings {
@@ -20,7 +19,7 @@ mod bindings {
 use bindings::exports::example::echo::echo::Handler;
 
 /// Serve example:echo/echo over wRPC.
-#[derive(Parser)]
+#[derive(clap::Parser)]
 struct Config {
     #[command(flatten)]
     serve: sdk::ServeArgs,
@@ -52,15 +51,15 @@ impl Exports for Echo {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let config = Config::parse();
-    sdk::init_tracing(config.serve.log_format);
-    match sdk::Extension::new("echo", config.serve).run(Echo).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("echo: {err}");
-            ExitCode::FAILURE
-        }
+impl sdk::Config for Config {
+    fn serve_args(&self) -> &sdk::ServeArgs {
+        &self.serve
     }
+}
+
+fn main() -> ExitCode {
+    sdk::main("echo", |config: Config| async move {
+        sdk::Extension::new("echo", config.serve).run(Echo).await?;
+        Ok(())
+    })
 }

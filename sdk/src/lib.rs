@@ -41,6 +41,7 @@ mod dispatch;
 pub mod memory;
 pub mod outbound;
 mod serve;
+mod start;
 mod stream;
 
 #[cfg(feature = "blobstore")]
@@ -57,6 +58,7 @@ pub use ops::probe::health_check_command;
 pub use ops::LogFormat;
 pub use outbound::{failure_reason, is_unreachable, Outbound, OutboundError, OutboundOptions};
 pub use serve::{Exports, Extension, Running, ServeError};
+pub use start::{main, Config};
 pub use stream::{IncomingBytes, OutgoingBytes, OutgoingStream, CHUNK};
 /// The trace context of calls ([`CallerContext::trace`]).
 pub use transport::TraceContext;

@@ -11,10 +11,8 @@ mod upload;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// Serve wasi:blobstore (as wrpc:blobstore@0.2.0) from S3 over wRPC.
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(name = "blobstore-s3", version, about)]
 struct Config {
     #[command(flatten)]
@@ -24,25 +22,17 @@ struct Config {
     s3: config::S3Args,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    if let Some(code) = sdk::health_check_command() {
-        return code;
-    }
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = Config::parse();
-    config.serve.init_logs("blobstore-s3");
-    match run(config).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("blobstore-s3: {err:#}");
-            ExitCode::FAILURE
-        }
+fn main() -> ExitCode {
+    sdk::main("blobstore-s3", run)
+}
+
+impl sdk::Config for Config {
+    fn serve_args(&self) -> &sdk::ServeArgs {
+        &self.serve
     }
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    config.serve.validate()?;
     let store = store::S3Store::new(config.s3.client().await?, &config.s3);
     let probe = store.clone();
     sdk::Extension::new("blobstore-s3", config.serve)

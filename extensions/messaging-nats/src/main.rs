@@ -11,10 +11,8 @@ use core::time::Duration;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// Serve wasmcloud:messaging over wRPC on NATS, and deliver subscriptions to components' handlers.
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(name = "messaging-nats", version, about)]
 struct Config {
     #[command(flatten)]
@@ -27,25 +25,17 @@ struct Config {
 /// How long connecting to the application's NATS may take at start-up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    if let Some(code) = sdk::health_check_command() {
-        return code;
-    }
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = Config::parse();
-    config.serve.init_logs("messaging-nats");
-    match run(config).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("messaging-nats: {err:#}");
-            ExitCode::FAILURE
-        }
+fn main() -> ExitCode {
+    sdk::main("messaging-nats", run)
+}
+
+impl sdk::Config for Config {
+    fn serve_args(&self) -> &sdk::ServeArgs {
+        &self.serve
     }
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    config.serve.validate()?;
     let Config { serve, messaging } = config;
     let endpoint = messaging.nats(&serve).map_err(anyhow::Error::msg)?;
     let nats = transport::nats::connect(&endpoint, "messaging-nats", CONNECT_TIMEOUT)

@@ -15,10 +15,11 @@ fn keyvalue_redis(args: &[&str]) -> (Option<i32>, String) {
     )
 }
 
+/// A usage error (exit 2, as clap's), not a runtime failure.
 #[test]
 fn no_transport_is_refused() {
     let (code, stderr) = keyvalue_redis(&["--http-addr", "127.0.0.1:0"]);
-    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(code, Some(2), "{stderr}");
     assert_eq!(
         stderr.trim(),
         "keyvalue-redis: nothing to serve on: pass --nats-url and/or --listen (tcp://, unix://, ws://, wss:// or nats://)"
