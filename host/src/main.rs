@@ -50,6 +50,10 @@ struct Cli {
     #[arg(long, env = "WRPC_HTTP_ADDR", global = true)]
     http_addr: Option<SocketAddr>,
 
+    /// Do not ask `wrpc:` targets at start whether they serve what is declared (as `check: false` on every entry).
+    #[arg(long, env = "WRPC_NO_CHECK_SERVED", global = true)]
+    no_check_served: bool,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -88,7 +92,10 @@ fn main() -> ExitCode {
     ops::metrics::install();
     let result = workload::Workload::load(&workload)
         .map_err(anyhow::Error::from)
-        .and_then(|workload| {
+        .and_then(|mut workload| {
+            if cli.no_check_served {
+                workload.skip_served_checks();
+            }
             let defaults = Defaults {
                 target: cli.wrpc_target,
                 timeout: cli.wrpc_timeout,

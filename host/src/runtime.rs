@@ -188,6 +188,8 @@ pub async fn run(
     // A declaration nothing imports is named before an import nothing
     // provides: the second is often the first's typo.
     check_declarations_used(&engine, &compiled, &router)?;
+    // Then whether each target serves what is declared for it.
+    router.check_served().await?;
     let mut loaded = Vec::new();
     for (spec, component) in compiled {
         loaded.push(load(&engine, spec, component, &router)?);

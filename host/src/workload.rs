@@ -162,6 +162,8 @@ struct LongEntry {
     target: Option<Parsed<Endpoint>>,
     timeout: Option<Parsed<Bounded>>,
     idle_timeout: Option<Parsed<Bounded>>,
+    /// Ask the target at start whether it serves the interface (default true).
+    check: Option<bool>,
 }
 
 /// A duration with a unit, greater than zero and at most ten years.
@@ -183,7 +185,7 @@ impl<'de> Deserialize<'de> for WrpcEntry {
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(
-                    "an interface name, or a map with `interface`, `target`, `timeout`, `idle_timeout`",
+                    "an interface name, or a map with `interface`, `target`, `timeout`, `idle_timeout`, `check`",
                 )
             }
 
@@ -194,6 +196,7 @@ impl<'de> Deserialize<'de> for WrpcEntry {
                     target: None,
                     timeout: None,
                     idle_timeout: None,
+                    check: true,
                 }))
             }
 
@@ -204,6 +207,7 @@ impl<'de> Deserialize<'de> for WrpcEntry {
                     target: long.target.map(|t| t.0),
                     timeout: long.timeout.map(|t| t.0 .0),
                     idle_timeout: long.idle_timeout.map(|t| t.0 .0),
+                    check: long.check.unwrap_or(true),
                 }))
             }
         }
@@ -365,6 +369,13 @@ impl Workload {
             }
         }
         Ok(())
+    }
+
+    /// Turns off the start-up check of every `wrpc:` target.
+    pub fn skip_served_checks(&mut self) {
+        for entry in &mut self.wrpc {
+            entry.0.check = false;
+        }
     }
 
     /// The `wrpc:` declarations.

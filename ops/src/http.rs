@@ -1,7 +1,10 @@
 //! The HTTP endpoint: `/healthz` (the process runs), `/readyz`
-//! ([`Readiness`]) and `/metrics` (Prometheus text format).
+//! ([`Readiness`]), `/metrics` (Prometheus text format) and, for
+//! extensions, `/describe` (what they serve, as JSON).
 
 use core::net::SocketAddr;
+
+use std::sync::{Arc, OnceLock};
 
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -22,10 +25,14 @@ pub struct BindError {
     pub error: std::io::Error,
 }
 
+/// A JSON document served at `/describe` once it is set (503 before).
+pub type Description = Arc<OnceLock<String>>;
+
 /// A bound endpoint, not yet serving.
 pub struct OpsEndpoint {
     listener: TcpListener,
     local: SocketAddr,
+    description: Option<Description>,
 }
 
 impl OpsEndpoint {
@@ -41,12 +48,23 @@ impl OpsEndpoint {
         let local = listener
             .local_addr()
             .map_err(|error| BindError { addr, error })?;
-        Ok(Self { listener, local })
+        Ok(Self {
+            listener,
+            local,
+            description: None,
+        })
     }
 
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// Also serves `description` at `/describe` (JSON).
+    #[must_use]
+    pub fn describe(mut self, description: Description) -> Self {
+        self.description = Some(description);
+        self
     }
 
     /// Serves on a task of its own until `stop` is cancelled. Installs the
@@ -80,6 +98,29 @@ impl OpsEndpoint {
                         .into_response()
                 }),
             );
+        let app = match self.description {
+            Some(description) => app.route(
+                "/describe",
+                get(move || {
+                    let description = description.get().cloned();
+                    async move {
+                        match description {
+                            Some(json) => (
+                                StatusCode::OK,
+                                [(header::CONTENT_TYPE, "application/json")],
+                                json,
+                            ),
+                            None => (
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                [(header::CONTENT_TYPE, "text/plain")],
+                                "starting\n".to_string(),
+                            ),
+                        }
+                    }
+                }),
+            ),
+            None => app,
+        };
         tokio::spawn(async move {
             let served = axum::serve(self.listener, app)
                 .with_graceful_shutdown(async move { stop.cancelled().await })

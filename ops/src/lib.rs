@@ -16,6 +16,6 @@ pub mod otlp;
 pub mod probe;
 mod readiness;
 
-pub use http::{BindError, OpsEndpoint};
+pub use http::{BindError, Description, OpsEndpoint};
 pub use logs::LogFormat;
 pub use readiness::{Readiness, Report, CHECK_TIMEOUT};

@@ -10,10 +10,10 @@
 
 use std::process::ExitCode;
 
-use sdk::{CallerContext, Exports, Functions, RegisterError};
+use sdk::CallerContext;
 
 mod bindings {
-    wit_bindgen_wrpc::generate!({ world: "extension", path: "../wit/echo" });
+    sdk::generate!({ world: "extension", path: "../wit/echo" });
 }
 
 use bindings::exports::example::echo::echo::Handler;
@@ -36,21 +36,6 @@ impl Handler<CallerContext> for Echo {
     }
 }
 
-impl Exports for Echo {
-    fn register(&self, functions: &mut Functions) -> Result<(), RegisterError> {
-        functions.add_wit(&[wit::ECHO])?;
-        let echo = self.clone();
-        functions.serve(
-            "example:echo/echo@0.1.0",
-            "echo",
-            move |cx, (message,): (String,)| {
-                let echo = echo.clone();
-                async move { Ok((echo.echo(cx, message).await?,)) }
-            },
-        )
-    }
-}
-
 impl sdk::Config for Config {
     fn serve_args(&self) -> &sdk::ServeArgs {
         &self.serve
@@ -59,7 +44,10 @@ impl sdk::Config for Config {
 
 fn main() -> ExitCode {
     sdk::main("echo", |config: Config| async move {
-        sdk::Extension::new("echo", config.serve).run(Echo).await?;
+        sdk::Extension::new("echo", config.serve)
+            .version(env!("CARGO_PKG_VERSION"))
+            .run(bindings::serve_exports(Echo))
+            .await?;
         Ok(())
     })
 }

@@ -208,6 +208,7 @@ macro_rules! function {
 impl<H: Handler> Exports for Blobstore<H> {
     fn register(&self, fns: &mut Functions) -> Result<(), RegisterError> {
         fns.add_wit(WIT)?;
+        fns.export(&[INSTANCE])?;
         let h = &self.0;
         function!(fns, h, "clear-container", |h, cx, (name: String)| h.clear_container(cx, name))?;
         function!(fns, h, "container-exists", |h, cx, (name: String)| h.container_exists(cx, name))?;

@@ -40,6 +40,17 @@ pub enum RegisterError {
     /// The function is registered twice.
     #[error(transparent)]
     Duplicate(#[from] Duplicate),
+    /// An instance given to [`Functions::export`] is not in the WIT.
+    #[error("`{0}` is not an interface of the WIT this extension serves")]
+    UnknownInstance(String),
+    /// An exported instance has functions nobody registered.
+    #[error("`{instance}` is exported but {} not registered: {}", if .functions.len() == 1 { "this function is" } else { "these functions are" }, .functions.join(", "))]
+    Missing {
+        /// The instance.
+        instance: String,
+        /// The functions of its WIT that have no handler.
+        functions: Vec<String>,
+    },
 }
 
 /// The functions an extension serves, with the WIT that types them.
@@ -47,6 +58,9 @@ pub enum RegisterError {
 pub struct Functions {
     registry: Registry,
     signatures: Signatures,
+    exported: Vec<String>,
+    /// The WIT packages given, as `(file name, contents)`, in order.
+    wit: Vec<Vec<(String, String)>>,
 }
 
 impl Functions {
@@ -63,7 +77,73 @@ impl Functions {
     /// [`RegisterError::Wit`] when the WIT does not parse.
     pub fn add_wit(&mut self, packages: &[&[(&str, &str)]]) -> Result<(), RegisterError> {
         self.signatures.extend(Signatures::from_wit(packages)?);
+        for files in packages {
+            let files: Vec<(String, String)> = files
+                .iter()
+                .map(|(name, contents)| ((*name).to_string(), (*contents).to_string()))
+                .collect();
+            if !self.wit.contains(&files) {
+                self.wit.push(files);
+            }
+        }
         Ok(())
+    }
+
+    /// Declares `instances` exported: each must be in the WIT, and every
+    /// function of each must be registered before the extension starts
+    /// ([`Functions::check_complete`]).
+    ///
+    /// # Errors
+    ///
+    /// [`RegisterError::UnknownInstance`] if an instance is not in the WIT.
+    pub fn export(&mut self, instances: &[&str]) -> Result<(), RegisterError> {
+        for instance in instances {
+            if self.signatures.functions(instance).next().is_none() {
+                return Err(RegisterError::UnknownInstance((*instance).to_string()));
+            }
+            if !self.exported.iter().any(|known| known == instance) {
+                self.exported.push((*instance).to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that every function of every exported instance is registered.
+    ///
+    /// # Errors
+    ///
+    /// [`RegisterError::Missing`] names the first instance with functions
+    /// that have no handler, and those functions.
+    pub fn check_complete(&self) -> Result<(), RegisterError> {
+        let registered = self.registry.functions();
+        for instance in &self.exported {
+            let functions: Vec<String> = self
+                .signatures
+                .functions(instance)
+                .map(|(func, _)| func)
+                .filter(|func| !registered.contains(&(instance.as_str(), *func)))
+                .map(str::to_string)
+                .collect();
+            if !functions.is_empty() {
+                return Err(RegisterError::Missing {
+                    instance: instance.clone(),
+                    functions,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The instances declared with [`Functions::export`], and every other
+    /// instance with a registered function, in that order.
+    pub fn exported(&self) -> Vec<&str> {
+        let mut instances: Vec<&str> = self.exported.iter().map(String::as_str).collect();
+        for (instance, _) in self.registry.functions() {
+            if !instances.contains(&instance) {
+                instances.push(instance);
+            }
+        }
+        instances
     }
 
     /// Serves `instance.func` with `handler`, which gets the caller and the
@@ -125,6 +205,12 @@ impl Functions {
         };
         self.registry.insert(instance, func, &signature, serve)?;
         Ok(())
+    }
+
+    /// The WIT packages given to [`Functions::add_wit`], as `(file name,
+    /// contents)` lists, in the order given (each once).
+    pub fn wit(&self) -> &[Vec<(String, String)>] {
+        &self.wit
     }
 
     /// The signatures known from the WIT.

@@ -13,13 +13,12 @@
 //! # }
 //! ```
 
-use crate::dispatch::{Functions, RegisterError};
 use crate::outbound::Headers;
 use crate::{CallerContext, Exports, Outbound};
 
 #[allow(missing_docs, dead_code, clippy::all)]
 mod bindings {
-    wit_bindgen_wrpc::generate!({
+    crate::generate!({
         world: "extension",
         path: "../wit/messaging",
     });
@@ -43,34 +42,10 @@ pub trait Handler: consumer::Handler<CallerContext> + Clone + Send + Sync + 'sta
 
 impl<H> Handler for H where H: consumer::Handler<CallerContext> + Clone + Send + Sync + 'static {}
 
-/// The consumer exports of `handler`, for [`crate::Extension::run`].
+/// The consumer exports of `handler` (registered from the WIT), for
+/// [`crate::Extension::run`].
 pub fn serve<H: Handler>(handler: H) -> impl Exports {
-    Consumer(handler)
-}
-
-struct Consumer<H>(H);
-
-impl<H: Handler> Exports for Consumer<H> {
-    fn register(&self, fns: &mut Functions) -> Result<(), RegisterError> {
-        use bytes::Bytes;
-        use consumer::Handler as C;
-        fns.add_wit(&[WIT])?;
-        let h = self.0.clone();
-        fns.serve(CONSUMER, "publish", move |cx, (msg,): (BrokerMessage,)| {
-            let h = h.clone();
-            async move { Ok((C::publish(&h, cx, msg).await?,)) }
-        })?;
-        let h = self.0.clone();
-        fns.serve(
-            CONSUMER,
-            "request",
-            move |cx, (subject, body, timeout_ms): (String, Bytes, u32)| {
-                let h = h.clone();
-                async move { Ok((C::request(&h, cx, subject, body, timeout_ms).await?,)) }
-            },
-        )?;
-        Ok(())
-    }
+    bindings::serve_exports(handler)
 }
 
 /// Delivers `msg` to the component handler `outbound` calls. `Ok(Err(…))`

@@ -54,6 +54,7 @@ pub enum ServeError {
 /// An extension server: a name, shared flags, and then [`Extension::run`].
 pub struct Extension {
     name: String,
+    version: Option<String>,
     args: ServeArgs,
     probe: Probe,
 }
@@ -64,9 +65,18 @@ impl Extension {
     pub fn new(name: impl Into<String>, args: ServeArgs) -> Self {
         Self {
             name: name.into(),
+            version: None,
             args,
             probe: Arc::new(|| Box::pin(async { Ok(()) })),
         }
+    }
+
+    /// Sets the version the extension reports (`/describe` and discovery),
+    /// usually `env!("CARGO_PKG_VERSION")`.
+    #[must_use]
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
     }
 
     /// Sets the backend check behind `/readyz` (reported as `backend`):
@@ -117,13 +127,22 @@ impl Extension {
     ///
     /// Returns a [`ServeError`] if a transport cannot be set up.
     pub async fn start(self, exports: impl Exports) -> Result<Running, ServeError> {
-        let Self { name, args, probe } = self;
+        let Self {
+            name,
+            version,
+            args,
+            probe,
+        } = self;
         args.validate()?;
         raise_open_files_limit();
         crate::memory::release_large_buffers();
         ops::metrics::install();
         let mut functions = Functions::new();
         exports.register(&mut functions)?;
+        functions.check_complete()?;
+        let served = crate::discovery::Served::of(&name, version.as_deref(), &functions);
+        let description = ops::Description::default();
+        crate::discovery::register(&mut functions, &description)?;
         let registry = Arc::new(functions.into_registry());
         let opts = ServeOptions::new(args.limits.limits(), args.max_concurrency);
         // Stops the health endpoint after the drain, or if start-up fails.
@@ -140,7 +159,8 @@ impl Extension {
         );
         addresses.push(format!("http://{http_addr}"));
         // /readyz says `draining` while calls finish.
-        http.spawn(readiness.clone(), http_stop.clone());
+        http.describe(Arc::clone(&description))
+            .spawn(readiness.clone(), http_stop.clone());
 
         let serving = Serving::start(
             &args.endpoints(&name),
@@ -158,6 +178,7 @@ impl Extension {
         }
         readiness.add("backend", move || probe());
         addresses.extend(serving.addresses().iter().cloned());
+        let _ = description.set(served.document(&addresses));
         stop_on_error.disarm();
         readiness.set_started();
         for addr in &addresses {

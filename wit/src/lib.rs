@@ -61,6 +61,9 @@ pub const MESSAGING: Package = &[
 /// `example:echo@0.1.0`, the user-defined example interface.
 pub const ECHO: Package = &[("echo.wit", include_str!("../echo/echo.wit"))];
 
+/// `wrpc-ext:extension@0.1.0`: discovery, served by every sdk-built extension.
+pub const EXTENSION: Package = &[("discovery.wit", include_str!("../extension/discovery.wit"))];
+
 /// `test:streams@0.1.0`, byte streams both ways, for the sdk's tests.
 pub const TEST_STREAMS: Package = &[("streams.wit", include_str!("../test-streams/streams.wit"))];
 
@@ -74,6 +77,7 @@ mod tests {
         for (package, functions) in [
             (super::WRPC_KEYVALUE, 9),
             (super::ECHO, 1),
+            (super::EXTENSION, 1),
             (super::TEST_STREAMS, 3),
             (super::BLOBSTORE_ADMIN, 1),
             (super::MESSAGING, 3),

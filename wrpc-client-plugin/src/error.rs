@@ -78,6 +78,28 @@ pub enum SetupError {
         /// What the client said.
         reason: String,
     },
+    /// The target described itself and does not serve the interface.
+    #[error("`{interface}` is routed to {target}, but the extension there ({extension}) does not serve it; it serves {served}")]
+    NotServed {
+        /// The declared interface.
+        interface: String,
+        /// The target (credentials redacted).
+        target: String,
+        /// The extension's name, as it says.
+        extension: String,
+        /// The instances it serves, joined by `, ` (`nothing else` if none).
+        served: String,
+    },
+    /// The target answered, but not with what it serves.
+    #[error("`{interface}` is routed to {target}, which did not say what it serves ({reason}); if it is not an sdk extension, set `check: false` on its `wrpc:` entry")]
+    NotDescribed {
+        /// The declared interface.
+        interface: String,
+        /// The target (credentials redacted).
+        target: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The workload's identity cannot travel in call headers.
     #[error("{0}")]
     Identity(#[from] transport::IdentityError),

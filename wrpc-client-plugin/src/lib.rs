@@ -39,9 +39,11 @@
 //!     target: Some("tcp://127.0.0.1:7761".parse()?),
 //!     timeout: None,
 //!     idle_timeout: None,
+//!     check: true,
 //! };
 //! let workload = WorkloadIdentity { name: "demo".into(), namespace: "default".into() };
 //! let router = Arc::new(Router::connect(&[decl], &Defaults::default(), &workload).await?);
+//! router.check_served().await?;
 //! let mut linker = Linker::<State>::new(&engine);
 //! add_to_linker(&mut linker, &engine, &component, "api", &router)?;
 //! # Ok(()) }
@@ -50,6 +52,7 @@
 
 mod adapted;
 mod blobstore;
+mod discovery;
 mod error;
 mod generic;
 mod interface;

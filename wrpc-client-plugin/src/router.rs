@@ -36,6 +36,9 @@ pub struct Declaration {
     pub timeout: Option<Duration>,
     /// Longest pause of a streamed value; `None` for the host's default.
     pub idle_timeout: Option<Duration>,
+    /// Whether [`Router::check_served`] asks the target what it serves
+    /// (turn it off for targets that are not sdk extensions).
+    pub check: bool,
 }
 
 /// Host-wide defaults for declarations that leave things out, and the
@@ -78,6 +81,8 @@ struct Route {
     wire: Option<InterfaceName>,
     /// Where calls go, with their deadlines.
     target: Target,
+    /// Whether the target is asked what it serves.
+    check: bool,
 }
 
 impl Route {
@@ -204,9 +209,49 @@ impl Router {
                 declared: decl.interface.clone(),
                 wire,
                 target: Target::new(target, client, timeout, idle_timeout),
+                check: decl.check,
             });
         }
         Ok(Self { routes, ..router })
+    }
+
+    /// Asks each target whose declarations are checked what it serves (once
+    /// per target, all at once, each within its deadline) and fails when
+    /// one that answers does not serve what is declared for it. A target
+    /// that does not answer at all is not an error here: calls to it fail
+    /// with their own deadlines and errors.
+    ///
+    /// # Errors
+    ///
+    /// [`SetupError::NotServed`] when a target serves other interfaces,
+    /// [`SetupError::NotDescribed`] when it answers without a description.
+    pub async fn check_served(&self) -> Result<(), SetupError> {
+        let mut asked: Vec<(String, usize)> = Vec::new();
+        for (i, route) in self.routes.iter().enumerate() {
+            let endpoint = route.target.endpoint().to_string();
+            if route.check && !asked.iter().any(|(e, _)| *e == endpoint) {
+                asked.push((endpoint, i));
+            }
+        }
+        let answers = futures::future::join_all(
+            asked
+                .iter()
+                .map(|(_, i)| crate::discovery::describe(&self.routes[*i].target)),
+        )
+        .await;
+        for route in self.routes.iter().filter(|r| r.check) {
+            let endpoint = route.target.endpoint().to_string();
+            let Some(at) = asked.iter().position(|(e, _)| *e == endpoint) else {
+                continue;
+            };
+            crate::discovery::check(
+                &route.declared,
+                route.wire.as_ref(),
+                &route.target,
+                &answers[at],
+            )?;
+        }
+        Ok(())
     }
 
     /// Records the types of `instance.func`, so its results are checked

@@ -36,13 +36,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let store = store::S3Store::new(config.s3.client().await?, &config.s3);
     let probe = store.clone();
     sdk::Extension::new("blobstore-s3", config.serve)
+        .version(env!("CARGO_PKG_VERSION"))
         .readiness(move || {
             let store = probe.clone();
             async move { store.ping().await }
         })
         .run(admin::All(
             sdk::blobstore::serve(store.clone()),
-            admin::Admin(store),
+            admin::serve(admin::Admin(store)),
         ))
         .await?;
     Ok(())

@@ -31,6 +31,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let store = store::RedisStore::connect(&config.redis)?;
     let probe = store.clone();
     sdk::Extension::new("keyvalue-redis", config.serve)
+        .version(env!("CARGO_PKG_VERSION"))
         .readiness(move || {
             let store = probe.clone();
             async move { store.ping().await }

@@ -54,6 +54,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             .await?;
     let probe = nats.clone();
     let running = sdk::Extension::new("messaging-nats", serve)
+        .version(env!("CARGO_PKG_VERSION"))
         .readiness(move || {
             let state = transport::nats::check_connected(&probe)
                 .map_err(|why| format!("application {why}"));

@@ -48,6 +48,12 @@ impl Signatures {
                 .push_group(group)
                 .map_err(|err| WitError::Parse(format!("{err:#}")))?;
         }
+        Self::from_resolve(&resolve)
+    }
+
+    /// The signatures of every named interface in `resolve` (e.g. packages
+    /// pushed with [`Resolve::push_path`], a directory with its `deps/`).
+    pub fn from_resolve(resolve: &Resolve) -> Result<Self, WitError> {
         let mut sigs = Self::default();
         for (id, iface) in &resolve.interfaces {
             // Interfaces without a name (inline in a world) have no wRPC instance name of their own.
@@ -56,7 +62,7 @@ impl Signatures {
             };
             for func in iface.functions.values() {
                 let item = format!("{instance}#{}", func.name);
-                let sig = signature(&resolve, func, &item)?;
+                let sig = signature(resolve, func, &item)?;
                 sigs.insert(instance.clone(), rpc_func_name(func), sig);
             }
         }

@@ -319,7 +319,10 @@ async fn serve_call(
         }
         conn.begin(Side::Server, None, Arc::from([]));
         conn.write().push(|buf| {
-            frame::put_error(buf, &format!("`{instance}.{func}` is not served here"));
+            frame::put_error(
+                buf,
+                &format!("`{instance}.{func}` is not served by this extension"),
+            );
         });
         conn.write().set_ended(true);
         return finish(conn, limits.stream_idle_timeout).await;

@@ -1,0 +1,277 @@
+//! `wrpc-ext call` and `wrpc-ext describe` against real extensions on every
+//! transport: keyvalue-redis with a real redis-server, typed by the WIT in
+//! `wit/wrpc-keyvalue` or by what the extension describes, and the sdk's
+//! echo example with caller headers.
+//!
+//! Uses the built `wrpc-ext`, `keyvalue-redis` and `echo` example binaries:
+//! `cargo build -p wrpc-ext -p keyvalue-redis && cargo build -p sdk --examples`
+//! first.
+
+use std::process::Command;
+
+use e2e::{per_transport, serve, unserved_target, Served, Transport};
+use harness::{example, Nats, Redis};
+
+const KV_WIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../wit/wrpc-keyvalue");
+const ECHO_WIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../wit/echo");
+const STORE: &str = "wrpc:keyvalue/store@0.2.0-draft";
+const ATOMICS: &str = "wrpc:keyvalue/atomics@0.2.0-draft";
+const BATCH: &str = "wrpc:keyvalue/batch@0.2.0-draft";
+
+per_transport!(keyvalue_calls, echo_with_headers, unreachable_target);
+
+/// What one run of `wrpc-ext` did.
+#[derive(Debug)]
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// Exit 0 and exactly `stdout`.
+    #[track_caller]
+    fn prints(&self, stdout: &str) {
+        assert!(
+            self.code == Some(0) && self.stdout == stdout && self.stderr.is_empty(),
+            "expected success printing {stdout:?}\n{self:#?}"
+        );
+    }
+
+    /// Exit `code`, nothing on stdout, one line on stderr; returns the line.
+    #[track_caller]
+    fn fails(&self, code: i32) -> &str {
+        assert!(
+            self.code == Some(code)
+                && self.stdout.is_empty()
+                && self.stderr.lines().count() == 1
+                && self.stderr.ends_with('\n'),
+            "expected exit {code} with one line on stderr\n{self:#?}"
+        );
+        self.stderr.trim_end()
+    }
+}
+
+fn wrpc_ext(args: &[&str]) -> Run {
+    let out = Command::new(harness::bin("wrpc-ext").unwrap())
+        .args(args)
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `wrpc-ext call TARGET FUNC ARGS… --wit wit/wrpc-keyvalue --json`.
+fn kv(target: &str, func: &str, args: &[&str]) -> Run {
+    let mut all = vec!["call", target, func];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--wit", KV_WIT, "--json"]);
+    wrpc_ext(&all)
+}
+
+/// Redis, and keyvalue-redis serving on one transport.
+struct Stack {
+    _redis: Redis,
+    served: Served,
+}
+
+impl Stack {
+    fn start(transport: Transport) -> Self {
+        let redis = Redis::start().unwrap();
+        let args = ["--redis-url".to_string(), redis.url()];
+        let served = serve(transport, &harness::bin("keyvalue-redis").unwrap(), &args);
+        Self {
+            _redis: redis,
+            served,
+        }
+    }
+}
+
+/// set, get (text and binary), increment, a batch, discovery; a bad argument
+/// is a usage error naming the parameter; an interface the extension does
+/// not serve fails the call in one line.
+fn keyvalue_calls(transport: Transport) {
+    let stack = Stack::start(transport);
+    let target = stack.served.target.as_str();
+    let get = format!("{STORE}.get");
+    let set = format!("{STORE}.set");
+    let increment = format!("{ATOMICS}.increment");
+
+    kv(target, &set, &["b", "greeting", r#""hello""#]).prints("{\"ok\":null}\n");
+    kv(target, &get, &["b", "greeting"]).prints("{\"ok\":\"hello\"}\n");
+    kv(target, &get, &["b", "absent"]).prints("{\"ok\":null}\n");
+    // Bytes that are not UTF-8 go in and come back as base64.
+    kv(target, &set, &["b", "raw", r#"{"base64":"AP8="}"#]).prints("{\"ok\":null}\n");
+    kv(target, &get, &["b", "raw"]).prints("{\"ok\":{\"base64\":\"AP8=\"}}\n");
+    kv(target, &increment, &["b", "n", "5"]).prints("{\"ok\":5}\n");
+    kv(target, &increment, &["b", "n", "37"]).prints("{\"ok\":42}\n");
+    kv(
+        target,
+        &format!("{BATCH}.get-many"),
+        &["b", r#"["greeting","n","absent"]"#],
+    )
+    .prints("{\"ok\":[[\"greeting\",\"hello\"],[\"n\",\"42\"],null]}\n");
+    // Indented by default.
+    wrpc_ext(&["call", target, &get, "b", "greeting", "--wit", KV_WIT])
+        .prints("{\n  \"ok\": \"hello\"\n}\n");
+
+    // Without --wit, the signatures come from the extension's description.
+    wrpc_ext(&["call", target, &get, "b", "n", "--json"]).prints("{\"ok\":\"42\"}\n");
+    let described = wrpc_ext(&["describe", target, "--json"]);
+    assert_eq!(described.code, Some(0), "{described:#?}");
+    let description: serde_json::Value = serde_json::from_str(&described.stdout).unwrap();
+    assert_eq!(description["name"], "keyvalue-redis", "{described:#?}");
+    assert!(description.get("wit").is_none(), "{described:#?}");
+
+    // Usage errors (exit 2) name the parameter and the place in its value.
+    assert_eq!(
+        kv(target, &increment, &["b", "n", "-1"]).fails(2),
+        "wrpc-ext: parameter 3 (delta): expected u64, got -1"
+    );
+    assert_eq!(
+        kv(
+            target,
+            &format!("{BATCH}.set-many"),
+            &["b", r#"[["a","x"],["b",300]]"#]
+        )
+        .fails(2),
+        "wrpc-ext: parameter 2 (key-values): [1][1]: expected list<u8> \
+         (a string, an array of bytes or {\"base64\": \"…\"}), got 300"
+    );
+    assert_eq!(
+        kv(target, &format!("{STORE}.fetch"), &["b", "k"]).fails(2),
+        format!(
+            "wrpc-ext: `{STORE}` has no function `fetch` \
+             (it has: delete, exists, get, list-keys, set)"
+        )
+    );
+    assert_eq!(
+        kv(target, &get, &["b"]).fails(2),
+        format!("wrpc-ext: `{STORE}.get` takes 2 arguments (bucket: string, key: string), got 1")
+    );
+    // Nothing was written by the refused calls.
+    kv(target, &get, &["b", "a"]).prints("{\"ok\":null}\n");
+
+    // An interface in the WIT that the extension does not serve.
+    let unserved = wrpc_ext(&[
+        "call",
+        target,
+        "example:echo/echo@0.1.0.echo",
+        "hi",
+        "--wit",
+        ECHO_WIT,
+    ]);
+    let expected = match transport {
+        Transport::Nats => "nothing is serving it (no NATS responders)",
+        _ => "the extension failed the call: `example:echo/echo@0.1.0.echo` is not served by this extension",
+    };
+    assert_eq!(
+        unserved.fails(1),
+        format!(
+            "wrpc-ext: `example:echo/echo@0.1.0.echo` via {}: {expected}",
+            shown(target)
+        )
+    );
+}
+
+/// A target as the transport prints it (options in its own order).
+fn shown(target: &str) -> String {
+    target.parse::<transport::Endpoint>().unwrap().to_string()
+}
+
+/// The sdk's echo example, typed by its own description, sees the caller
+/// headers given with `--header`.
+fn echo_with_headers(transport: Transport) {
+    let served = serve(transport, &example("echo").unwrap(), &[]);
+    let echo = "example:echo/echo@0.1.0.echo";
+    wrpc_ext(&[
+        "call",
+        &served.target,
+        echo,
+        "hello there",
+        "--header",
+        "wrpc-workload=cli-test",
+        "--header",
+        "wrpc-namespace=tests",
+    ])
+    .prints("\"echo to cli-test: hello there\"\n");
+    wrpc_ext(&["call", &served.target, echo, r#""quoted""#, "--json"])
+        .prints("\"echo to anonymous: quoted\"\n");
+    assert_eq!(
+        wrpc_ext(&[
+            "call",
+            &served.target,
+            echo,
+            "x",
+            "--header",
+            "wrpc-workload"
+        ])
+        .fails(2),
+        "wrpc-ext: --header `wrpc-workload`: expected NAME=VALUE"
+    );
+}
+
+/// Nothing serves the target: exit 1 with one line naming the call and the
+/// target, with and without `--wit`.
+fn unreachable_target(transport: Transport) {
+    let nats = Nats::start().unwrap();
+    let target = unserved_target(transport, &nats);
+    let get = format!("{STORE}.get");
+    let line = kv(&target, &get, &["b", "k"]).fails(1).to_string();
+    let prefix = format!("wrpc-ext: `{get}` via {}: ", shown(&target));
+    assert!(line.starts_with(&prefix), "{line}");
+    let line = wrpc_ext(&["call", &target, &get, "b", "k", "--timeout", "5s"])
+        .fails(1)
+        .to_string();
+    assert!(
+        line.starts_with(&format!(
+            "wrpc-ext: {} did not describe itself (",
+            shown(&target)
+        )) && line.ends_with("); pass --wit PATH with the interface's WIT"),
+        "{line}"
+    );
+}
+
+/// A target that accepts and never answers: `--timeout` bounds the whole
+/// command, which fails in one line.
+#[test]
+fn silent_target_times_out() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = format!("tcp://{}", listener.local_addr().unwrap());
+    let started = std::time::Instant::now();
+    let run = kv(
+        &target,
+        &format!("{STORE}.get"),
+        &["b", "k", "--timeout", "1s"],
+    );
+    let elapsed = started.elapsed();
+    assert_eq!(
+        run.fails(1),
+        format!("wrpc-ext: `{STORE}.get` via {target}: its deadline passed")
+    );
+    assert!(
+        elapsed < std::time::Duration::from_secs(5),
+        "took {elapsed:?}"
+    );
+    // Without --wit, the description is what times out.
+    let run = wrpc_ext(&[
+        "call",
+        &target,
+        &format!("{STORE}.get"),
+        "b",
+        "k",
+        "--timeout",
+        "1s",
+    ]);
+    assert_eq!(
+        run.fails(1),
+        format!(
+            "wrpc-ext: {target} did not describe itself (its deadline passed); \
+             pass --wit PATH with the interface's WIT"
+        )
+    );
+    drop(listener);
+}

@@ -1,0 +1,131 @@
+//! Capability discovery: an sdk-built extension says what it serves (JSON
+//! at `/describe`, and over wRPC), and the host asks each `wrpc:` target at
+//! workload start, failing early when the target serves something else.
+
+use std::time::Duration;
+
+use e2e::{per_transport, serve, Transport, KV_GUEST};
+use harness::{example, run_host, Extension};
+
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+per_transport!(a_target_serving_other_interfaces_fails_the_workload_at_start);
+
+/// A key-value workload whose `wrpc:` entry ends with `extra`.
+fn kv_manifest(target: &str, extra: &str) -> String {
+    format!(
+        "name: discovery\nnamespace: tests\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ SCENARIO: expect-error, BUCKET: b }}\nwrpc:\n  - interface: wasi:keyvalue\n    target: \"{target}\"\n    timeout: 5s\n{extra}"
+    )
+}
+
+#[test]
+fn describe_lists_the_served_interfaces_listeners_and_wit() {
+    let echo = example("echo").unwrap();
+    let ext = Extension::start_at(&echo, &[], &["tcp://127.0.0.1:0".to_string()]).unwrap();
+    let (status, body) = ext.http_get("/describe").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["name"], "echo");
+    assert_eq!(doc["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        doc["interfaces"],
+        serde_json::json!([{
+            "instance": "example:echo/echo@0.1.0",
+            "package": "example:echo",
+            "interface": "echo",
+            "version": "0.1.0",
+            "functions": ["echo"],
+        }])
+    );
+    let tcp = ext.address("tcp").unwrap();
+    let listeners: Vec<&str> = doc["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect();
+    // The health endpoint and the TCP listener, with the ports bound.
+    assert_eq!(
+        listeners,
+        [format!("http://{}", ext.http_addr()).as_str(), tcp]
+    );
+    // The WIT that types the interface: the echo package's one file, as is.
+    assert_eq!(doc["wit"][0][0][0], "echo.wit");
+    assert_eq!(
+        doc["wit"][0][0][1],
+        include_str!("../../../wit/echo/echo.wit")
+    );
+}
+
+/// The echo extension is declared as the key-value target: the host asks
+/// it, learns it serves only `example:echo/echo`, and stops before running
+/// the component, in one line naming the interface, the target and what
+/// the extension does serve.
+fn a_target_serving_other_interfaces_fails_the_workload_at_start(transport: Transport) {
+    let served = serve(transport, &example("echo").unwrap(), &[]);
+    let run = run_host(
+        &kv_manifest(&served.target, ""),
+        KV_GUEST.as_ref(),
+        &[],
+        RUN_LIMIT,
+    )
+    .unwrap();
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(run.stdout.is_empty(), "the component ran: {run:#?}");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "host: `wasi:keyvalue` is routed to {}, but the extension there (echo) does not serve it; it serves example:echo/echo@0.1.0\n",
+            served.target
+        ),
+        "{run:#?}"
+    );
+}
+
+/// With `check: false` the host does not ask: the component runs and its
+/// call reaches the echo extension, which does not serve it, and the guest
+/// gets an error value saying so.
+#[test]
+fn check_false_skips_the_question_and_the_call_says_not_served() {
+    let served = serve(Transport::Tcp, &example("echo").unwrap(), &[]);
+    let run = run_host(
+        &kv_manifest(&served.target, "    check: false\n"),
+        KV_GUEST.as_ref(),
+        &[],
+        RUN_LIMIT,
+    )
+    .unwrap();
+    assert!(
+        run.stdout
+            .contains("`wrpc:keyvalue/store@0.2.0-draft.get` is not served by this extension"),
+        "{run:#?}"
+    );
+    assert!(!run.stderr.contains("does not serve it"), "{run:#?}");
+    assert!(
+        served
+            .ext
+            .log()
+            .iter()
+            .any(|l| l.contains("call to a function this extension does not serve")),
+        "{:?}",
+        served.ext.log()
+    );
+}
+
+/// `--no-check-served` turns the question off for every entry.
+#[test]
+fn no_check_served_flag_skips_every_question() {
+    let served = serve(Transport::Tcp, &example("echo").unwrap(), &[]);
+    let run = run_host(
+        &kv_manifest(&served.target, ""),
+        KV_GUEST.as_ref(),
+        &["--no-check-served"],
+        RUN_LIMIT,
+    )
+    .unwrap();
+    assert!(
+        run.stdout
+            .contains("`wrpc:keyvalue/store@0.2.0-draft.get` is not served by this extension"),
+        "{run:#?}"
+    );
+}
