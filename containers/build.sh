@@ -22,10 +22,10 @@ case "$engine" in
 esac
 
 target=x86_64-unknown-linux-musl
-all=(keyvalue-redis blobstore-s3 messaging-nats host)
+all=(inventory keyvalue-redis blobstore-s3 messaging-nats host)
 names=("${@:-${all[@]}}")
 # The ports each image documents: health is 9090 in all, then the wRPC port.
-declare -A ports=([keyvalue-redis]="9090 7761" [blobstore-s3]="9090 7771" [messaging-nats]="9090 7781" [host]="9090")
+declare -A ports=([inventory]="9090" [keyvalue-redis]="9090 7761" [blobstore-s3]="9090 7771" [messaging-nats]="9090 7781" [host]="9090")
 
 log "building static binaries for $target: ${names[*]}"
 packages=()

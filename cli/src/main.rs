@@ -3,13 +3,15 @@
 //! - `wrpc-ext call TARGET INSTANCE.FUNC [ARG ...]`: calls one function,
 //!   arguments and results as JSON, typed by WIT (`--wit`, or what the
 //!   target describes);
-//! - `wrpc-ext describe TARGET`: what an extension says it serves.
+//! - `wrpc-ext describe TARGET`: what an extension says it serves;
+//! - `wrpc-ext new NAME --wit PATH`: a new extension crate from a WIT world.
 //!
 //! Exit codes: 0 success, 1 the call failed (one line on stderr), 2 usage
 //! errors (bad arguments, unknown function, bad WIT).
 
 mod call;
 mod describe;
+mod new;
 mod remote;
 mod value;
 mod wit_source;
@@ -32,6 +34,7 @@ struct Cli {
 enum Command {
     Call(call::Args),
     Describe(describe::Args),
+    New(new::Args),
 }
 
 /// Why a command failed: its exit code and one message.
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Call(args) => call::run(args).await,
             Command::Describe(args) => describe::run(args).await,
+            Command::New(args) => new::run(args).await,
         }
     });
     match done {

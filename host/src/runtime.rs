@@ -187,9 +187,9 @@ pub async fn run(
     }
     // A declaration nothing imports is named before an import nothing
     // provides: the second is often the first's typo.
-    check_declarations_used(&engine, &compiled, &router)?;
-    // Then whether each target serves what is declared for it.
-    router.check_served().await?;
+    let imports = check_declarations_used(&engine, &compiled, &router)?;
+    // Then whether each target serves what the components import through it.
+    router.check_served(&imports).await?;
     let mut loaded = Vec::new();
     for (spec, component) in compiled {
         loaded.push(load(&engine, spec, component, &router)?);
@@ -325,12 +325,12 @@ async fn run_all(
 }
 
 /// Fails when a `wrpc:` declaration matches no import of any component,
-/// naming it and the closest import.
+/// naming it and the closest import; else returns every import.
 fn check_declarations_used(
     engine: &Engine,
     compiled: &[(ComponentSpec, Component)],
     router: &Router,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<String>> {
     let imports: Vec<String> = compiled
         .iter()
         .flat_map(|(_, component)| {
@@ -355,7 +355,7 @@ fn check_declarations_used(
             ),
         }
     }
-    Ok(())
+    Ok(imports)
 }
 
 fn compile(

@@ -5,11 +5,19 @@ use std::sync::Arc;
 
 use ops::Description;
 use serde_json::json;
+use transport::schema::{Signature, WireType};
 
 use crate::dispatch::{Functions, RegisterError};
 
 /// The discovery instance, served by every sdk-built extension.
 pub const INSTANCE: &str = "wrpc-ext:extension/discovery@0.1.0";
+
+/// The function every exported instance also answers, with the same
+/// document as `describe`: asking `INSTANCE.wrpc-ext:describe` reaches only
+/// extensions serving `INSTANCE` (over NATS, where several extensions share
+/// a prefix, the discovery instance itself would be answered by any of
+/// them). No WIT function can have this name.
+pub const PER_INSTANCE: &str = "wrpc-ext:describe";
 
 /// The document's parts known before the listeners are bound.
 pub(crate) struct Served {
@@ -67,20 +75,40 @@ impl Served {
     }
 }
 
-/// Serves `describe`, answering with `description` (set once the extension
-/// is listening).
+/// Serves `describe`, and [`PER_INSTANCE`] for every exported instance,
+/// answering with `description` (set once the extension is listening).
 pub(crate) fn register(
     functions: &mut Functions,
     description: &Description,
 ) -> Result<(), RegisterError> {
     functions.add_wit(&[wit::EXTENSION])?;
-    let description = Arc::clone(description);
-    functions.serve(INSTANCE, "describe", move |_cx, (): ()| {
-        let document = description.get().cloned();
-        async move {
-            let document =
-                document.ok_or_else(|| anyhow::anyhow!("the extension is still starting"))?;
-            Ok((document,))
-        }
-    })
+    let exported: Vec<String> = functions
+        .exported()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let mut served = vec![(INSTANCE.to_string(), "describe")];
+    for instance in exported {
+        functions.add_signature(
+            &instance,
+            PER_INSTANCE,
+            Signature {
+                params: Vec::new(),
+                results: vec![WireType::String],
+            },
+        );
+        served.push((instance, PER_INSTANCE));
+    }
+    for (instance, func) in served {
+        let description = Arc::clone(description);
+        functions.serve(&instance, func, move |_cx, (): ()| {
+            let document = description.get().cloned();
+            async move {
+                let document =
+                    document.ok_or_else(|| anyhow::anyhow!("the extension is still starting"))?;
+                Ok((document,))
+            }
+        })?;
+    }
+    Ok(())
 }

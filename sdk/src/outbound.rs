@@ -119,6 +119,35 @@ impl Outbound {
         })
     }
 
+    /// Calls `instance.func` with `params` (a tuple of the parameters'
+    /// generated Rust types) and decodes the results `R` (a tuple too):
+    /// the typed call for functions without a generated client, e.g. in
+    /// tests. Streamed values are not supported here.
+    ///
+    /// # Errors
+    ///
+    /// The call failed (see [`failure_reason`]) or its results did not decode.
+    pub async fn call<P, R>(
+        &self,
+        headers: Headers,
+        instance: &str,
+        func: &str,
+        params: P,
+    ) -> anyhow::Result<R>
+    where
+        P: wrpc_transport::TupleEncode<Outgoing> + Send,
+        R: wrpc_transport::TupleDecode<Incoming> + Send,
+        <P::Encoder as tokio_util::codec::Encoder<P>>::Error:
+            std::error::Error + Send + Sync + 'static,
+        <R::Decoder as tokio_util::codec::Decoder>::Error:
+            std::error::Error + Send + Sync + 'static,
+    {
+        use wrpc_transport::InvokeExt as _;
+        let no_paths: [[Option<usize>; 0]; 0] = [];
+        self.invoke_values_blocking(headers, instance, func, params, no_paths)
+            .await
+    }
+
     /// Where calls go.
     pub fn endpoint(&self) -> &Endpoint {
         self.target.endpoint()

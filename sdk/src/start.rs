@@ -51,7 +51,12 @@ where
     // Both ring and aws-lc-rs may be linked (the AWS SDK): without a chosen
     // provider, rustls panics at the first TLS connection.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = match C::try_parse() {
+    // Usage and errors name the extension, whatever crate defines `C`.
+    let parsed = C::command()
+        .bin_name(name.to_string())
+        .try_get_matches()
+        .and_then(|mut matches| C::from_arg_matches_mut(&mut matches));
+    let config = match parsed {
         Ok(config) => config,
         Err(err) => {
             let _ = err.print();
@@ -81,6 +86,42 @@ where
             }
         }
     }
+}
+
+/// The configuration of an extension with no flags of its own: the shared
+/// ones (`--listen`, `--nats-url`, `--http-addr`, …).
+#[derive(Debug, clap::Parser)]
+#[command(about = None, long_about = None)]
+pub struct SharedFlags {
+    /// The shared flags.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+impl Config for SharedFlags {
+    fn serve_args(&self) -> &ServeArgs {
+        &self.serve
+    }
+}
+
+/// The whole `main` of an extension with no flags or backend set-up of its
+/// own: serves `exports` as `name` at `version` (usually
+/// `env!("CARGO_PKG_VERSION")`) with the shared flags, like [`main`].
+///
+/// ```no_run
+/// # fn exports() -> impl sdk::Exports { sdk::Functions::new(); struct E; impl sdk::Exports for E { fn register(&self, _: &mut sdk::Functions) -> Result<(), sdk::RegisterError> { Ok(()) } } E }
+/// fn main() -> std::process::ExitCode {
+///     sdk::serve_main("my-extension", env!("CARGO_PKG_VERSION"), exports())
+/// }
+/// ```
+pub fn serve_main(name: &str, version: &str, exports: impl crate::Exports) -> ExitCode {
+    main(name, |flags: SharedFlags| async move {
+        crate::Extension::new(name, flags.serve)
+            .version(version)
+            .run(exports)
+            .await?;
+        Ok(())
+    })
 }
 
 /// The exit code of a usage error, as clap's.

@@ -11,6 +11,7 @@ const GUESTS: &[&str] = &[
     "blob-guest",
     "msg-guest",
     "msg-handler",
+    "inventory-guest",
 ];
 
 fn main() {

@@ -1,22 +1,24 @@
 //! The start-up check that each `wrpc:` target serves what is declared for
-//! it, asked through `wrpc-ext:extension/discovery@0.1.0.describe`.
+//! it. Every sdk-built extension answers `INSTANCE.wrpc-ext:describe` for
+//! each instance it serves (and `wrpc-ext:extension/discovery@0.1.0.describe`
+//! in general), with a JSON description of itself. Asking per instance
+//! means that over NATS, where extensions share a prefix, only an extension
+//! serving the instance answers.
 
 use core::time::Duration;
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tracing::{debug, info};
 use transport::schema::{ScanPlan, WireType};
 use transport::{Incoming, Invocation, Outgoing, Target};
-use wrpc_transport::Invoke;
+use wrpc_transport::{Invoke, InvokeExt as _};
 
-use crate::{InterfaceName, SetupError};
+/// The function each served instance answers with the description.
+pub(crate) const PER_INSTANCE: &str = "wrpc-ext:describe";
 
-#[allow(dead_code, clippy::all)]
-mod bindings {
-    wit_bindgen_wrpc::generate!({ world: "client", path: "../wit/extension" });
-}
+/// The discovery instance and its function.
+const DISCOVERY: (&str, &str) = ("wrpc-ext:extension/discovery@0.1.0", "describe");
 
 /// What an extension said it serves.
 pub(crate) struct Described {
@@ -28,20 +30,25 @@ pub(crate) struct Described {
 
 /// How asking a target went.
 pub(crate) enum Answer {
-    /// It described itself.
+    /// It answered.
     Described(Described),
-    /// Nothing answered (down, not started yet, or nothing subscribed):
-    /// calls will say so with their own deadlines.
+    /// Nothing answered (down, not started yet; over NATS also: nothing on
+    /// the prefix serves it): calls will say so with their own deadlines.
     Unreachable(String),
-    /// It answered, but not with a description.
+    /// Something answered, but not with a description.
     Failed(String),
 }
 
-/// Asks `target` what it serves, within the target's deadline.
-pub(crate) async fn describe(target: &Target) -> Answer {
+/// Asks `target` through `instance.func` what it serves, within the target's
+/// deadline.
+pub(crate) async fn ask(target: &Target, instance: &str, func: &str) -> Answer {
     let direct = Direct { target };
-    match bindings::wrpc_ext::extension::discovery::describe(&direct, ()).await {
-        Ok(json) => match parse(&json) {
+    let no_paths: [[Option<usize>; 0]; 0] = [];
+    match direct
+        .invoke_values_blocking::<_, (), (String,)>((), instance, func, (), no_paths)
+        .await
+    {
+        Ok((json,)) => match parse(&json) {
             Ok(described) => Answer::Described(described),
             Err(why) => Answer::Failed(format!("its description is not valid: {why}")),
         },
@@ -50,6 +57,12 @@ pub(crate) async fn describe(target: &Target) -> Answer {
         }
         Err(err) => Answer::Failed(transport::call::failure_reason(&err)),
     }
+}
+
+/// Asks `target` what it serves in general (for the error naming what it
+/// serves instead).
+pub(crate) async fn describe(target: &Target) -> Answer {
+    ask(target, DISCOVERY.0, DISCOVERY.1).await
 }
 
 fn parse(json: &str) -> Result<Described, String> {
@@ -62,45 +75,6 @@ fn parse(json: &str) -> Result<Described, String> {
         .filter_map(|i| i["instance"].as_str().map(str::to_string))
         .collect();
     Ok(Described { name, instances })
-}
-
-/// Checks one declaration against its target's answer.
-pub(crate) fn check(
-    declared: &InterfaceName,
-    wire: Option<&InterfaceName>,
-    target: &Target,
-    answer: &Answer,
-) -> Result<(), SetupError> {
-    let endpoint = target.endpoint().to_string();
-    match answer {
-        Answer::Described(described) => {
-            let wanted = wire.unwrap_or(declared);
-            if described.instances.iter().any(|i| wanted.matches(i)) {
-                debug!(interface = %declared, target = endpoint, extension = described.name, "target serves the interface");
-                Ok(())
-            } else {
-                Err(SetupError::NotServed {
-                    interface: declared.to_string(),
-                    target: endpoint,
-                    extension: described.name.clone(),
-                    served: if described.instances.is_empty() {
-                        "nothing else".to_string()
-                    } else {
-                        described.instances.join(", ")
-                    },
-                })
-            }
-        }
-        Answer::Unreachable(reason) => {
-            info!(interface = %declared, target = endpoint, reason, "target not checked: nothing answered");
-            Ok(())
-        }
-        Answer::Failed(reason) => Err(SetupError::NotDescribed {
-            interface: declared.to_string(),
-            target: endpoint,
-            reason: reason.clone(),
-        }),
-    }
 }
 
 /// Calls a target directly, outside the routes (discovery is not declared).

@@ -79,10 +79,12 @@ pub enum SetupError {
         reason: String,
     },
     /// The target described itself and does not serve the interface.
-    #[error("`{interface}` is routed to {target}, but the extension there ({extension}) does not serve it; it serves {served}")]
+    #[error("`{interface}` is routed to {target}, but the extension there ({extension}) does not serve `{instance}`; it serves {served}")]
     NotServed {
         /// The declared interface.
         interface: String,
+        /// The instance asked for.
+        instance: String,
         /// The target (credentials redacted).
         target: String,
         /// The extension's name, as it says.

@@ -43,7 +43,7 @@
 //! };
 //! let workload = WorkloadIdentity { name: "demo".into(), namespace: "default".into() };
 //! let router = Arc::new(Router::connect(&[decl], &Defaults::default(), &workload).await?);
-//! router.check_served().await?;
+//! router.check_served(&["wasi:keyvalue/store@0.2.0-draft".to_string()]).await?;
 //! let mut linker = Linker::<State>::new(&engine);
 //! add_to_linker(&mut linker, &engine, &component, "api", &router)?;
 //! # Ok(()) }

@@ -215,43 +215,113 @@ impl Router {
         Ok(Self { routes, ..router })
     }
 
-    /// Asks each target whose declarations are checked what it serves (once
-    /// per target, all at once, each within its deadline) and fails when
-    /// one that answers does not serve what is declared for it. A target
-    /// that does not answer at all is not an error here: calls to it fail
-    /// with their own deadlines and errors.
+    /// Asks each checked target, for every instance the components import
+    /// through its declaration (the wire instance, for adapted interfaces),
+    /// whether it serves it: all at once, each within the route's deadline.
+    /// A target that answers that it does not fails the start, naming what it
+    /// serves instead. A target where nothing answers (not started yet; over
+    /// NATS also a prefix where nothing serves the instance) is left to the
+    /// calls' own deadlines and errors.
     ///
     /// # Errors
     ///
     /// [`SetupError::NotServed`] when a target serves other interfaces,
-    /// [`SetupError::NotDescribed`] when it answers without a description.
-    pub async fn check_served(&self) -> Result<(), SetupError> {
-        let mut asked: Vec<(String, usize)> = Vec::new();
-        for (i, route) in self.routes.iter().enumerate() {
-            let endpoint = route.target.endpoint().to_string();
-            if route.check && !asked.iter().any(|(e, _)| *e == endpoint) {
-                asked.push((endpoint, i));
+    /// [`SetupError::NotDescribed`] when it is not an sdk extension.
+    pub async fn check_served(&self, imports: &[String]) -> Result<(), SetupError> {
+        let asks: Vec<(usize, String)> = self
+            .routes
+            .iter()
+            .enumerate()
+            .filter(|(_, route)| route.check)
+            .flat_map(|(i, _)| {
+                self.instances_imported(i, imports)
+                    .into_iter()
+                    .map(move |instance| (i, instance))
+            })
+            .collect();
+        let answers = futures::future::join_all(asks.iter().map(|(i, instance)| {
+            crate::discovery::ask(
+                &self.routes[*i].target,
+                instance,
+                crate::discovery::PER_INSTANCE,
+            )
+        }))
+        .await;
+        for ((i, instance), answer) in asks.iter().zip(answers) {
+            let route = &self.routes[*i];
+            let target = route.target.endpoint().to_string();
+            match answer {
+                crate::discovery::Answer::Described(_) => {
+                    debug!(interface = %route.declared, instance, target, "target serves it");
+                }
+                crate::discovery::Answer::Unreachable(reason) => {
+                    info!(interface = %route.declared, instance, target, reason, "target not checked: nothing answered");
+                }
+                crate::discovery::Answer::Failed(reason) => {
+                    // It answered, so ask what it does serve.
+                    return Err(match crate::discovery::describe(&route.target).await {
+                        crate::discovery::Answer::Described(described) => SetupError::NotServed {
+                            interface: route.declared.to_string(),
+                            instance: instance.clone(),
+                            target,
+                            extension: described.name,
+                            served: if described.instances.is_empty() {
+                                "nothing else".to_string()
+                            } else {
+                                described.instances.join(", ")
+                            },
+                        },
+                        _ => SetupError::NotDescribed {
+                            interface: route.declared.to_string(),
+                            target,
+                            reason,
+                        },
+                    });
+                }
             }
         }
-        let answers = futures::future::join_all(
-            asked
-                .iter()
-                .map(|(_, i)| crate::discovery::describe(&self.routes[*i].target)),
-        )
-        .await;
-        for route in self.routes.iter().filter(|r| r.check) {
-            let endpoint = route.target.endpoint().to_string();
-            let Some(at) = asked.iter().position(|(e, _)| *e == endpoint) else {
-                continue;
-            };
-            crate::discovery::check(
-                &route.declared,
-                route.wire.as_ref(),
-                &route.target,
-                &answers[at],
-            )?;
-        }
         Ok(())
+    }
+
+    /// The instances route `i` carries for the components' `imports`: the
+    /// imports themselves, or for an adapted package the wire instances
+    /// standing for them.
+    fn instances_imported(&self, i: usize, imports: &[String]) -> Vec<String> {
+        let route = &self.routes[i];
+        let mut imported: Vec<String> = imports
+            .iter()
+            .filter(|import| route.declared.matches(import))
+            .cloned()
+            .collect();
+        if let Some(adapted) = adapted::for_package(&route.declared.package) {
+            let interface = |instance: &str| -> String {
+                let path = instance.split('@').next().unwrap_or(instance);
+                path.split('/').nth(1).unwrap_or("").to_string()
+            };
+            let learned: Vec<String> = self
+                .functions
+                .read()
+                .map(|functions| {
+                    functions
+                        .iter()
+                        .filter(|(_, fns)| fns.values().any(|p| p.route == Some(i)))
+                        .map(|(instance, _)| instance.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            imported = learned
+                .into_iter()
+                .filter(|wire| {
+                    adapted.flat
+                        || imported
+                            .iter()
+                            .any(|import| interface(import) == interface(wire))
+                })
+                .collect();
+        }
+        imported.sort();
+        imported.dedup();
+        imported
     }
 
     /// Records the types of `instance.func`, so its results are checked

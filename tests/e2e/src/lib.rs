@@ -9,7 +9,7 @@ use harness::{Extension, HostRun, Nats, Tls};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use transport::Endpoint;
 
-pub use guests::{BLOB_GUEST, ECHO_GUEST, KV_GUEST, MSG_GUEST, MSG_HANDLER};
+pub use guests::{BLOB_GUEST, ECHO_GUEST, INVENTORY_GUEST, KV_GUEST, MSG_GUEST, MSG_HANDLER};
 
 pub mod s3;
 

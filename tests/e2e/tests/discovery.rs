@@ -1,21 +1,46 @@
 //! Capability discovery: an sdk-built extension says what it serves (JSON
 //! at `/describe`, and over wRPC), and the host asks each `wrpc:` target at
-//! workload start, failing early when the target serves something else.
+//! workload start, for each instance imported through it, failing early
+//! when the target serves something else.
 
 use std::time::Duration;
 
-use e2e::{per_transport, serve, Transport, KV_GUEST};
-use harness::{example, run_host, Extension};
+use e2e::{serve, Transport, ECHO_GUEST, KV_GUEST};
+use harness::{bin, example, run_host, Extension, Nats};
 
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
-per_transport!(a_target_serving_other_interfaces_fails_the_workload_at_start);
+/// The stream transports: one extension per address, so its answer is the
+/// target's.
+macro_rules! per_stream_transport {
+    ($($scenario:ident),* $(,)?) => {
+        $(mod $scenario {
+            #[test] fn tcp() { super::$scenario(e2e::Transport::Tcp) }
+            #[test] fn unix() { super::$scenario(e2e::Transport::Unix) }
+            #[test] fn ws() { super::$scenario(e2e::Transport::Ws) }
+            #[test] fn wss() { super::$scenario(e2e::Transport::Wss) }
+        })*
+    };
+}
+
+per_stream_transport!(a_target_serving_other_interfaces_fails_the_workload_at_start);
 
 /// A key-value workload whose `wrpc:` entry ends with `extra`.
 fn kv_manifest(target: &str, extra: &str) -> String {
     format!(
         "name: discovery\nnamespace: tests\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ SCENARIO: expect-error, BUCKET: b }}\nwrpc:\n  - interface: wasi:keyvalue\n    target: \"{target}\"\n    timeout: 5s\n{extra}"
     )
+}
+
+/// Runs the key-value guest (one `get` expected to fail) routed to `target`.
+fn run_kv(target: &str, extra: &str, args: &[&str]) -> harness::HostRun {
+    run_host(
+        &kv_manifest(target, extra),
+        KV_GUEST.as_ref(),
+        args,
+        RUN_LIMIT,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -63,19 +88,13 @@ fn describe_lists_the_served_interfaces_listeners_and_wit() {
 /// the extension does serve.
 fn a_target_serving_other_interfaces_fails_the_workload_at_start(transport: Transport) {
     let served = serve(transport, &example("echo").unwrap(), &[]);
-    let run = run_host(
-        &kv_manifest(&served.target, ""),
-        KV_GUEST.as_ref(),
-        &[],
-        RUN_LIMIT,
-    )
-    .unwrap();
+    let run = run_kv(&served.target, "", &[]);
     assert_eq!(run.code, Some(1), "{run:#?}");
     assert!(run.stdout.is_empty(), "the component ran: {run:#?}");
     assert_eq!(
         run.stderr,
         format!(
-            "host: `wasi:keyvalue` is routed to {}, but the extension there (echo) does not serve it; it serves example:echo/echo@0.1.0\n",
+            "host: `wasi:keyvalue` is routed to {}, but the extension there (echo) does not serve `wrpc:keyvalue/atomics@0.2.0-draft`; it serves example:echo/echo@0.1.0\n",
             served.target
         ),
         "{run:#?}"
@@ -88,13 +107,7 @@ fn a_target_serving_other_interfaces_fails_the_workload_at_start(transport: Tran
 #[test]
 fn check_false_skips_the_question_and_the_call_says_not_served() {
     let served = serve(Transport::Tcp, &example("echo").unwrap(), &[]);
-    let run = run_host(
-        &kv_manifest(&served.target, "    check: false\n"),
-        KV_GUEST.as_ref(),
-        &[],
-        RUN_LIMIT,
-    )
-    .unwrap();
+    let run = run_kv(&served.target, "    check: false\n", &[]);
     assert!(
         run.stdout
             .contains("`wrpc:keyvalue/store@0.2.0-draft.get` is not served by this extension"),
@@ -116,16 +129,51 @@ fn check_false_skips_the_question_and_the_call_says_not_served() {
 #[test]
 fn no_check_served_flag_skips_every_question() {
     let served = serve(Transport::Tcp, &example("echo").unwrap(), &[]);
-    let run = run_host(
-        &kv_manifest(&served.target, ""),
-        KV_GUEST.as_ref(),
-        &["--no-check-served"],
-        RUN_LIMIT,
-    )
-    .unwrap();
+    let run = run_kv(&served.target, "", &["--no-check-served"]);
     assert!(
         run.stdout
             .contains("`wrpc:keyvalue/store@0.2.0-draft.get` is not served by this extension"),
         "{run:#?}"
     );
+}
+
+/// Over NATS extensions share a prefix, so the host asks each imported
+/// instance's own subject: with the echo extension and the inventory on one
+/// prefix, only echo answers for `example:echo/echo`, the run goes ahead,
+/// and echo's metrics show the question it answered.
+#[test]
+fn over_nats_only_an_extension_serving_the_instance_answers() {
+    let nats = Nats::start().unwrap();
+    let listen = [nats.url()];
+    let echo = Extension::start_at(&example("echo").unwrap(), &[], &listen).unwrap();
+    let _inventory = Extension::start_at(&bin("inventory").unwrap(), &[], &listen).unwrap();
+    let manifest = format!(
+        "name: echoer\nnamespace: tests\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ MESSAGE: hi, COUNT: 1 }}\nwrpc:\n  - interface: example:echo/echo\n    target: \"{}\"\n    timeout: 5s\n",
+        nats.url()
+    );
+    let run = run_host(&manifest, ECHO_GUEST.as_ref(), &[], RUN_LIMIT).unwrap();
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(run.stdout.contains("echo to echoer: hi #0"), "{run:#?}");
+    let (_, metrics) = echo.http_get("/metrics").unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("wrpc_server_calls_total")
+                && l.contains("function=\"wrpc-ext:describe\"")
+                && l.contains("interface=\"example:echo/echo@0.1.0\"")
+                && l.contains("outcome=\"ok\"")
+                && l.ends_with(" 1")),
+        "{metrics}"
+    );
+}
+
+/// Over NATS, nothing answering for an instance cannot be told from an
+/// extension not started yet: the start goes ahead and the call fails with
+/// the interface's error value, naming the target.
+#[test]
+fn over_nats_a_prefix_without_the_instance_is_left_to_the_call() {
+    let served = serve(Transport::Nats, &example("echo").unwrap(), &[]);
+    let run = run_kv(&served.target, "", &[]);
+    assert!(!run.stderr.contains("does not serve"), "{run:#?}");
+    assert!(run.stdout.contains("nothing is serving it"), "{run:#?}");
 }

@@ -16,6 +16,10 @@ pub const MSG_GUEST: &str = env!("GUEST_MSG_GUEST");
 /// A guest exporting `wasmcloud:messaging/handler` (`tests/components/msg-handler`).
 pub const MSG_HANDLER: &str = env!("GUEST_MSG_HANDLER");
 
+/// A guest calling every function of `example:inventory/stock` and checking
+/// the answers, typed errors included (`tests/components/inventory-guest`).
+pub const INVENTORY_GUEST: &str = env!("GUEST_INVENTORY_GUEST");
+
 /// Every guest `build.rs` builds, by crate name: a guest added there without
 /// a constant here fails the `every_guest_has_a_constant` test.
 pub const ALL: &[(&str, &str)] = &[
@@ -24,6 +28,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("blob-guest", BLOB_GUEST),
     ("msg-guest", MSG_GUEST),
     ("msg-handler", MSG_HANDLER),
+    ("inventory-guest", INVENTORY_GUEST),
 ];
 
 #[cfg(test)]
