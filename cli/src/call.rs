@@ -74,7 +74,10 @@ pub async fn run(args: Args) -> Result<(), Fail> {
     let call = match prepared {
         Some(call) => call,
         None => {
-            fetched = wit_source::fetch_signatures(&remote).await?;
+            // A function name has no `.`: the instance is what comes before
+            // the last one (checked against the WIT once it is here).
+            let instance = args.function.rsplit_once('.').map(|(i, _)| i);
+            fetched = wit_source::fetch_signatures(&remote, instance).await?;
             prepare(&fetched, &args)?
         }
     };

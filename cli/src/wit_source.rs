@@ -171,8 +171,13 @@ fn rpc_name<'a>(name: &'a str, kind: &FunctionKind) -> &'a str {
 /// Calls the target's `describe`: its description as JSON text.
 /// Errors say why, without naming the call.
 pub async fn describe(remote: &Remote) -> Result<String, String> {
+    describe_at(remote, DISCOVERY, DESCRIBE).await
+}
+
+/// The description as `instance.func` answers it.
+async fn describe_at(remote: &Remote, instance: &str, func: &str) -> Result<String, String> {
     let bytes = remote
-        .call(DISCOVERY, DESCRIBE, Bytes::new(), &[WireType::String])
+        .call(instance, func, Bytes::new(), &[WireType::String])
         .await
         .map_err(|err| err.reason)?;
     let mut values =
@@ -190,12 +195,25 @@ struct Description {
     wit: Vec<Vec<(String, String)>>,
 }
 
+/// Every sdk extension also answers this for each instance it serves.
+const PER_INSTANCE: &str = "wrpc-ext:describe";
+
 /// The signatures of everything the target describes (its `describe`
-/// answer's `wit`). Fails in one line saying to pass `--wit` when the
-/// target does not describe itself.
-pub async fn fetch_signatures(remote: &Remote) -> Result<Catalog, Fail> {
+/// answer's `wit`), asked first through `instance` when given (over NATS
+/// only an extension serving it answers that; the general question may be
+/// answered by any extension on the prefix). Fails in one line saying to
+/// pass `--wit` when the target does not describe itself.
+pub async fn fetch_signatures(remote: &Remote, instance: Option<&str>) -> Result<Catalog, Fail> {
     let target = remote.endpoint();
-    let text = describe(remote).await.map_err(|err| {
+    let per_instance = match instance {
+        Some(instance) => describe_at(remote, instance, PER_INSTANCE).await.ok(),
+        None => None,
+    };
+    let text = match per_instance {
+        Some(text) => Ok(text),
+        None => describe(remote).await,
+    };
+    let text = text.map_err(|err| {
         Fail::call(format!(
             "{target} did not describe itself ({err}); pass --wit PATH with the interface's WIT"
         ))

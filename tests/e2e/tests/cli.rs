@@ -275,3 +275,33 @@ fn silent_target_times_out() {
     );
     drop(listener);
 }
+
+/// Two extensions on one NATS prefix: without `--wit`, each call reads the
+/// WIT from the extension serving the called instance (the general
+/// `describe` could be answered by either).
+#[test]
+fn without_wit_over_a_shared_nats_prefix_each_instance_describes_itself() {
+    let nats = Nats::start().unwrap();
+    let listen = [nats.url()];
+    let _echo = harness::Extension::start_at(&example("echo").unwrap(), &[], &listen).unwrap();
+    let _inventory =
+        harness::Extension::start_at(&harness::bin("inventory").unwrap(), &[], &listen).unwrap();
+    let target = nats.url();
+    for _ in 0..3 {
+        wrpc_ext(&[
+            "call",
+            &target,
+            "example:echo/echo@0.1.0.echo",
+            "hi",
+            "--json",
+        ])
+        .prints("\"echo to anonymous: hi\"\n");
+        wrpc_ext(&[
+            "call",
+            &target,
+            "example:inventory/stock@0.1.0.list",
+            "--json",
+        ])
+        .prints("[]\n");
+    }
+}
