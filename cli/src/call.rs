@@ -1,5 +1,6 @@
-//! `wrpc-ext call TARGET INSTANCE.FUNC [ARG ...]`: one call, arguments and
-//! results as JSON (see `value` for the forms each WIT type takes).
+//! `wrpc-ext call TARGET INSTANCE.FUNC [ARG ...]`: one call, arguments as
+//! JSON or WIT values, results as JSON (see `value` and `value::wit_syntax`
+//! for the forms each WIT type takes).
 
 use std::path::PathBuf;
 
@@ -10,7 +11,8 @@ use crate::value::{self, Json, Ty};
 use crate::wit_source::{self, Catalog, Function};
 use crate::Fail;
 
-/// Call one function of an extension: arguments and results as JSON.
+/// Call one function of an extension: arguments as JSON or WIT values,
+/// results as JSON.
 ///
 /// Each ARG is a JSON value for the parameter in its position: numbers,
 /// `true`, `"text"`, `[…]` for lists and tuples, `null` for `none`,
@@ -19,6 +21,10 @@ use crate::Fail;
 /// for flags. A `string` or `list<u8>` parameter also takes a bare word;
 /// `list<u8>` takes a string (its UTF-8), an array of bytes or
 /// `{"base64": "…"}`, and prints as a string when its bytes are UTF-8.
+///
+/// An ARG that is not JSON of that form is read as a WIT value: `'c'`, `"\u{78}"`,
+/// `(1, "a")`, `{field: v}` (option fields may be left out), `case(v)`,
+/// `some(v)`/`none`, `ok(v)`/`err`, `nan`, `inf`, `{flag-a, flag-b}`.
 ///
 /// The result prints as its JSON value; named results as an object; a
 /// function without results prints nothing.
@@ -33,7 +39,7 @@ pub struct Args {
     #[arg(value_name = "INSTANCE.FUNC")]
     function: String,
 
-    /// One JSON value per parameter.
+    /// One value per parameter: JSON, a WIT value, or a bare word for text.
     #[arg(value_name = "ARG")]
     args: Vec<String>,
 

@@ -24,6 +24,9 @@
 //! | `variant` | `{"case": v}`, or `"case"` for a case without a payload |
 //! | `enum` | `"case"` |
 //! | `flags` | `["flag", …]` |
+//!
+//! Arguments may also be written as WIT values (`some(3)`, `{name: "x"}`):
+//! see [`wit_syntax`].
 
 use core::fmt;
 
@@ -31,6 +34,8 @@ use base64::Engine as _;
 use serde::ser::{SerializeMap as _, SerializeSeq as _};
 use serde_json::Value;
 use wit_parser::{Handle, Resolve, Type, TypeDefKind};
+
+mod wit_syntax;
 
 /// Deepest nesting of types followed (the transport's value limit).
 const MAX_DEPTH: u32 = 64;
@@ -343,20 +348,47 @@ impl fmt::Display for ValueError {
 
 impl std::error::Error for ValueError {}
 
-/// Encodes the command-line argument `text` as a value of `ty`: JSON, or for
-/// a `string` or `list<u8>` parameter also a bare word that is not JSON.
+/// Encodes the command-line argument `text` as a value of `ty`: JSON in the
+/// form `ty` takes, else a WIT-style value (see [`wit_syntax`]), else, for
+/// a `string` or `list<u8>` parameter, the text itself as a bare word.
+///
+/// When it is neither, the error is the WIT reading's, unless the text is
+/// JSON (then the JSON form's error) or has a quoted name in braces (then
+/// JSON's syntax error).
 pub fn encode_arg(ty: &Ty, text: &str, out: &mut Vec<u8>) -> Result<(), ValueError> {
-    let value = match serde_json::from_str::<Value>(text) {
-        Ok(value) => value,
-        Err(_) if is_text(ty) => Value::String(text.to_string()),
-        Err(err) => {
-            return Err(ValueError::new(format!(
-                "not valid JSON ({err}); expected {ty}{}",
-                ty.hint()
-            )))
-        }
+    let start = out.len();
+    let json_err = match serde_json::from_str::<Value>(text) {
+        Ok(value) => match encode(ty, &value, out) {
+            Ok(()) => return Ok(()),
+            Err(err) => {
+                out.truncate(start);
+                // JSON of another form can still be a WIT value: `{}` for
+                // flags, or for a record whose fields are all options.
+                return match wit_syntax::parse(ty, text) {
+                    Ok(value) => encode(ty, &value, out),
+                    Err(_) => Err(err),
+                };
+            }
+        },
+        Err(err) => err,
     };
-    encode(ty, &value, out)
+    let wit_err = match wit_syntax::parse(ty, text) {
+        Ok(value) => return encode(ty, &value, out),
+        Err(err) => err,
+    };
+    if is_text(ty) {
+        return encode(ty, &Value::String(text.to_string()), out);
+    }
+    match wit_err {
+        // `{"key": …}` was meant as JSON: JSON's error says what is wrong.
+        wit_syntax::Error::Syntax {
+            quoted_name: true, ..
+        } => Err(ValueError::new(format!(
+            "not valid JSON ({json_err}); expected {ty}{}",
+            ty.hint()
+        ))),
+        err => Err(err.into_value_error(text)),
+    }
 }
 
 fn is_text(ty: &Ty) -> bool {

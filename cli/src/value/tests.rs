@@ -429,7 +429,8 @@ fn errors_name_the_path() {
         r#"expected char (a one-character string), got "ab""#
     );
     assert_eq!(enc_err(&Ty::String, "42"), "expected string, got 42");
-    assert!(enc_err(&Ty::U32, "nope").starts_with("not valid JSON"));
+    assert_eq!(enc_err(&Ty::U32, "nope"), "expected u32, got nope");
+    assert!(enc_err(&Ty::U32, "{\"a\": 1,}").starts_with("not valid JSON"));
     let long = format!("\"{}\"", "x".repeat(100));
     assert_eq!(
         enc_err(&Ty::U32, &long),

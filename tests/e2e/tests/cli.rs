@@ -3,9 +3,9 @@
 //! `wit/wrpc-keyvalue` or by what the extension describes, and the sdk's
 //! echo example with caller headers.
 //!
-//! Uses the built `wrpc-ext`, `keyvalue-redis` and `echo` example binaries:
-//! `cargo build -p wrpc-ext -p keyvalue-redis && cargo build -p sdk --examples`
-//! first.
+//! Uses the built `wrpc-ext`, `keyvalue-redis`, `inventory` and `echo`
+//! example binaries: `cargo build -p wrpc-ext -p keyvalue-redis -p inventory
+//! && cargo build -p sdk --examples` first.
 
 use std::process::Command;
 
@@ -14,6 +14,8 @@ use harness::{example, Nats, Redis};
 
 const KV_WIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../wit/wrpc-keyvalue");
 const ECHO_WIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../wit/echo");
+const INVENTORY_WIT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../wit/inventory");
+const STOCK: &str = "example:inventory/stock@0.1.0";
 const STORE: &str = "wrpc:keyvalue/store@0.2.0-draft";
 const ATOMICS: &str = "wrpc:keyvalue/atomics@0.2.0-draft";
 const BATCH: &str = "wrpc:keyvalue/batch@0.2.0-draft";
@@ -304,4 +306,80 @@ fn without_wit_over_a_shared_nats_prefix_each_instance_describes_itself() {
         ])
         .prints("[]\n");
     }
+}
+
+/// Arguments as WIT values (`"…"` strings, `some(…)`, a list of tuples)
+/// next to JSON and bare words, over TCP: the inventory example and
+/// keyvalue-redis. A WIT value that does not fit is a usage error naming
+/// the parameter and the place in its value.
+#[test]
+fn wit_style_arguments() {
+    let served = serve(Transport::Tcp, &harness::bin("inventory").unwrap(), &[]);
+    let target = served.target.as_str();
+    let stock = |func: &str, args: &[&str]| {
+        let func = format!("{STOCK}.{func}");
+        let mut all = vec!["call", target, &func];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--wit", INVENTORY_WIT, "--json"]);
+        wrpc_ext(&all)
+    };
+    stock("restock", &["apple", "5"]).prints("{\"ok\":5}\n");
+    stock("reserve", &[r#""apple""#, "9"]).prints(
+        "{\"err\":{\"insufficient\":{\"item\":\"apple\",\"requested\":9,\"available\":5}}}\n",
+    );
+    // `\u{…}` is WIT's escape, not JSON's.
+    stock("reserve", &[r#""\u{61}pple""#, "2"]).prints("{\"ok\":1}\n");
+    stock("get", &["apple"]).prints("{\"ok\":{\"name\":\"apple\",\"on-hand\":5,\"reserved\":2}}\n");
+    assert_eq!(
+        stock("reserve", &["apple", "some(2)"]).fails(2),
+        "wrpc-ext: parameter 2 (quantity): expected u32, got some(2)"
+    );
+    assert_eq!(
+        stock("release", &["1 )"]).fails(2),
+        "wrpc-ext: parameter 1 (reservation): at column 3: unexpected `)` after the value"
+    );
+
+    let stack = Stack::start(Transport::Tcp);
+    let target = stack.served.target.as_str();
+    kv(
+        target,
+        &format!("{BATCH}.set-many"),
+        &["w", r#"[("a", "x"), ("b", [121])]"#],
+    )
+    .prints("{\"ok\":null}\n");
+    kv(
+        target,
+        &format!("{BATCH}.get-many"),
+        &["w", r#"["a", "b", "c",]"#],
+    )
+    .prints("{\"ok\":[[\"a\",\"x\"],[\"b\",\"y\"],null]}\n");
+    let list_keys = format!("{STORE}.list-keys");
+    for cursor in ["some(0)", "none", "null"] {
+        let run = kv(target, &list_keys, &["w", cursor]);
+        assert!(run.code == Some(0) && run.stderr.is_empty(), "{run:#?}");
+        let mut printed: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        printed["ok"]["keys"]
+            .as_array_mut()
+            .unwrap()
+            .sort_by_key(|k| k.as_str().map(String::from));
+        assert_eq!(
+            printed,
+            serde_json::json!({"ok": {"keys": ["a", "b"], "cursor": null}}),
+            "{cursor}: {run:#?}"
+        );
+    }
+    assert_eq!(
+        kv(
+            target,
+            &format!("{BATCH}.set-many"),
+            &["w", r#"[("a", "x"), ("b", 'y')]"#]
+        )
+        .fails(2),
+        "wrpc-ext: parameter 2 (key-values): [1][1]: expected list<u8> \
+         (a string in double quotes or a list of bytes), got 'y'"
+    );
+    assert_eq!(
+        kv(target, &list_keys, &["w", "some(-1)"]).fails(2),
+        "wrpc-ext: parameter 2 (cursor): some: expected u64, got -1"
+    );
 }
