@@ -27,8 +27,9 @@ fn catalog() -> Catalog {
     Catalog::from_packages(&[vec![("codec.wit".into(), WIT.into())]]).expect("test WIT parses")
 }
 
-/// Parameter `param` of `func` in the types interface.
-fn param(func: &str, param: &str) -> Ty {
+/// Parameter `param` of `func` in the types interface (shared with the
+/// WIT-syntax tests).
+pub(super) fn param(func: &str, param: &str) -> Ty {
     let catalog = catalog();
     let (_, _, f) = catalog
         .lookup(&format!("{TYPES}.{func}"))
@@ -40,13 +41,15 @@ fn param(func: &str, param: &str) -> Ty {
         .expect("known parameter")
 }
 
-fn enc(ty: &Ty, json: &str) -> Vec<u8> {
+/// The bytes argument `json` encodes to as a parameter of type `ty`.
+pub(super) fn enc(ty: &Ty, json: &str) -> Vec<u8> {
     let mut out = Vec::new();
     encode_arg(ty, json, &mut out).unwrap_or_else(|e| panic!("{json}: {e}"));
     out
 }
 
-fn enc_err(ty: &Ty, json: &str) -> String {
+/// Why argument `json` does not encode as a parameter of type `ty`.
+pub(super) fn enc_err(ty: &Ty, json: &str) -> String {
     let mut out = Vec::new();
     encode_arg(ty, json, &mut out)
         .expect_err("must not encode")

@@ -1,39 +1,10 @@
 //! Every WIT-style form encodes to the bytes its JSON equivalent does;
 //! errors are one line with the place in the value.
 
-use super::super::{encode, encode_arg, Ty};
+use super::super::{encode, Ty};
 use super::parse;
-use crate::wit_source::Catalog;
 
-const WIT: &str = include_str!("../codec.wit");
-const TYPES: &str = "test:codec/types@0.1.0";
-
-/// Parameter `param` of `func` in the codec's types interface.
-fn param(func: &str, param: &str) -> Ty {
-    let catalog =
-        Catalog::from_packages(&[vec![("codec.wit".into(), WIT.into())]]).expect("test WIT parses");
-    let (_, _, f) = catalog
-        .lookup(&format!("{TYPES}.{func}"))
-        .expect("known function");
-    f.params
-        .iter()
-        .find(|(n, _)| n == param)
-        .map(|(_, ty)| ty.clone())
-        .expect("known parameter")
-}
-
-fn arg(ty: &Ty, text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    encode_arg(ty, text, &mut out).unwrap_or_else(|e| panic!("{text}: {e}"));
-    out
-}
-
-fn arg_err(ty: &Ty, text: &str) -> String {
-    let mut out = Vec::new();
-    encode_arg(ty, text, &mut out)
-        .expect_err("must not encode")
-        .to_string()
-}
+use super::super::tests::{enc as arg, enc_err as arg_err, param};
 
 /// `wit` reads as a WIT-style value that encodes to the bytes `json` does,
 /// and as an argument encodes to them too.
