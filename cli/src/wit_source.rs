@@ -12,11 +12,7 @@ use crate::remote::Remote;
 use crate::value::{self, Ty};
 use crate::Fail;
 
-/// The interface every sdk extension serves to describe itself.
-pub const DISCOVERY: &str = "wrpc-ext:extension/discovery@0.1.0";
-
-/// Its function: `describe: func() -> string`, a JSON document.
-pub const DESCRIBE: &str = "describe";
+use transport::discovery::{DESCRIBE, INSTANCE as DISCOVERY, PER_INSTANCE};
 
 /// One function: its parameters and results with names, and its wire shape.
 #[derive(Debug)]
@@ -194,9 +190,6 @@ struct Description {
     /// Packages, dependencies first, each a list of (file name, contents).
     wit: Vec<Vec<(String, String)>>,
 }
-
-/// Every sdk extension also answers this for each instance it serves.
-const PER_INSTANCE: &str = "wrpc-ext:describe";
 
 /// The signatures of everything the target describes (its `describe`
 /// answer's `wit`), asked first through `instance` when given (over NATS

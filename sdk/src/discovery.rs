@@ -9,15 +9,7 @@ use transport::schema::{Signature, WireType};
 
 use crate::dispatch::{Functions, RegisterError};
 
-/// The discovery instance, served by every sdk-built extension.
-pub const INSTANCE: &str = "wrpc-ext:extension/discovery@0.1.0";
-
-/// The function every exported instance also answers, with the same
-/// document as `describe`: asking `INSTANCE.wrpc-ext:describe` reaches only
-/// extensions serving `INSTANCE` (over NATS, where several extensions share
-/// a prefix, the discovery instance itself would be answered by any of
-/// them). No WIT function can have this name.
-pub const PER_INSTANCE: &str = "wrpc-ext:describe";
+pub use transport::discovery::{DESCRIBE, INSTANCE, PER_INSTANCE};
 
 /// The document's parts known before the listeners are bound.
 pub(crate) struct Served {
@@ -87,7 +79,7 @@ pub(crate) fn register(
         .into_iter()
         .map(str::to_string)
         .collect();
-    let mut served = vec![(INSTANCE.to_string(), "describe")];
+    let mut served = vec![(INSTANCE.to_string(), DESCRIBE)];
     for instance in exported {
         functions.add_signature(
             &instance,

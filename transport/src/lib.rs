@@ -13,6 +13,7 @@
 //! - [`schema`]: value shapes, so synchronous values are checked before an
 //!   upstream decoder sees them;
 //! - [`server`]: the registry of served functions and the options listeners share;
+//! - [`discovery`]: the names extensions describe themselves under;
 //! - [`trace`]: W3C `traceparent`, continued by servers and sent by clients;
 //! - [`metrics`]: calls served and made, counted through the `metrics` facade.
 #![deny(missing_docs)]
@@ -20,6 +21,7 @@
 pub mod call;
 pub mod caller;
 pub mod client;
+pub mod discovery;
 pub mod endpoint;
 pub mod frame;
 mod limits;

@@ -11,14 +11,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use transport::schema::{ScanPlan, WireType};
-use transport::{Incoming, Invocation, Outgoing, Target};
+use transport::{discovery, Incoming, Invocation, Outgoing, Target};
 use wrpc_transport::{Invoke, InvokeExt as _};
-
-/// The function each served instance answers with the description.
-pub(crate) const PER_INSTANCE: &str = "wrpc-ext:describe";
-
-/// The discovery instance and its function.
-const DISCOVERY: (&str, &str) = ("wrpc-ext:extension/discovery@0.1.0", "describe");
 
 /// What an extension said it serves.
 pub(crate) struct Described {
@@ -62,7 +56,7 @@ pub(crate) async fn ask(target: &Target, instance: &str, func: &str) -> Answer {
 /// Asks `target` what it serves in general (for the error naming what it
 /// serves instead).
 pub(crate) async fn describe(target: &Target) -> Answer {
-    ask(target, DISCOVERY.0, DISCOVERY.1).await
+    ask(target, discovery::INSTANCE, discovery::DESCRIBE).await
 }
 
 fn parse(json: &str) -> Result<Described, String> {

@@ -243,7 +243,7 @@ impl Router {
             crate::discovery::ask(
                 &self.routes[*i].target,
                 instance,
-                crate::discovery::PER_INSTANCE,
+                transport::discovery::PER_INSTANCE,
             )
         }))
         .await;
