@@ -470,6 +470,14 @@ clap = {{ version = "4", features = ["derive", "env"] }}
 
 [dev-dependencies]
 tokio = {{ version = "1", features = ["macros", "rt-multi-thread"] }}
+
+# As in the sdk's workspace: line tables for backtraces, no debug info for
+# dependencies (smaller, faster-linking test builds).
+[profile.dev]
+debug = "line-tables-only"
+
+[profile.dev.package."*"]
+debug = false
 "#
     )
 }
