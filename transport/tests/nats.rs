@@ -103,6 +103,76 @@ async fn no_responders_and_handler_errors() {
     shutdown.cancel();
 }
 
+/// A call to a function missing from an instance that is served on the
+/// prefix: NATS finds no responders, the client asks the instance's
+/// `wrpc-ext:describe` (once), gets an answer and reports the function as
+/// not served by the extension. Without that answer (a peer that is not
+/// sdk-built) it stays "no responders".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_missing_from_a_served_instance_is_not_served_by_the_extension() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use transport::schema::{Signature, WireType};
+    use transport::server::Call;
+
+    let nats = Nats::start().unwrap();
+    let shutdown = CancellationToken::new();
+    let client = our_client(&nats).await;
+
+    // Served, but by a peer that does not answer discovery.
+    our_server(&nats, &shutdown).await;
+    let err = call(&client, "nope", "x", &[]).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::NotConnected, "{err}");
+    shutdown.cancel();
+
+    // Served by a peer that answers discovery for the instance.
+    let asked = Arc::new(AtomicUsize::new(0));
+    let mut reg = registry();
+    let counter = Arc::clone(&asked);
+    reg.insert(
+        ECHO,
+        transport::discovery::PER_INSTANCE,
+        &Signature {
+            params: vec![],
+            results: vec![WireType::String],
+        },
+        Arc::new(move |call: Call| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                use tokio::io::AsyncWriteExt as _;
+                let Call { mut tx, .. } = call;
+                tx.write_all(&common::string("{}"))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tx.flush().await.map_err(|e| e.to_string())
+            })
+        }),
+    )
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    let server = NatsServer::subscribe(connect(&nats).await, "", None, &reg)
+        .await
+        .unwrap();
+    tokio::spawn(server.run(serve_options(&shutdown)));
+    let err = call(&client, "nope", "x", &[]).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::Other, "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "nope: the extension failed the call: `{ECHO}.nope` is not served by this extension"
+        )
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 1, "the client asked once");
+    // The served functions are unaffected.
+    assert_eq!(echo(&client, "hi", &[]).await.unwrap(), "anon:hi");
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        1,
+        "a served call asks nothing"
+    );
+    shutdown.cancel();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_client_against_our_server() {
     let nats = Nats::start().unwrap();

@@ -20,7 +20,12 @@ const STORE: &str = "wrpc:keyvalue/store@0.2.0-draft";
 const ATOMICS: &str = "wrpc:keyvalue/atomics@0.2.0-draft";
 const BATCH: &str = "wrpc:keyvalue/batch@0.2.0-draft";
 
-per_transport!(keyvalue_calls, echo_with_headers, unreachable_target);
+per_transport!(
+    keyvalue_calls,
+    echo_with_headers,
+    a_function_the_extension_lacks,
+    unreachable_target
+);
 
 /// What one run of `wrpc-ext` did.
 #[derive(Debug)]
@@ -214,6 +219,47 @@ fn echo_with_headers(transport: Transport) {
         .fails(2),
         "wrpc-ext: --header `wrpc-workload`: expected NAME=VALUE"
     );
+}
+
+/// A WIT newer than the extension: `shout` is in the caller's interface but
+/// the echo extension does not serve it. Every transport says so in the
+/// same line; over NATS, where nothing subscribes to the function, the
+/// client learns it by asking the instance's `wrpc-ext:describe`.
+fn a_function_the_extension_lacks(transport: Transport) {
+    let served = serve(transport, &example("echo").unwrap(), &[]);
+    let dir = std::env::temp_dir().join(format!(
+        "cli-newer-wit-{}-{transport:?}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wit = std::fs::read_to_string(format!("{ECHO_WIT}/echo.wit"))
+        .unwrap()
+        .replace(
+            "    echo: func(message: string) -> string;\n",
+            "    echo: func(message: string) -> string;\n    shout: func(message: string) -> string;\n",
+        );
+    assert!(wit.contains("shout"), "{wit}");
+    std::fs::write(dir.join("echo.wit"), wit).unwrap();
+    let shout = "example:echo/echo@0.1.0.shout";
+    let run = wrpc_ext(&[
+        "call",
+        &served.target,
+        shout,
+        "hi",
+        "--wit",
+        dir.to_str().unwrap(),
+    ]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        run.fails(1),
+        format!(
+            "wrpc-ext: `{shout}` via {}: the extension failed the call: `{shout}` is not served by this extension",
+            shown(&served.target)
+        )
+    );
+    // The function it does serve still answers.
+    wrpc_ext(&["call", &served.target, "example:echo/echo@0.1.0.echo", "hi"])
+        .prints("\"echo to anonymous: hi\"\n");
 }
 
 /// Nothing serves the target: exit 1 with one line naming the call and the

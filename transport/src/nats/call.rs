@@ -1,5 +1,6 @@
 //! One call's streams over NATS, on either side.
 
+use core::future::Future as _;
 use core::pin::Pin;
 use core::task::{ready, Context, Poll};
 
@@ -14,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::demux::Demux;
 use super::flow::{parse_window, Flow, CREDIT_HEADER, CREDIT_TAIL};
+use super::probe::{no_responders, Probe};
 use super::{index_tail, ERROR_HEADER};
 use crate::value::RootValue;
 
@@ -27,6 +29,8 @@ pub(crate) enum Handshake {
     Waiting,
     /// The server's inbox `R_s`.
     Known(String),
+    /// No responders: asking whether the instance is served at all.
+    Probing(tokio::task::JoinHandle<io::Error>),
     /// The call failed before it started (e.g. no responders).
     Failed(io::ErrorKind, String),
 }
@@ -57,11 +61,20 @@ pub(crate) struct NatsCall {
     pub(crate) root: Mutex<RootValue>,
     /// Flow control of the call's async paths (see [`super::flow`]).
     pub(crate) flow: Mutex<Flow>,
+    /// Client: what to ask if NATS finds no responders (see [`super::probe`]).
+    pub(crate) probe: Option<Probe>,
 }
 
 impl Drop for NatsCall {
     fn drop(&mut self) {
         self.demux.unregister(self.id);
+        if let Handshake::Probing(task) = self
+            .handshake
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            task.abort();
+        }
     }
 }
 
@@ -77,10 +90,15 @@ impl NatsCall {
     fn poll_handshake(&self, cx: &mut Context<'_>) -> Poll<io::Result<String>> {
         let mut hs = lock(&self.handshake);
         loop {
-            match &*hs {
+            match &mut *hs {
                 Handshake::Known(rs) => return Poll::Ready(Ok(rs.clone())),
                 Handshake::Failed(kind, msg) => {
                     return Poll::Ready(Err(io::Error::new(*kind, msg.clone())))
+                }
+                Handshake::Probing(task) => {
+                    let err = ready!(Pin::new(task).poll(cx)).unwrap_or_else(|_| no_responders());
+                    *hs = Handshake::Failed(err.kind(), err.to_string());
+                    continue;
                 }
                 Handshake::Waiting => {}
             }
@@ -96,7 +114,19 @@ impl NatsCall {
             }
             *hs = match (msg.status, msg.reply) {
                 (Some(StatusCode::NO_RESPONDERS), _) => {
-                    Handshake::Failed(io::ErrorKind::NotConnected, "no NATS responders".into())
+                    match (&self.probe, tokio::runtime::Handle::try_current()) {
+                        (Some(probe), Ok(runtime)) => {
+                            Handshake::Probing(runtime.spawn(probe.clone().failure(
+                                self.nats.clone(),
+                                Arc::clone(&self.demux),
+                                self.id,
+                            )))
+                        }
+                        _ => {
+                            let err = no_responders();
+                            Handshake::Failed(err.kind(), err.to_string())
+                        }
+                    }
                 }
                 (Some(code), _) if !code.is_success() => Handshake::Failed(
                     io::ErrorKind::Other,

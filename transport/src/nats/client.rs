@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::call::{CallRx, CallTx, Handshake, NatsCall, Side};
 use super::demux::Demux;
 use super::flow::{Flow, CREDIT_HEADER, CREDIT_TAIL, WINDOW};
+use super::probe::Probe;
 use super::{invocation_subject, path_tail, LEAN_HEADER};
 use crate::client::Invocation;
 use crate::value::RootValue;
@@ -76,6 +77,7 @@ impl NatsClient {
         headers.insert(CREDIT_HEADER, window.as_str());
         let id = inner.next.fetch_add(1, Ordering::Relaxed);
         let reply = inner.demux.subject(id, "");
+        let subject = invocation_subject(&inner.prefix, inv.instance, inv.func);
         let first_max = inner
             .nats
             .server_info()
@@ -108,13 +110,13 @@ impl NatsClient {
                 in_window: Some(WINDOW),
                 ..Flow::default()
             }),
+            probe: Probe::new(&subject, inv.instance, inv.func),
         });
         let first = params.split_to(params.len().min(first_max));
         *call
             .pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = params;
-        let subject = invocation_subject(&inner.prefix, inv.instance, inv.func);
         tokio::time::timeout_at(
             deadline,
             inner

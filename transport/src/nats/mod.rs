@@ -22,6 +22,7 @@ mod client;
 mod connect;
 mod demux;
 mod flow;
+mod probe;
 mod server;
 
 pub use call::{CallRx, CallTx};

@@ -204,6 +204,7 @@ async fn handle(
             &opts.limits,
         )),
         flow: Mutex::new(flow),
+        probe: None,
     });
     let timer = Arc::new(CallTimer::named(
         Arc::clone(&function.name),
