@@ -45,6 +45,7 @@ mod dispatch;
 pub mod memory;
 pub mod outbound;
 mod serve;
+mod shared;
 mod start;
 mod stream;
 
@@ -80,12 +81,16 @@ pub use outbound::{failure_reason, is_unreachable, Outbound, OutboundError, Outb
 ///   of every exported interface with the WIT that types it, and declares
 ///   those interfaces exported, so [`Extension`] refuses to start if any of
 ///   their functions lacks a handler;
+/// - `serve_main(handler) -> ExitCode`: the whole `main` of an extension
+///   without flags of its own, [`serve_main`] named and versioned after the
+///   crate;
 /// - `EXPORTED_INSTANCES` and `WIT_PACKAGES` (the files, dependencies first).
 ///
 /// `path` is relative to the crate's `Cargo.toml`. Exported resources and
 /// functions exported by the world itself are refused at compile time.
 pub use sdk_macros::generate;
 pub use serve::{Exports, Extension, Running, ServeError};
+pub use shared::Shared;
 pub use start::{main, serve_main, Config, SharedFlags};
 pub use stream::{IncomingBytes, OutgoingBytes, OutgoingStream, CHUNK};
 /// The trace context of calls ([`CallerContext::trace`]).

@@ -121,6 +121,18 @@ fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             ServeExports(handler)
         }
 
+        /// The whole `main` of an extension serving the world with `handler`
+        /// and no flags of its own: [`::sdk::serve_main`], named and
+        /// versioned after this crate (`CARGO_PKG_NAME`, `CARGO_PKG_VERSION`).
+        #[allow(dead_code)]
+        pub fn serve_main<H: Handlers>(handler: H) -> ::std::process::ExitCode {
+            ::sdk::serve_main(
+                ::core::env!("CARGO_PKG_NAME"),
+                ::core::env!("CARGO_PKG_VERSION"),
+                serve_exports(handler),
+            )
+        }
+
         #[doc = concat!("The exports of world `", #world, "`.")]
         struct ServeExports<H>(H);
 
