@@ -7,13 +7,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 # The e2e tests start the workspace's binaries: build them once, first.
 cargo build --workspace --all-targets --locked
-# What `wrpc-ext new` generates builds and passes its own test, outside
-# the workspace (an out-of-tree extension).
-"$(dirname "${BASH_SOURCE[0]}")/check-scaffold.sh"
 # The guest template builds as the tutorial says and runs against the
 # example extension.
 "$(dirname "${BASH_SOURCE[0]}")/check-guest-template.sh"
 # The images the container tests run (static release binaries; cached by
 # cargo and the engine after the first build).
 "$(dirname "${BASH_SOURCE[0]}")/../containers/build.sh"
+# What `wrpc-ext new` generates builds and passes its own test, outside
+# the workspace (an out-of-tree extension), and its image runs (reusing
+# the static release dependencies just built).
+"$(dirname "${BASH_SOURCE[0]}")/check-scaffold.sh"
 cargo test --workspace --locked "$@"

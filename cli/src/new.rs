@@ -471,13 +471,16 @@ clap = {{ version = "4", features = ["derive", "env"] }}
 [dev-dependencies]
 tokio = {{ version = "1", features = ["macros", "rt-multi-thread"] }}
 
-# As in the sdk's workspace: line tables for backtraces, no debug info for
-# dependencies (smaller, faster-linking test builds).
+# As in the sdk's workspace: line tables for backtraces, and no debug info
+# for dependencies in debug builds (smaller, faster-linking tests).
 [profile.dev]
 debug = "line-tables-only"
 
 [profile.dev.package."*"]
 debug = false
+
+[profile.release]
+debug = "line-tables-only"
 "#
     )
 }
@@ -692,15 +695,18 @@ fn build_image(name: &str) -> String {
 # x86_64-unknown-linux-musl target: rustup target add x86_64-unknown-linux-musl).
 set -euo pipefail
 cd "$(dirname "${{BASH_SOURCE[0]}}")"
-cargo build --release --locked --target x86_64-unknown-linux-musl
+target=x86_64-unknown-linux-musl
+cargo build --release --locked --target "$target"
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
-cp target/x86_64-unknown-linux-musl/release/{name} "$ctx/{name}"
-strip "$ctx/{name}"
+# Without the line tables the release profile keeps for backtraces.
+strip -o "$ctx/{name}" "${{CARGO_TARGET_DIR:-target}}/$target/release/{name}"
 cp /etc/ssl/certs/ca-certificates.crt "$ctx/"
-engine=$(command -v podman || command -v docker)
-"$engine" build --format docker -f Containerfile -t {name}:dev "$ctx" 2>/dev/null ||
-    "$engine" build -f Containerfile -t {name}:dev "$ctx"
+engine="${{CONTAINER_ENGINE:-$(command -v podman || command -v docker)}}"
+format=()
+# Podman writes OCI images by default, which drop HEALTHCHECK.
+case "$engine" in *podman) format=(--format docker) ;; esac
+"$engine" build --quiet "${{format[@]}}" -f Containerfile -t {name}:dev "$ctx"
 "#
     )
 }
