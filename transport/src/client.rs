@@ -45,13 +45,17 @@ pub enum Client {
 }
 
 impl Client {
-    /// Starts a call; its streams are bounded by `inv.timer`.
+    /// Starts a call; its streams are bounded by `inv.timer`. A call to a
+    /// function without results (complete parameters, an empty result
+    /// plan) returns only once the function ran.
     ///
     /// # Errors
     ///
     /// The call could not be started; the error names the call.
     pub async fn invoke(&self, inv: Invocation<'_>) -> io::Result<(Outgoing, Incoming)> {
         let timer = Arc::clone(&inv.timer);
+        let without_results =
+            inv.params_complete && inv.results.as_ref().is_some_and(|plan| plan.is_empty());
         let deadline = timer
             .deadline()
             .unwrap_or_else(|| tokio::time::Instant::now() + crate::MAX_DURATION);
@@ -75,10 +79,18 @@ impl Client {
                 .map(|(tx, rx)| (OutKind::Nats(tx), InKind::Nats(rx))),
         };
         match started {
-            Ok((tx, rx)) => Ok((
-                Outgoing::new(tx, Arc::clone(&timer), true),
-                Incoming::new(rx, timer),
-            )),
+            Ok((tx, rx)) => {
+                let tx = Outgoing::new(tx, Arc::clone(&timer), true);
+                let mut rx = Incoming::new(rx, timer);
+                if without_results {
+                    // Nothing will be read back, so the call is over when
+                    // its end (or its failure) arrives: a caller that reads
+                    // no results (the wasmtime polyfill, typed `()` results)
+                    // returns once the function ran, and gets its failure.
+                    tokio::io::AsyncReadExt::read_to_end(&mut rx, &mut Vec::new()).await?;
+                }
+                Ok((tx, rx))
+            }
             Err(err) if err.kind() == io::ErrorKind::TimedOut => Err(timer.expired()),
             Err(err) => Err(timer.annotate(err)),
         }

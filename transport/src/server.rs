@@ -43,6 +43,9 @@ pub struct Function {
     pub(crate) params: Arc<ScanPlan>,
     pub(crate) param_paths: Arc<[Box<[Option<usize>]>]>,
     pub(crate) has_async_results: bool,
+    /// The function returns nothing: over NATS its end of results is then
+    /// the only sign the caller gets that it ran.
+    pub(crate) has_no_results: bool,
 }
 
 /// A function registered twice.
@@ -124,6 +127,7 @@ impl Registry {
                 params: ScanPlan::new(&signature.params),
                 param_paths: signature.param_paths().into(),
                 has_async_results: signature.has_async_results(),
+                has_no_results: signature.results.is_empty(),
             }),
         );
         Ok(())

@@ -13,6 +13,9 @@ use crate::Limits;
 pub(crate) struct RootValue {
     scanner: Option<Scanner>,
     done: bool,
+    /// The value has no parts (a function without results): it is complete
+    /// at once, and only the end of the call says the callee ran.
+    nothing: bool,
     held: BytesMut,
     max: usize,
 }
@@ -25,6 +28,7 @@ impl RootValue {
                 .filter(|p| !p.is_empty())
                 .map(|p| Scanner::with_plan(p, limits.value())),
             done,
+            nothing: done,
             held: BytesMut::new(),
             max: limits.max_frame as usize,
         }
@@ -71,6 +75,12 @@ impl RootValue {
     pub(crate) fn complete(&self) -> bool {
         self.done
     }
+
+    /// Whether the value has no parts (see `nothing`): a caller reading it
+    /// waits for the end of the call rather than for bytes.
+    pub(crate) fn expects_nothing(&self) -> bool {
+        self.nothing
+    }
 }
 
 impl RootValue {
@@ -79,6 +89,7 @@ impl RootValue {
         Self {
             scanner: None,
             done: true,
+            nothing: false,
             held: BytesMut::new(),
             max: 0,
         }

@@ -6,7 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{call, echo, registry, serve_options, ECHO};
+use common::{
+    call, call_without_results, echo, insert_without_results, registry, serve_options, ECHO,
+};
 use futures::StreamExt as _;
 use harness::Nats;
 use tokio_util::sync::CancellationToken;
@@ -178,7 +180,8 @@ async fn upstream_client_against_our_server() {
     let nats = Nats::start().unwrap();
     let shutdown = CancellationToken::new();
     our_server(&nats, &shutdown).await;
-    let upstream = wrpc_transport_nats::Client::new(connect(&nats).await, "", None)
+    let upstream_nats = connect(&nats).await;
+    let upstream = wrpc_transport_nats::Client::new(upstream_nats.clone(), "", None)
         .await
         .unwrap();
     for i in 0..3 {
@@ -212,7 +215,8 @@ async fn upstream_client_against_our_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_client_against_upstream_server() {
     let nats = Nats::start().unwrap();
-    let upstream = wrpc_transport_nats::Client::new(connect(&nats).await, "", None)
+    let upstream_nats = connect(&nats).await;
+    let upstream = wrpc_transport_nats::Client::new(upstream_nats.clone(), "", None)
         .await
         .unwrap();
     let calls = upstream
@@ -236,6 +240,37 @@ async fn our_client_against_upstream_server() {
     let big = "b".repeat(3 << 20);
     let got = echo(&client, &big, &[]).await.unwrap();
     assert_eq!(got.len(), big.len() + "upstream:".len());
+
+    // A function without results: the caller returns on the upstream
+    // server's end of results, after the function ran.
+    let notes = upstream
+        .serve_values::<(String,), ()>(ECHO, "note", Vec::<Box<[Option<usize>]>>::new())
+        .await
+        .unwrap();
+    let ran = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    tokio::spawn({
+        let ran = std::sync::Arc::clone(&ran);
+        async move {
+            let mut notes = std::pin::pin!(notes);
+            while let Some(call) = notes.next().await {
+                let (_, _, _, reply) = call.unwrap();
+                let ran = std::sync::Arc::clone(&ran);
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    reply(()).await.unwrap();
+                });
+            }
+        }
+    });
+    // The subscription is in place once the server has sent back a message
+    // published after it on the same connection (async-nats' flush only
+    // writes the socket).
+    let mut sync = upstream_nats.subscribe("test.sync").await.unwrap();
+    upstream_nats.publish("test.sync", "".into()).await.unwrap();
+    sync.next().await.unwrap();
+    call_without_results(&client, "note").await.unwrap();
+    assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
 /// Streams between our peers are flow-controlled both ways: while a reader
@@ -513,4 +548,37 @@ mod flow {
         assert_eq!(counters.read.load(Ordering::SeqCst), TOTAL - 1);
         shutdown.cancel();
     }
+}
+
+/// A function without results has nothing to send back when it succeeds,
+/// yet its caller must learn that nothing served it, or that it failed, and
+/// return only once it ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_without_results_reports_no_responders_and_failures() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let nats = Nats::start().unwrap();
+    let client = our_client(&nats).await;
+    let err = call_without_results(&client, "note").await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::NotConnected, "{err}");
+
+    let ran = Arc::new(AtomicUsize::new(0));
+    let mut reg = registry();
+    insert_without_results(&mut reg, &ran);
+    let shutdown = CancellationToken::new();
+    let server = NatsServer::subscribe(connect(&nats).await, "", None, &reg)
+        .await
+        .unwrap();
+    tokio::spawn(server.run(serve_options(&shutdown)));
+    call_without_results(&client, "note").await.unwrap();
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        1,
+        "returned once the function ran"
+    );
+    let err = call_without_results(&client, "refuse").await.unwrap_err();
+    assert!(err.to_string().contains("refused on purpose"), "{err}");
+    assert_eq!(ran.load(Ordering::SeqCst), 2);
+    shutdown.cancel();
 }

@@ -100,6 +100,35 @@ async fn pooled_roundtrips(endpoint: &str) {
     assert_eq!(echo(&client, "after", &[]).await.unwrap(), "anon:after");
 }
 
+/// A function without results: the caller returns once it ran, and gets
+/// its failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_without_results_waits_for_the_function_and_its_failure() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let ran = Arc::new(AtomicUsize::new(0));
+    let mut reg = registry();
+    common::insert_without_results(&mut reg, &ran);
+    let listener = Listener::bind(&"tcp://127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let target = listener.local().to_string();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(serve(listener, Arc::new(reg), serve_options(&shutdown)));
+    let (client, _) = client(&target);
+    common::call_without_results(&client, "note").await.unwrap();
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        1,
+        "returned once the function ran"
+    );
+    let err = common::call_without_results(&client, "refuse")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("refused on purpose"), "{err}");
+    assert_eq!(ran.load(Ordering::SeqCst), 2);
+    shutdown.cancel();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_pooled() {
     pooled_roundtrips("tcp://127.0.0.1:0").await;
@@ -200,6 +229,28 @@ async fn our_client_against_upstream_server() {
             tokio::spawn(async move { reply((format!("upstream:{msg}"),)).await.unwrap() });
         }
     });
+    // A function without results: the caller returns when the upstream
+    // server ends the connection, after the function ran.
+    let notes = srv
+        .serve_values::<(String,), ()>(ECHO, "note", Vec::<Box<[Option<usize>]>>::new())
+        .await
+        .unwrap();
+    let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    tokio::spawn({
+        let ran = Arc::clone(&ran);
+        async move {
+            let mut notes = std::pin::pin!(notes);
+            while let Some(call) = notes.next().await {
+                let (_, _, _, reply) = call.unwrap();
+                let ran = Arc::clone(&ran);
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    reply(()).await.unwrap();
+                });
+            }
+        }
+    });
     let (client, stream) = client(&format!("tcp://{addr}"));
     for i in 0..3 {
         assert_eq!(
@@ -211,6 +262,8 @@ async fn our_client_against_upstream_server() {
         stream.is_plain(),
         "the upstream server refuses the pooled preface"
     );
+    common::call_without_results(&client, "note").await.unwrap();
+    assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
 /// A server closing a pooled connection answers a call that raced its close

@@ -254,7 +254,13 @@ impl AsyncRead for CallRx {
                     }
                     continue;
                 }
-                if lock(&call.root).complete() {
+                // A function without results: the call is over when its end
+                // of results (or an error, or "no responders") arrives.
+                let (complete, nothing) = {
+                    let value = lock(&call.root);
+                    (value.complete(), value.expects_nothing())
+                };
+                if complete && !(call.side == Side::Client && nothing) {
                     this.ended = true;
                     continue;
                 }

@@ -224,7 +224,7 @@ async fn handle(
     if let Err(why) = &outcome {
         warn!("call to {} failed: {why}", function.name);
     }
-    if !lean || function.has_async_results || outcome.is_err() {
+    if !lean || function.has_async_results || function.has_no_results || outcome.is_err() {
         let mut headers = HeaderMap::new();
         if let Err(why) = &outcome {
             let clean: String = why.chars().filter(|c| !c.is_control()).take(1024).collect();

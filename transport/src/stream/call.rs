@@ -548,8 +548,11 @@ impl AsyncRead for CallRx {
                 }
                 Ending::Open => {}
             }
-            // Nothing follows a complete synchronous value on the root path.
-            if path.is_empty() && demux.value.complete() {
+            // Nothing follows a complete synchronous value on the root path;
+            // a caller of a function without results waits for the end (or
+            // the failure) of the call instead.
+            let awaits_end = demux.side == Side::Client && demux.value.expects_nothing();
+            if path.is_empty() && demux.value.complete() && !awaits_end {
                 demux.wake_others(path);
                 return Poll::Ready(Ok(()));
             }

@@ -150,6 +150,19 @@ pub async fn call(
     msg: &str,
     headers: &[(&str, &str)],
 ) -> std::io::Result<String> {
+    let out = call_typed(client, func, msg, headers, &[WireType::String]).await?;
+    Ok(unstring(&out))
+}
+
+/// Calls `test:echo/echo@0.1.0.FUNC` with a string, its results typed by
+/// `results`; returns their bytes.
+async fn call_typed(
+    client: &Client,
+    func: &str,
+    msg: &str,
+    headers: &[(&str, &str)],
+    results: &[WireType],
+) -> std::io::Result<Vec<u8>> {
     let (tx, mut rx) = client
         .invoke(Invocation {
             instance: ECHO,
@@ -157,7 +170,7 @@ pub async fn call(
             headers,
             params: string(msg),
             params_complete: true,
-            results: Some(transport::schema::ScanPlan::new(&[WireType::String])),
+            results: Some(transport::schema::ScanPlan::new(results)),
             result_paths: Arc::from([]),
             timer: Arc::new(CallTimer::new(
                 func.to_string(),
@@ -169,9 +182,49 @@ pub async fn call(
     drop(tx);
     let mut out = Vec::new();
     rx.read_to_end(&mut out).await?;
-    Ok(unstring(&out))
+    Ok(out)
 }
 
 pub async fn echo(client: &Client, msg: &str, headers: &[(&str, &str)]) -> std::io::Result<String> {
     call(client, "echo", msg, headers).await
+}
+
+/// Registers `note` and `refuse`: each takes a string, returns nothing,
+/// waits 200 ms (longer than a caller would take to return on its own) and
+/// counts itself in `ran`; `refuse` then fails.
+pub fn insert_without_results(reg: &mut Registry, ran: &Arc<std::sync::atomic::AtomicUsize>) {
+    for (func, fails) in [("note", false), ("refuse", true)] {
+        let ran = Arc::clone(ran);
+        reg.insert(
+            ECHO,
+            func,
+            &Signature {
+                params: vec![WireType::String],
+                results: vec![],
+            },
+            Arc::new(move |call: Call| {
+                let ran = Arc::clone(&ran);
+                Box::pin(async move {
+                    let Call { mut rx, .. } = call;
+                    rx.read_to_end(&mut Vec::new())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if fails {
+                        return Err("refused on purpose".to_string());
+                    }
+                    Ok(())
+                })
+            }),
+        )
+        .unwrap();
+    }
+}
+
+/// Calls `test:echo/echo@0.1.0.FUNC` with a string, expecting no results.
+pub async fn call_without_results(client: &Client, func: &str) -> std::io::Result<()> {
+    let out = call_typed(client, func, "x", &[], &[]).await?;
+    assert!(out.is_empty(), "results of a function without results");
+    Ok(())
 }
