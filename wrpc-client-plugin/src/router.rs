@@ -294,9 +294,11 @@ impl Router {
             .cloned()
             .collect();
         if let Some(adapted) = adapted::for_package(&route.declared.package) {
-            let interface = |instance: &str| -> String {
-                let path = instance.split('@').next().unwrap_or(instance);
-                path.split('/').nth(1).unwrap_or("").to_string()
+            let interface = |instance: &str| {
+                instance
+                    .parse::<InterfaceName>()
+                    .ok()
+                    .and_then(|name| name.interface)
             };
             let learned: Vec<String> = self
                 .functions
