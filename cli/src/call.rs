@@ -1,14 +1,17 @@
 //! `wrpc-ext call TARGET INSTANCE.FUNC [ARG ...]`: one call, arguments as
-//! JSON or WIT values, results as JSON (see `value` and `value::wit_syntax`
-//! for the forms each WIT type takes).
+//! JSON or WIT values, results as JSON (see `transport::schema::json` for
+//! the forms each WIT type takes).
 
 use std::path::PathBuf;
 
 use tokio::time::Instant;
+use transport::schema::codec::DecodeError;
+use transport::schema::json::{self, Json};
+use transport::schema::Function;
+use transport::Limits;
 
 use crate::remote::{self, Options, Remote};
-use crate::value::{self, Json, Ty};
-use crate::wit_source::{self, Catalog, Function};
+use crate::wit_source::{self, Catalog};
 use crate::Fail;
 
 /// Call one function of an extension: arguments as JSON or WIT values,
@@ -26,8 +29,8 @@ use crate::Fail;
 /// `(1, "a")`, `{field: v}` (option fields may be left out), `case(v)`,
 /// `some(v)`/`none`, `ok(v)`/`err`, `nan`, `inf`, `{flag-a, flag-b}`.
 ///
-/// The result prints as its JSON value; named results as an object; a
-/// function without results prints nothing.
+/// The result prints as its JSON value; a function without results prints
+/// nothing.
 #[derive(Debug, clap::Args)]
 #[command(allow_negative_numbers = true)]
 pub struct Args {
@@ -94,31 +97,30 @@ pub async fn run(args: Args) -> Result<(), Fail> {
         params,
     } = call;
     let bytes = remote
-        .call(instance, func, params.into(), &function.wire.results)
+        .call(instance, func, params.into(), &function.signature().results)
         .await
         .map_err(|err| Fail::call(err.to_string()))?;
-    let types: Vec<&Ty> = function.results.iter().map(|(_, ty)| ty).collect();
-    let values = value::decode_all(&types, &bytes).map_err(|err| {
-        let why = if err.ends_early() {
-            "incomplete results (the call ended early)".to_string()
-        } else {
-            format!("results not understood: {err}")
-        };
-        Fail::call(format!(
-            "`{instance}.{func}` via {}: {why}",
-            remote.endpoint()
-        ))
-    })?;
-    match (function.results.as_slice(), values.as_slice()) {
-        ([], _) => Ok(()),
-        ([(None, _)], [value]) => args.options.print(value),
+    let values =
+        json::decode_all(&function.results, &bytes, &Limits::DEFAULT.value()).map_err(|err| {
+            let why = if matches!(err, DecodeError::Incomplete) {
+                "incomplete results (the call ended early)".to_string()
+            } else {
+                format!("results not understood: {err}")
+            };
+            Fail::call(format!(
+                "`{instance}.{func}` via {}: {why}",
+                remote.endpoint()
+            ))
+        })?;
+    // WIT gives a function at most one result.
+    match values.as_slice() {
+        [] => Ok(()),
+        [value] => args.options.print(value),
         _ => {
-            let members = function
-                .results
-                .iter()
-                .zip(values)
+            let members = values
+                .into_iter()
                 .enumerate()
-                .map(|(i, ((name, _), v))| (name.clone().unwrap_or_else(|| i.to_string()), v))
+                .map(|(i, v)| (i.to_string(), v))
                 .collect();
             args.options.print(&Json::Object(members))
         }
@@ -131,23 +133,20 @@ fn prepare<'a>(catalog: &'a Catalog, args: &Args) -> Result<Prepared<'a>, Fail> 
     let (instance, func, function) = catalog.lookup(&args.function).map_err(Fail::usage)?;
     let param = |i: usize, name: &str| format!("parameter {} ({name})", i + 1);
     for (i, (name, ty)) in function.params.iter().enumerate() {
-        if let Some(what) = ty.unsupported() {
+        if let Some(what) = json::first_unsupported(ty) {
             return Err(Fail::usage(format!(
                 "`{instance}.{func}` {}: {}",
                 param(i, name),
-                value::unsupported(what)
+                json::unsupported(&what)
             )));
         }
     }
-    for (i, (name, ty)) in function.results.iter().enumerate() {
-        if let Some(what) = ty.unsupported() {
-            let which = name.as_ref().map_or_else(
-                || format!("result {}", i + 1),
-                |n| format!("result {} ({n})", i + 1),
-            );
+    for (i, ty) in function.results.iter().enumerate() {
+        if let Some(what) = json::first_unsupported(ty) {
             return Err(Fail::usage(format!(
-                "`{instance}.{func}` {which}: {}",
-                value::unsupported(what)
+                "`{instance}.{func}` result {}: {}",
+                i + 1,
+                json::unsupported(&what)
             )));
         }
     }
@@ -167,7 +166,7 @@ fn prepare<'a>(catalog: &'a Catalog, args: &Args) -> Result<Prepared<'a>, Fail> 
     }
     let mut params = Vec::new();
     for (i, ((name, ty), arg)) in function.params.iter().zip(&args.args).enumerate() {
-        value::encode_arg(ty, arg, &mut params)
+        json::encode_arg(ty, arg, &mut params)
             .map_err(|err| Fail::usage(format!("{}: {err}", param(i, name))))?;
     }
     Ok(Prepared {

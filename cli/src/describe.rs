@@ -2,9 +2,9 @@
 
 use serde_json::Value;
 use tokio::time::Instant;
+use transport::schema::json::Json;
 
 use crate::remote::{self, Options, Remote};
-use crate::value::Json;
 use crate::wit_source;
 use crate::Fail;
 

@@ -13,7 +13,6 @@ mod call;
 mod describe;
 mod new;
 mod remote;
-mod value;
 mod wit_source;
 
 use std::process::ExitCode;

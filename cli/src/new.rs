@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use heck::ToUpperCamelCase as _;
-use wit_parser::{
+use wit_parser_bindgen::{
     FunctionKind, Handle, InterfaceId, Resolve, Results, Type, TypeDefKind, TypeId, TypeOwner,
     WorldItem, WorldKey,
 };

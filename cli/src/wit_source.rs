@@ -1,76 +1,32 @@
 //! Where signatures come from: WIT files (`--wit`), or the target itself
 //! through `wrpc-ext:extension/discovery@0.1.0`.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bytes::Bytes;
-use transport::schema::{Signature, Signatures, WireType};
-use wit_parser::{FunctionKind, Resolve, SourceMap};
+use transport::schema::json::{self, Json};
+use transport::schema::{Function, Signatures, Type, WireType, WitError};
+use transport::Limits;
+use wit_parser::Resolve;
 
 use crate::remote::Remote;
-use crate::value::{self, Ty};
 use crate::Fail;
 
 use transport::discovery::{DESCRIBE, INSTANCE as DISCOVERY, PER_INSTANCE};
 
-/// One function: its parameters and results with names, and its wire shape.
-#[derive(Debug)]
-pub struct Function {
-    /// (name, type) of each parameter.
-    pub params: Vec<(String, Ty)>,
-    /// (name if named, type) of each result.
-    pub results: Vec<(Option<String>, Ty)>,
-    /// What the transport checks and routes by.
-    pub wire: Signature,
-}
-
-/// Every function of every named interface in some WIT.
+/// Every function of every named interface in some WIT, with its named
+/// types (the transport's [`Signatures`]), found by `INSTANCE.FUNC`.
 #[derive(Debug)]
 pub struct Catalog {
     signatures: Signatures,
-    instances: BTreeMap<String, BTreeMap<String, Function>>,
 }
 
 impl Catalog {
     /// The functions of every named interface in `resolve`.
     pub fn from_resolve(resolve: &Resolve) -> Result<Self, String> {
-        let signatures = Signatures::from_resolve(resolve).map_err(|err| err.to_string())?;
-        let mut instances: BTreeMap<String, BTreeMap<String, Function>> = BTreeMap::new();
-        for (id, iface) in &resolve.interfaces {
-            let Some(instance) = resolve.id_of(id) else {
-                continue;
-            };
-            for func in iface.functions.values() {
-                let name = rpc_name(&func.name, &func.kind);
-                let Some(wire) = signatures.get(&instance, name) else {
-                    continue;
-                };
-                let function = Function {
-                    params: func
-                        .params
-                        .iter()
-                        .map(|(n, ty)| (n.clone(), Ty::from_wit(resolve, ty)))
-                        .collect(),
-                    results: match &func.results {
-                        wit_parser::Results::Named(named) => named
-                            .iter()
-                            .map(|(n, ty)| (Some(n.clone()), Ty::from_wit(resolve, ty)))
-                            .collect(),
-                        wit_parser::Results::Anon(ty) => vec![(None, Ty::from_wit(resolve, ty))],
-                    },
-                    wire: wire.clone(),
-                };
-                instances
-                    .entry(instance.clone())
-                    .or_default()
-                    .insert(name.to_string(), function);
-            }
-        }
-        Ok(Self {
-            signatures,
-            instances,
-        })
+        Signatures::from_resolve(resolve)
+            .map(Self::from)
+            .map_err(|err| err.to_string())
     }
 
     /// WIT at `paths`: `.wit` files or directories (each a package, with its
@@ -87,21 +43,25 @@ impl Catalog {
 
     /// WIT packages given as (file name, contents) lists, dependencies first.
     pub fn from_packages(packages: &[Vec<(String, String)>]) -> Result<Self, String> {
-        let mut resolve = Resolve::new();
-        for files in packages {
-            let mut map = SourceMap::new();
-            for (name, contents) in files {
-                map.push(Path::new(name), contents.as_str());
-            }
-            let group = map.parse().map_err(|err| format!("{err:#}"))?;
-            resolve
-                .push_group(group)
-                .map_err(|err| format!("{err:#}"))?;
+        let files: Vec<Vec<(&str, &str)>> = packages
+            .iter()
+            .map(|files| {
+                files
+                    .iter()
+                    .map(|(name, contents)| (name.as_str(), contents.as_str()))
+                    .collect()
+            })
+            .collect();
+        let packages: Vec<&[(&str, &str)]> = files.iter().map(Vec::as_slice).collect();
+        match Signatures::from_wit(&packages) {
+            Ok(signatures) => Ok(signatures.into()),
+            // The parser's own message, as it renders it (file, line, column).
+            Err(WitError::Parse(message)) => Err(message),
+            Err(err) => Err(err.to_string()),
         }
-        Self::from_resolve(&resolve)
     }
 
-    /// The wire signatures, as the transport knows them.
+    /// The signatures, with their named types.
     #[cfg_attr(not(test), allow(dead_code))]
     pub fn signatures(&self) -> &Signatures {
         &self.signatures
@@ -110,28 +70,28 @@ impl Catalog {
     /// Finds `INSTANCE.FUNC`: the longest known instance followed by `.`
     /// and a function of it. Errors name what is known.
     pub fn lookup<'a>(&'a self, spec: &str) -> Result<(&'a str, &'a str, &'a Function), String> {
-        let found = self
-            .instances
-            .iter()
-            .filter(|(instance, _)| {
-                spec.strip_prefix(instance.as_str())
+        let sigs = &self.signatures;
+        let found = sigs
+            .instances()
+            .filter(|instance| {
+                spec.strip_prefix(instance)
                     .is_some_and(|rest| rest.starts_with('.'))
             })
-            .max_by_key(|(instance, _)| instance.len());
-        if let Some((instance, functions)) = found {
+            .max_by_key(|instance| instance.len());
+        if let Some(instance) = found {
             let func = &spec[instance.len() + 1..];
-            return match functions.get_key_value(func) {
+            return match sigs.named(instance).find(|(name, _)| *name == func) {
                 Some((name, function)) => Ok((instance, name, function)),
                 None => Err(format!(
                     "`{instance}` has no function `{func}` (it has: {})",
-                    join(functions.keys())
+                    join(sigs.named(instance).map(|(name, _)| name))
                 )),
             };
         }
-        if let Some(functions) = self.instances.get(spec) {
+        if let Some(instance) = sigs.instances().find(|instance| *instance == spec) {
             return Err(format!(
                 "`{spec}` is an interface; name one of its functions as `{spec}.FUNC` ({})",
-                join(functions.keys())
+                join(sigs.named(instance).map(|(name, _)| name))
             ));
         }
         let Some((instance, _)) = spec.rsplit_once('.') else {
@@ -139,29 +99,24 @@ impl Catalog {
                 "`{spec}` is not INSTANCE.FUNC (e.g. wrpc:keyvalue/store@0.2.0-draft.get)"
             ));
         };
-        if self.instances.is_empty() {
+        if sigs.instances().next().is_none() {
             return Err("the WIT defines no interface".into());
         }
         Err(format!(
             "no interface `{instance}` in the WIT (it has: {})",
-            join(self.instances.keys())
+            join(sigs.instances())
         ))
     }
 }
 
-fn join<'a>(names: impl Iterator<Item = &'a String>) -> String {
-    names.map(String::as_str).collect::<Vec<_>>().join(", ")
+impl From<Signatures> for Catalog {
+    fn from(signatures: Signatures) -> Self {
+        Self { signatures }
+    }
 }
 
-/// The name wRPC uses for a function: without `[method]`, `[static]` or `[constructor]`.
-fn rpc_name<'a>(name: &'a str, kind: &FunctionKind) -> &'a str {
-    let prefix = match kind {
-        FunctionKind::Freestanding => return name,
-        FunctionKind::Method(_) => "[method]",
-        FunctionKind::Static(_) => "[static]",
-        FunctionKind::Constructor(_) => "[constructor]",
-    };
-    name.strip_prefix(prefix).unwrap_or(name)
+fn join<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names.collect::<Vec<_>>().join(", ")
 }
 
 /// Calls the target's `describe`: its description as JSON text.
@@ -176,19 +131,12 @@ async fn describe_at(remote: &Remote, instance: &str, func: &str) -> Result<Stri
         .call(instance, func, Bytes::new(), &[WireType::String])
         .await
         .map_err(|err| err.reason)?;
-    let mut values =
-        value::decode_all(&[&Ty::String], &bytes).map_err(|err| format!("its answer: {err}"))?;
+    let mut values = json::decode_all(&[Type::String], &bytes, &Limits::DEFAULT.value())
+        .map_err(|err| format!("its answer: {err}"))?;
     match values.pop() {
-        Some(value::Json::String(text)) => Ok(text),
+        Some(Json::String(text)) => Ok(text),
         _ => Err("its answer is not a string".into()),
     }
-}
-
-/// What `fetch_signatures` reads of a description.
-#[derive(serde::Deserialize)]
-struct Description {
-    /// Packages, dependencies first, each a list of (file name, contents).
-    wit: Vec<Vec<(String, String)>>,
 }
 
 /// The signatures of everything the target describes (its `describe`
@@ -211,7 +159,7 @@ pub async fn fetch_signatures(remote: &Remote, instance: Option<&str>) -> Result
             "{target} did not describe itself ({err}); pass --wit PATH with the interface's WIT"
         ))
     })?;
-    let description: Description = serde_json::from_str(&text).map_err(|err| {
+    let description = transport::discovery::Document::parse(&text).map_err(|err| {
         Fail::call(format!(
             "{target} described itself in a form not understood ({err}); pass --wit PATH"
         ))
@@ -221,4 +169,115 @@ pub async fn fetch_signatures(remote: &Remote, instance: Option<&str>) -> Result
             "the WIT {target} described itself with does not parse ({err}); pass --wit PATH"
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TYPES: &str = "test:lookup/types@0.1.0";
+
+    fn catalog() -> Catalog {
+        let wit = r#"
+            package test:lookup@0.1.0;
+
+            interface types {
+                resource bucket {
+                    get: func(key: string) -> string;
+                }
+                compound: func(a: u32, b: list<string>) -> result<_, string>;
+                named: func() -> tuple<u32, string>;
+                scalars: func(x: bool);
+            }
+
+            interface other {
+                f: func();
+            }
+        "#;
+        Catalog::from_packages(&[vec![("lookup.wit".into(), wit.into())]]).expect("test WIT parses")
+    }
+
+    #[test]
+    fn lookup_finds_functions_and_methods() {
+        let catalog = catalog();
+        let (instance, func, f) = catalog.lookup(&format!("{TYPES}.compound")).unwrap();
+        assert_eq!((instance, func), (TYPES, "compound"));
+        assert_eq!(
+            f.params,
+            [
+                ("a".to_string(), Type::U32),
+                ("b".to_string(), Type::List(Box::new(Type::String)))
+            ]
+        );
+        assert_eq!(f.results.len(), 1);
+        assert_eq!(f.results[0].to_string(), "result<_, string>");
+        let (_, func, get) = catalog.lookup(&format!("{TYPES}.bucket.get")).unwrap();
+        assert_eq!(func, "bucket.get");
+        assert_eq!(get.params[0].1.to_string(), "borrow<bucket>");
+        assert_eq!(
+            catalog.signatures().get(TYPES, "named"),
+            Some(
+                catalog
+                    .lookup(&format!("{TYPES}.named"))
+                    .unwrap()
+                    .2
+                    .signature()
+            )
+        );
+    }
+
+    #[test]
+    fn lookup_names_what_is_known() {
+        let catalog = catalog();
+        assert_eq!(
+            catalog.lookup(&format!("{TYPES}.nope")).unwrap_err(),
+            format!(
+                "`{TYPES}` has no function `nope` (it has: bucket.get, compound, named, scalars)"
+            )
+        );
+        assert_eq!(
+            catalog.lookup("test:lookup/missing@0.1.0.f").unwrap_err(),
+            "no interface `test:lookup/missing@0.1.0` in the WIT (it has: test:lookup/other@0.1.0, test:lookup/types@0.1.0)"
+        );
+        assert_eq!(
+            catalog.lookup(TYPES).unwrap_err(),
+            format!("`{TYPES}` is an interface; name one of its functions as `{TYPES}.FUNC` (bucket.get, compound, named, scalars)")
+        );
+        assert!(catalog
+            .lookup("nodots")
+            .unwrap_err()
+            .contains("is not INSTANCE.FUNC"));
+        let empty = Catalog::from(Signatures::default());
+        assert_eq!(
+            empty.lookup("a:b/c.f").unwrap_err(),
+            "the WIT defines no interface"
+        );
+    }
+
+    #[test]
+    fn bad_wit_gives_the_parsers_message() {
+        let err = Catalog::from_packages(&[vec![(
+            "bad.wit".into(),
+            "package a:b;\ninterface i { f: func(; }".into(),
+        )]])
+        .unwrap_err();
+        assert!(err.contains("bad.wit"), "{err}");
+        assert!(!err.starts_with("failed to parse WIT"), "{err}");
+    }
+
+    #[test]
+    fn keyvalue_wit_loads_from_its_directory() {
+        // As `--wit` loads it: a directory with its dependencies.
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/wrpc-keyvalue");
+        let kv = Catalog::from_paths(&[dir.into()]).expect("keyvalue WIT");
+        let mut n = 0;
+        for (instance, func, sig) in kv.signatures().iter() {
+            let (_, _, f) = kv.lookup(&format!("{instance}.{func}")).unwrap();
+            assert_eq!(f.signature(), sig, "{func}");
+            n += 1;
+        }
+        assert_eq!(n, 9);
+        let err = Catalog::from_paths(&[format!("{dir}/nope").into()]).unwrap_err();
+        assert!(err.starts_with("--wit "), "{err}");
+    }
 }

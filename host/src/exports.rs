@@ -5,16 +5,24 @@
 
 use core::time::Duration;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
+use tokio::io::AsyncWriteExt as _;
+use transport::async_values::read_sync;
+use transport::discovery::{Document, Interface, DESCRIBE, INSTANCE as DISCOVERY, PER_INSTANCE};
+use transport::schema::codec::{decode_tuple, encode_tuple, encode_value, Deferred, Value};
+use transport::schema::val::{AsyncVal, ToVal};
+use transport::schema::{Function, Type};
 use transport::server::{Call, ListenerState, Registry, ServeOptions, Serving};
-use transport::{Endpoint, Limits};
-use wasmtime::component::types::{ComponentItem, Type};
-use wasmtime::component::{ComponentExportIndex, InstancePre};
-use wasmtime::Engine;
+use transport::{Endpoint, Incoming, Limits, Outgoing};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{ComponentExportIndex, Func, InstancePre, Val};
+use wasmtime::{AsContextMut as _, Engine, Store};
+use wrpc_client_plugin::values;
 use wrpc_client_plugin::{Caller, InterfaceName, Router};
+use wrpc_transport::Index as _;
 
 use crate::runtime::{describe_trap, new_store, Loaded, State};
 use crate::workload::{ExportEntry, Scalar};
@@ -29,13 +37,22 @@ struct Exported {
     component: String,
     pre: InstancePre<State>,
     func: ComponentExportIndex,
+    function: Function,
+    /// The parameter types, for the decoder.
     params: Vec<Type>,
-    results: Vec<Type>,
+    /// Whether it runs concurrently: an `async func`, or futures or
+    /// streams among its values.
+    concurrent: bool,
     timeout: Duration,
     engine: Engine,
     router: Arc<Router>,
     caller: Caller,
     config: Arc<BTreeMap<String, Scalar>>,
+}
+
+/// A call's parameters decoded, or why they could not be.
+fn params_error(what: &str, err: impl core::fmt::Display) -> String {
+    format!("{what}: the parameters do not decode: {err}")
 }
 
 impl Exported {
@@ -65,28 +82,11 @@ impl Exported {
             let func = instance
                 .get_func(&mut store, self.func)
                 .ok_or_else(|| format!("{} is not a function", self.what))?;
-            wrpc_runtime_wasmtime::call(
-                &mut store,
-                rx,
-                tx,
-                &[],
-                &HashMap::new(),
-                &[],
-                self.params.iter(),
-                &self.results,
-                func,
-            )
-            .await
-            .map_err(|err| match err {
-                wrpc_runtime_wasmtime::CallError::Call(err) => format!(
-                    "component `{}` trapped in {}: {}",
-                    self.component,
-                    self.what,
-                    // wRPC's own context adds nothing to the trap.
-                    describe_trap(&err).trim_start_matches("failed to call function: ")
-                ),
-                other => format!("{}: {other:#}", self.what),
-            })
+            if self.concurrent {
+                self.run_concurrent(store, func, rx, tx).await
+            } else {
+                self.run_plain(&mut store, func, rx, tx).await
+            }
         };
         let outcome = match tokio::time::timeout(self.timeout, run).await {
             Ok(outcome) => outcome,
@@ -99,6 +99,127 @@ impl Exported {
             tracing::warn!("{why}");
         }
         outcome
+    }
+
+    fn trapped(&self, err: &wasmtime::Error) -> String {
+        format!(
+            "component `{}` trapped in {}: {}",
+            self.component,
+            self.what,
+            describe_trap(err)
+        )
+    }
+
+    /// Encodes the results; returns their bytes and their futures and streams.
+    fn encode<'v>(
+        &'v self,
+        results: &'v [Val],
+    ) -> Result<(Vec<u8>, Vec<Deferred<'v, Val>>), String> {
+        let mut out = Vec::new();
+        let values: Vec<&Val> = results.iter().collect();
+        let deferred = encode_tuple(&self.function.results, &values, &mut out)
+            .map_err(|e| format!("{}: a result does not fit its type: {e}", self.what))?;
+        Ok((out, deferred))
+    }
+
+    async fn send(&self, tx: &mut Outgoing, bytes: &[u8]) -> Result<(), String> {
+        tx.write_all(bytes)
+            .await
+            .map_err(|e| format!("{}: sending the results failed: {e}", self.what))?;
+        tx.flush()
+            .await
+            .map_err(|e| format!("{}: sending the results failed: {e}", self.what))
+    }
+
+    /// A plain function: decode, call, encode.
+    async fn run_plain(
+        &self,
+        store: &mut Store<State>,
+        func: Func,
+        mut rx: Incoming,
+        mut tx: Outgoing,
+    ) -> Result<(), String> {
+        let bytes = read_sync(&mut rx)
+            .await
+            .map_err(|e| params_error(&self.what, e))?;
+        let mut refuse = |ty: &Type, _: AsyncVal| Err(format!("unexpected {ty}"));
+        let limits = Limits::DEFAULT.value();
+        let (params, _) = decode_tuple(
+            &self.params,
+            &bytes,
+            &limits,
+            &mut ToVal {
+                asyncs: &mut refuse,
+            },
+        )
+        .map_err(|e| params_error(&self.what, e))?;
+        let mut results = vec![Val::Bool(false); self.function.results.len()];
+        func.call_async(&mut *store, &params, &mut results)
+            .await
+            .map_err(|err| self.trapped(&err))?;
+        let (bytes, _) = self.encode(&results)?;
+        self.send(&mut tx, &bytes).await
+    }
+
+    /// An `async func`, or a function passing futures or streams: the
+    /// store's event loop runs until the results' streams are sent.
+    async fn run_concurrent(
+        &self,
+        mut store: Store<State>,
+        func: Func,
+        mut rx: Incoming,
+        mut tx: Outgoing,
+    ) -> Result<(), String> {
+        let bytes = read_sync(&mut rx)
+            .await
+            .map_err(|e| params_error(&self.what, e))?;
+        let limits = Limits::DEFAULT.value();
+        let ran = store
+            .run_concurrent(async |accessor| -> Result<(), String> {
+                let params = accessor.with(|mut access| {
+                    let mut asyncs = |ty: &Type, part: AsyncVal| {
+                        values::receive(access.as_context_mut(), ty, part, &rx, limits)
+                    };
+                    decode_tuple(
+                        &self.params,
+                        &bytes,
+                        &limits,
+                        &mut ToVal {
+                            asyncs: &mut asyncs,
+                        },
+                    )
+                    .map(|(params, _)| params)
+                    .map_err(|e| params_error(&self.what, e))
+                })?;
+                let mut results = vec![Val::Bool(false); self.function.results.len()];
+                func.call_concurrent(accessor, &params, &mut results)
+                    .await
+                    .map_err(|err| self.trapped(&err))?;
+                let (bytes, deferred) = self.encode(&results)?;
+                let tasks = accessor.with(|mut access| {
+                    deferred
+                        .iter()
+                        .map(|d| {
+                            let out = tx
+                                .index(&d.path)
+                                .map_err(|e| format!("{}: {e:#}", self.what))?;
+                            values::send(access.as_context_mut(), d.ty, d.value, out)
+                                .map_err(|why| format!("{}: {why}", self.what))
+                        })
+                        .collect::<Result<Vec<_>, String>>()
+                })?;
+                self.send(&mut tx, &bytes).await?;
+                // The guest writes its streams while the event loop runs.
+                for task in tasks {
+                    let _ = task.await;
+                }
+                Ok(())
+            })
+            .await;
+        match ran {
+            Ok(outcome) => outcome,
+            Err(err) => Err(self.trapped(&err)),
+        }
     }
 }
 
@@ -186,7 +307,7 @@ fn find<'a>(
     let mut exported = Vec::new();
     for l in candidates {
         for (name, item) in l.component.component_type().exports(engine) {
-            if matches!(item, ComponentItem::ComponentInstance(_)) {
+            if matches!(item.ty, ComponentItem::ComponentInstance(_)) {
                 if entry.interface.matches(name) {
                     found.push((l, name.to_string()));
                 } else {
@@ -248,7 +369,7 @@ fn register(
     let Some(ComponentItem::ComponentInstance(instance_ty)) = ty
         .exports(engine)
         .find(|(n, _)| *n == instance)
-        .map(|(_, item)| item)
+        .map(|(_, item)| item.ty)
     else {
         bail!("component `{name}` does not export `{instance}`");
     };
@@ -266,7 +387,7 @@ fn register(
     let mut registry = Registry::new();
     for (func_name, item) in instance_ty.exports(engine) {
         let what = format!("`{instance}.{func_name}`");
-        let func = match item {
+        let func = match item.ty {
             ComponentItem::ComponentFunc(func) => func,
             ComponentItem::Type(_) => continue,
             ComponentItem::Resource(_) => bail!(
@@ -274,9 +395,20 @@ fn register(
             ),
             _ => bail!("{what} of component `{name}` is not a function"),
         };
-        let signature = wrpc_client_plugin::signature(&func).with_context(|| {
-            format!("{what} of component `{name}` has a type wRPC cannot carry")
+        let function = values::function_of(&func).map_err(|ty| {
+            anyhow::anyhow!("{what} of component `{name}` uses {ty}, which wRPC cannot carry")
         })?;
+        if let Some(why) = values::refusal(&function) {
+            bail!("{what} of component `{name}` cannot be served: {why}");
+        }
+        let signature = function.signature().clone();
+        let concurrent = function.is_async
+            || function
+                .params
+                .iter()
+                .map(|(_, t)| t)
+                .chain(&function.results)
+                .any(Type::is_async);
         let func_index = component
             .component
             .get_export_index(Some(&instance_index), func_name)
@@ -286,8 +418,9 @@ fn register(
             component: name.clone(),
             pre: component.pre.clone(),
             func: func_index,
-            params: func.params().map(|(_, t)| t).collect(),
-            results: func.results().collect(),
+            params: function.param_types(),
+            function,
+            concurrent,
             timeout: entry.timeout,
             engine: engine.clone(),
             router: Arc::clone(router),
@@ -306,5 +439,55 @@ fn register(
             )
             .map_err(|err| anyhow::anyhow!("{err}"))?;
     }
+    let served = registry
+        .functions()
+        .into_iter()
+        .filter(|(i, _)| *i == instance)
+        .map(|(_, f)| f.to_string())
+        .collect();
+    describe(&mut registry, instance, served)?;
     Ok(registry)
+}
+
+/// Answers discovery for `instance` as an sdk extension does (its
+/// `wrpc-ext:describe`, and `describe` of the discovery instance), so a host
+/// routing to this export checks it at start like any extension.
+fn describe(registry: &mut Registry, instance: &str, functions: Vec<String>) -> anyhow::Result<()> {
+    let document = Document {
+        name: "host".into(),
+        version: Some(env!("CARGO_PKG_VERSION").into()),
+        interfaces: vec![Interface::new(instance, functions)],
+        ..Document::default()
+    };
+    let mut answer = Vec::new();
+    encode_value(
+        &Type::String,
+        &Value::String(document.to_json()),
+        &mut answer,
+    )
+    .map_err(|err| anyhow::anyhow!("{err}"))?;
+    let answer: Arc<[u8]> = answer.into();
+    let signature = transport::schema::Signature {
+        params: Vec::new(),
+        results: vec![transport::schema::WireType::String],
+    };
+    for (instance, func) in [(instance, PER_INSTANCE), (DISCOVERY, DESCRIBE)] {
+        let answer = Arc::clone(&answer);
+        registry
+            .insert(
+                instance,
+                func,
+                &signature,
+                Arc::new(move |call: Call| {
+                    let answer = Arc::clone(&answer);
+                    Box::pin(async move {
+                        let Call { mut tx, .. } = call;
+                        tx.write_all(&answer).await.map_err(|e| e.to_string())?;
+                        tx.flush().await.map_err(|e| e.to_string())
+                    })
+                }),
+            )
+            .map_err(|err| anyhow::anyhow!("{err}"))?;
+    }
+    Ok(())
 }

@@ -14,12 +14,10 @@ use transport::TraceContext;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
-use wasmtime_wasi::p2::bindings::Command;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 use wrpc_client_plugin::{
     Caller, Defaults, PluginView, Router, WorkloadIdentity, WrpcPluginCtx, WrpcPluginView,
 };
-use wrpc_runtime_wasmtime::{WrpcCtxView, WrpcView};
 
 use crate::exports::Exports;
 use crate::workload::{ComponentSpec, Scalar, Workload};
@@ -59,15 +57,15 @@ impl WrpcPluginView for State {
     }
 }
 
-impl WrpcView for State {
-    type Invoke = Router;
-
-    fn wrpc(&mut self) -> WrpcCtxView<'_, Router> {
-        WrpcCtxView {
-            ctx: &mut self.plugin,
-            table: &mut self.table,
-        }
-    }
+/// Which `wasi:cli/run` a component exports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Run {
+    /// None: it only serves exports.
+    No,
+    /// `wasi:cli/run@0.2.x`.
+    P2,
+    /// `wasi:cli/run@0.3.x`.
+    P3,
 }
 
 /// A component compiled and linked, ready to instantiate.
@@ -75,7 +73,7 @@ pub(crate) struct Loaded {
     pub(crate) spec: ComponentSpec,
     pub(crate) component: Component,
     pub(crate) pre: InstancePre<State>,
-    runnable: bool,
+    run: Run,
 }
 
 /// How often a running guest yields to the runtime, so a call's deadline
@@ -90,6 +88,8 @@ const YIELD_EVERY: Duration = Duration::from_millis(10);
 fn engine(instances: u32) -> anyhow::Result<Engine> {
     let mut config = wasmtime::Config::new();
     config.epoch_interruption(true);
+    // WASI 0.3 components: async functions, futures and streams.
+    config.wasm_component_model_async(true);
     let mut pool = wasmtime::PoolingAllocationConfig::default();
     // Components built by wit-bindgen have one memory and a few core
     // instances and tables (the module and its shims).
@@ -254,13 +254,13 @@ async fn run_all(
     namespace: String,
 ) -> i32 {
     let runs = loaded.into_iter().filter(|l| {
-        if !l.runnable {
+        if l.run == Run::No {
             info!(
                 component = l.spec.name,
                 "exports no wasi:cli/run; nothing to run"
             );
         }
-        l.runnable
+        l.run != Run::No
     });
     let runs = runs.map(|l| {
         let caller = Caller {
@@ -385,7 +385,7 @@ fn load(
         let package = import.split('/').next().unwrap_or(import);
         if !BUILTIN_PACKAGES.contains(&package)
             && !router.routes(import)
-            && !is_type_only(engine, &item)
+            && !is_type_only(engine, &item.ty)
         {
             bail!(
                 "component `{}` imports `{import}`, which nothing on this host provides (declare it under `wrpc:` to route it to an extension)",
@@ -394,21 +394,32 @@ fn load(
         }
     }
     let mut linker = Linker::new(engine);
+    // Each component gets the WASI it imports: 0.2, 0.3, or both.
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker)?;
     wrpc_client_plugin::add_to_linker(&mut linker, engine, &component, &spec.name, router)?;
     link_type_only_imports(engine, &mut linker, &component, router);
     let pre = linker
         .instantiate_pre(&component)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("component `{}` cannot be linked", spec.name))?;
-    let runnable = ty
+    let run = ty
         .exports(engine)
-        .any(|(name, _)| name.starts_with("wasi:cli/run@"));
+        .find_map(|(name, _)| {
+            if name.starts_with("wasi:cli/run@0.2.") {
+                Some(Run::P2)
+            } else if name.starts_with("wasi:cli/run@0.3.") {
+                Some(Run::P3)
+            } else {
+                None
+            }
+        })
+        .unwrap_or(Run::No);
     Ok(Loaded {
         spec,
         component,
         pre,
-        runnable,
+        run,
     })
 }
 
@@ -418,12 +429,24 @@ async fn run_component(
     router: Arc<Router>,
     caller: Caller,
 ) -> anyhow::Result<i32> {
-    let Loaded { spec, pre, .. } = loaded;
+    let Loaded { spec, pre, run, .. } = loaded;
     let mut store = new_store(engine, &spec.name, &spec.config, router, caller);
     let instance = pre.instantiate_async(&mut store).await?;
-    let command = Command::new(&mut store, &instance)?;
     info!(component = spec.name, "running");
-    match command.wasi_cli_run().call_run(&mut store).await {
+    let ran = match run {
+        Run::P3 => {
+            let command = wasmtime_wasi::p3::bindings::Command::new(&mut store, &instance)?;
+            store
+                .run_concurrent(async move |store| command.wasi_cli_run().call_run(store).await)
+                .await
+                .and_then(|ran| ran)
+        }
+        _ => {
+            let command = wasmtime_wasi::p2::bindings::Command::new(&mut store, &instance)?;
+            command.wasi_cli_run().call_run(&mut store).await
+        }
+    };
+    match ran {
         Ok(Ok(())) => Ok(0),
         Ok(Err(())) => Ok(1),
         Err(err) => match err.downcast_ref::<I32Exit>() {
@@ -450,7 +473,7 @@ fn link_type_only_imports(
         if BUILTIN_PACKAGES.contains(&package) || router.routes(import) {
             continue;
         }
-        if is_type_only(engine, &item) {
+        if is_type_only(engine, &item.ty) {
             let _ = linker.instance(import);
         }
     }
@@ -459,7 +482,7 @@ fn link_type_only_imports(
 /// Whether `import` defines types only: nothing to provide.
 fn is_type_only(engine: &Engine, item: &ComponentItem) -> bool {
     matches!(item, ComponentItem::ComponentInstance(ty)
-        if ty.exports(engine).all(|(_, t)| matches!(t, ComponentItem::Type(_))))
+        if ty.exports(engine).all(|(_, t)| matches!(t.ty, ComponentItem::Type(_))))
 }
 
 /// A trap as one line: its causes, without the wasm backtrace (logged at debug).

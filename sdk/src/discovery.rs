@@ -4,20 +4,15 @@
 use std::sync::Arc;
 
 use ops::Description;
-use serde_json::json;
-use transport::schema::{Signature, WireType};
+use transport::discovery::{Document, Interface};
+use transport::schema::{Function, Type};
 
 use crate::dispatch::{Functions, RegisterError};
 
 pub use transport::discovery::{DESCRIBE, INSTANCE, PER_INSTANCE};
 
 /// The document's parts known before the listeners are bound.
-pub(crate) struct Served {
-    name: String,
-    version: Option<String>,
-    interfaces: Vec<serde_json::Value>,
-    wit: Vec<Vec<(String, String)>>,
-}
+pub(crate) struct Served(Document);
 
 impl Served {
     /// What `functions` serves (read before discovery is registered).
@@ -27,43 +22,31 @@ impl Served {
             .exported()
             .into_iter()
             .map(|instance| {
-                let (path, version) = instance
-                    .split_once('@')
-                    .map_or((instance, None), |(p, v)| (p, Some(v)));
-                let (package, interface) = path.split_once('/').unwrap_or((path, ""));
-                let served: Vec<&str> = registered
+                let served = registered
                     .iter()
                     .filter(|(i, _)| *i == instance)
-                    .map(|(_, f)| *f)
+                    .map(|(_, f)| (*f).to_string())
                     .collect();
-                json!({
-                    "instance": instance,
-                    "package": package,
-                    "interface": interface,
-                    "version": version,
-                    "functions": served,
-                })
+                Interface::new(instance, served)
             })
             .collect();
-        Self {
+        Self(Document {
             name: name.to_string(),
             version: version.map(str::to_string),
+            sdk_version: Some(env!("CARGO_PKG_VERSION").to_string()),
             interfaces,
+            listeners: Vec::new(),
             wit: functions.wit().to_vec(),
-        }
+        })
     }
 
     /// The whole document, once the listeners' addresses are known.
     pub(crate) fn document(&self, listeners: &[String]) -> String {
-        json!({
-            "name": self.name,
-            "version": self.version,
-            "sdk-version": env!("CARGO_PKG_VERSION"),
-            "interfaces": self.interfaces,
-            "listeners": listeners,
-            "wit": self.wit,
-        })
-        .to_string()
+        Document {
+            listeners: listeners.to_vec(),
+            ..self.0.clone()
+        }
+        .to_json()
     }
 }
 
@@ -84,10 +67,7 @@ pub(crate) fn register(
         functions.add_signature(
             &instance,
             PER_INSTANCE,
-            Signature {
-                params: Vec::new(),
-                results: vec![WireType::String],
-            },
+            Function::new(Vec::new(), vec![Type::String], false),
         );
         served.push((instance, PER_INSTANCE));
     }

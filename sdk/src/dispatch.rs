@@ -16,7 +16,7 @@ use bytes::BytesMut;
 use futures::{Stream, StreamExt as _, TryStreamExt as _};
 use tokio::io::AsyncWriteExt as _;
 use tokio_util::codec::{Decoder, Encoder, FramedRead};
-use transport::schema::{Signature, Signatures, WitError};
+use transport::schema::{Function, Signatures, WitError};
 use transport::server::{Call, Duplicate, Handler, Registry};
 use wrpc_transport::{Deferred as _, Serve, ServeExt as _, TupleDecode, TupleEncode};
 
@@ -91,8 +91,8 @@ impl Functions {
 
     /// Adds the signature of a function that no WIT declares (the sdk's own,
     /// such as discovery's per-instance `describe`).
-    pub(crate) fn add_signature(&mut self, instance: &str, func: &str, signature: Signature) {
-        self.signatures.insert(instance, func, signature);
+    pub(crate) fn add_signature(&mut self, instance: &str, func: &str, function: Function) {
+        self.signatures.insert(instance, func, function);
     }
 
     /// Declares `instances` exported: each must be in the WIT, and every

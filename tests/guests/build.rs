@@ -12,6 +12,8 @@ const GUESTS: &[&str] = &[
     "msg-guest",
     "msg-handler",
     "inventory-guest",
+    "streams-guest",
+    "streams-service",
 ];
 
 fn main() {

@@ -18,6 +18,7 @@
 //! - [`metrics`]: calls served and made, counted through the `metrics` facade.
 #![deny(missing_docs)]
 
+pub mod async_values;
 pub mod call;
 pub mod caller;
 pub mod client;

@@ -18,6 +18,10 @@ pub(crate) struct RootValue {
     nothing: bool,
     held: BytesMut,
     max: usize,
+    /// Zero bytes still accepted after the value: a `wit-bindgen-wrpc` 0.11
+    /// peer writes flags of 17–24 or 33–56 members wider than it reads them
+    /// (see `Flags::upstream_padding`); such a value may end with them.
+    padding: usize,
 }
 
 impl RootValue {
@@ -31,6 +35,7 @@ impl RootValue {
             nothing: done,
             held: BytesMut::new(),
             max: limits.max_frame as usize,
+            padding: 0,
         }
     }
 
@@ -46,7 +51,7 @@ impl RootValue {
             return Ok(Some(bytes));
         };
         if self.done {
-            return Err("data after the synchronous value".into());
+            return self.pad(&bytes).map(|()| None);
         }
         if self.held.len() + bytes.len() > self.max {
             return Err(format!(
@@ -54,22 +59,36 @@ impl RootValue {
                 self.max
             ));
         }
-        match scanner.feed(&bytes).map_err(|e| e.to_string())? {
+        let fed = scanner.feed(&bytes).map_err(|e| e.to_string())?;
+        let trailing = scanner.trailing_padding();
+        match fed {
             None => {
                 self.held.extend_from_slice(&bytes);
                 Ok(None)
             }
-            Some(n) if n == bytes.len() => {
+            Some(n) => {
                 self.done = true;
+                self.padding = trailing;
+                self.pad(&bytes[n..])?;
+                let value = bytes.slice(..n);
                 if self.held.is_empty() {
-                    Ok(Some(bytes))
+                    Ok(Some(value))
                 } else {
-                    self.held.extend_from_slice(&bytes);
+                    self.held.extend_from_slice(&value);
                     Ok(Some(core::mem::take(&mut self.held).freeze()))
                 }
             }
-            Some(_) => Err("data after the synchronous value".into()),
         }
+    }
+
+    /// Takes bytes after the complete value: only the padding a
+    /// `wit-bindgen-wrpc` peer may write after flags, which is dropped.
+    fn pad(&mut self, rest: &[u8]) -> Result<(), String> {
+        if rest.len() <= self.padding && rest.iter().all(|b| *b == 0) {
+            self.padding -= rest.len();
+            return Ok(());
+        }
+        Err("data after the synchronous value".into())
     }
 
     pub(crate) fn complete(&self) -> bool {
@@ -92,6 +111,7 @@ impl RootValue {
             nothing: false,
             held: BytesMut::new(),
             max: 0,
+            padding: 0,
         }
     }
 }

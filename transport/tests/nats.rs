@@ -273,6 +273,66 @@ async fn our_client_against_upstream_server() {
     assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
+/// A function without parameters on an upstream wRPC 0.17 server: it waits
+/// for the end of the parameters before it decodes them (they take no
+/// bytes), so our caller must send that end once the server handshakes,
+/// even though it sent the call lean. Without it the call hangs until its
+/// deadline (checked with the fix turned off: the read fails `TimedOut`).
+#[tokio::test]
+async fn our_client_calls_an_upstream_function_without_parameters() {
+    use transport::schema::{ScanPlan, WireType};
+    use transport::{CallTimer, Invocation};
+
+    let nats = Nats::start().unwrap();
+    let upstream_nats = connect(&nats).await;
+    let upstream = wrpc_transport_nats::Client::new(upstream_nats.clone(), "", None)
+        .await
+        .unwrap();
+    let calls = upstream
+        .serve_values::<(), (String,)>(ECHO, "hello", Vec::<Box<[Option<usize>]>>::new())
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let mut calls = std::pin::pin!(calls);
+        while let Some(call) = calls.next().await {
+            let (_, (), _, reply) = call.unwrap();
+            tokio::spawn(async move { reply(("hello from upstream".to_string(),)).await.unwrap() });
+        }
+    });
+    let mut sync = upstream_nats.subscribe("test.sync").await.unwrap();
+    upstream_nats.publish("test.sync", "".into()).await.unwrap();
+    sync.next().await.unwrap();
+    let client = our_client(&nats).await;
+    let deadline = std::time::Duration::from_secs(5);
+    for _ in 0..3 {
+        let started = tokio::time::Instant::now();
+        let (_tx, mut rx) = client
+            .invoke(Invocation {
+                instance: ECHO,
+                func: "hello",
+                headers: &[],
+                params: bytes::Bytes::new(),
+                params_complete: true,
+                results: Some(ScanPlan::new(&[WireType::String])),
+                result_paths: std::sync::Arc::from([]),
+                timer: std::sync::Arc::new(CallTimer::new(
+                    "hello",
+                    Some(started + deadline),
+                    deadline,
+                )),
+            })
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut rx, &mut out)
+            .await
+            .unwrap();
+        // Had the end of the parameters not gone out, the read would have
+        // failed with the deadline instead.
+        assert_eq!(common::unstring(&out), "hello from upstream");
+    }
+}
+
 /// Streams between our peers are flow-controlled both ways: while a reader
 /// pauses, its writer gets at most one window ahead; other calls on the same
 /// connection go on meanwhile; every byte arrives once the reader resumes.

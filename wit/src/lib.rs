@@ -64,6 +64,10 @@ pub const ECHO: Package = &[("echo.wit", include_str!("../echo/echo.wit"))];
 /// `wrpc-ext:extension@0.1.0`: discovery, served by every sdk-built extension.
 pub const EXTENSION: Package = &[("discovery.wit", include_str!("../extension/discovery.wit"))];
 
+/// `example:streams@0.1.0`, byte streams both ways through `async func`s
+/// (WASI 0.3 guests route it; the `bytes` sdk example serves it).
+pub const STREAMS: Package = &[("streams.wit", include_str!("../streams/streams.wit"))];
+
 /// `test:streams@0.1.0`, byte streams both ways, for the sdk's tests.
 pub const TEST_STREAMS: Package = &[("streams.wit", include_str!("../test-streams/streams.wit"))];
 
@@ -79,6 +83,7 @@ mod tests {
             (super::ECHO, 1),
             (super::EXTENSION, 1),
             (super::TEST_STREAMS, 3),
+            (super::STREAMS, 3),
             (super::BLOBSTORE_ADMIN, 1),
             (super::MESSAGING, 3),
         ] {

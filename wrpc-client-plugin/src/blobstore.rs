@@ -6,7 +6,8 @@
 //! Memory per transfer is bounded by constants: a body being written holds
 //! at most [`body::PIPE_BYTES`] in the host, plus what the transport buffers
 //! per stream (256 KiB on TCP, Unix and WebSocket; a 1 MiB window on NATS);
-//! a body being read holds one transport read ([`wire::READ_SIZE`]) plus
+//! a body being read holds one transport read
+//! ([`transport::async_values::READ_SIZE`]) plus
 //! the transport's buffer. Only `incoming-value-consume-sync` holds a whole
 //! body, up to the limit on synchronous values (`--max-frame`).
 
@@ -87,7 +88,7 @@ pub struct IncomingValue {
 pub struct ObjectNames {
     /// Names that arrived inline with the results, or were read ahead.
     inline: VecDeque<String>,
-    stream: Option<wire::NameChunks>,
+    stream: Option<transport::async_values::Chunks>,
     status: body::Status,
     /// Set once the listing ended: `Ok` for a complete one.
     ended: Option<Result<(), String>>,
@@ -152,9 +153,9 @@ impl<'a> Wire<'a> {
         Arc::clone(&self.ctx.caller)
     }
 
-    /// Longest error text or name accepted from the extension.
-    fn max_text(self) -> u32 {
-        self.router().limits().max_frame
+    /// What values from the extension may declare (as the transport checks).
+    fn limits(self) -> transport::schema::ValueLimits {
+        self.router().limits().value()
     }
 
     /// A failed wire call as the guest's error string, naming the guest

@@ -60,15 +60,11 @@ pub(crate) async fn describe(target: &Target) -> Answer {
 }
 
 fn parse(json: &str) -> Result<Described, String> {
-    let doc: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
-    let name = doc["name"].as_str().ok_or("no `name`")?.to_string();
-    let instances = doc["interfaces"]
-        .as_array()
-        .ok_or("no `interfaces`")?
-        .iter()
-        .filter_map(|i| i["instance"].as_str().map(str::to_string))
-        .collect();
-    Ok(Described { name, instances })
+    let doc = discovery::Document::parse(json)?;
+    Ok(Described {
+        instances: doc.instances().map(str::to_string).collect(),
+        name: doc.name,
+    })
 }
 
 /// Calls a target directly, outside the routes (discovery is not declared).

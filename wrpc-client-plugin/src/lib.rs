@@ -15,7 +15,9 @@
 //!   error strings.
 //! - `wasmcloud:messaging/consumer@0.2.0` travels as itself; adapting it
 //!   makes a failed `publish` or `request` the function's `err(string)`.
-//! - Any other declared interface without resources is forwarded as is.
+//! - Any other declared interface without resources is forwarded as is, its
+//!   values through the one codec of `transport::schema`: plain functions,
+//!   `async func`s and their futures and streams (WASI 0.3 guests).
 //!
 //! ```no_run
 //! # use std::sync::Arc;
@@ -25,12 +27,6 @@
 //! impl WrpcPluginView for State {
 //!     fn wrpc_plugin(&mut self) -> PluginView<'_> {
 //!         PluginView { ctx: &mut self.plugin, table: &mut self.table }
-//!     }
-//! }
-//! impl wrpc_runtime_wasmtime::WrpcView for State {
-//!     type Invoke = Router;
-//!     fn wrpc(&mut self) -> wrpc_runtime_wasmtime::WrpcCtxView<'_, Router> {
-//!         wrpc_runtime_wasmtime::WrpcCtxView { ctx: &mut self.plugin, table: &mut self.table }
 //!     }
 //! }
 //! # async fn f(engine: wasmtime::Engine, component: Component) -> anyhow::Result<()> {
@@ -59,25 +55,23 @@ mod interface;
 mod keyvalue;
 mod messaging;
 mod router;
-mod schema;
+pub mod values;
 
 use std::sync::Arc;
 
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::Engine;
-use wrpc_runtime_wasmtime::{SharedResourceTable, WrpcCtx, WrpcView};
 
 pub use error::{CallError, SetupError};
 pub use interface::{InterfaceName, InterfaceNameError};
 pub use router::{Declaration, Defaults, Router, WorkloadIdentity};
-pub use schema::signature;
 pub use transport::{headers, Caller, Endpoint, Incoming, Outgoing};
+pub use values::function_of;
 
 /// The plugin's per-store state.
 pub struct WrpcPluginCtx {
     router: Arc<Router>,
     caller: Arc<Caller>,
-    shared: SharedResourceTable,
 }
 
 impl WrpcPluginCtx {
@@ -86,22 +80,17 @@ impl WrpcPluginCtx {
         Self {
             router,
             caller: Arc::new(caller),
-            shared: SharedResourceTable::default(),
         }
     }
-}
 
-impl WrpcCtx<Router> for WrpcPluginCtx {
-    fn context(&self) -> Arc<Caller> {
-        Arc::clone(&self.caller)
-    }
-
-    fn client(&self) -> &Router {
+    /// The router calls go through.
+    pub fn router(&self) -> &Arc<Router> {
         &self.router
     }
 
-    fn shared_resources(&mut self) -> &mut SharedResourceTable {
-        &mut self.shared
+    /// Who calls.
+    pub fn caller(&self) -> &Arc<Caller> {
+        &self.caller
     }
 }
 
@@ -134,10 +123,10 @@ pub fn add_to_linker<T>(
     router: &Router,
 ) -> Result<(), SetupError>
 where
-    T: WrpcPluginView + WrpcView<Invoke = Router> + 'static,
+    T: WrpcPluginView + 'static,
 {
     let mut linked: Vec<adapted::Kind> = Vec::new();
-    for (instance, item) in component.component_type().imports(engine) {
+    for (instance, import) in component.component_type().imports(engine) {
         if !router.routes(instance) {
             continue;
         }
@@ -164,15 +153,7 @@ where
             }
             continue;
         }
-        generic::link(
-            engine,
-            linker,
-            component,
-            component_name,
-            instance,
-            item,
-            router,
-        )?;
+        generic::link(engine, linker, component_name, instance, &import.ty, router)?;
     }
     Ok(())
 }

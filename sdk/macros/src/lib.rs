@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{format_ident, quote};
-use wit_parser::{FunctionKind, Resolve, WorldItem, WorldKey};
+use wit_parser_bindgen::{FunctionKind, Resolve, WorldItem, WorldKey};
 
 /// See `sdk::generate!`.
 #[proc_macro]

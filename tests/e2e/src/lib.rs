@@ -9,7 +9,10 @@ use harness::{Extension, HostRun, Nats, Tls};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use transport::Endpoint;
 
-pub use guests::{BLOB_GUEST, ECHO_GUEST, INVENTORY_GUEST, KV_GUEST, MSG_GUEST, MSG_HANDLER};
+pub use guests::{
+    BLOB_GUEST, ECHO_GUEST, INVENTORY_GUEST, KV_GUEST, MSG_GUEST, MSG_HANDLER, STREAMS_GUEST,
+    STREAMS_SERVICE,
+};
 
 pub mod s3;
 
@@ -171,6 +174,38 @@ pub fn unserved_target(transport: Transport, nats: &Nats) -> String {
         ),
         Transport::Ws => "ws://127.0.0.1:1/wrpc".into(),
         Transport::Wss => "wss://127.0.0.1:1/wrpc".into(),
+    }
+}
+
+/// A target on `transport` that accepts calls and never answers: a NATS
+/// client subscribed to every wRPC subject, or a socket nobody reads. Keep
+/// the returned guard alive while it is used; `dir` holds a Unix socket.
+pub fn silent_target(
+    transport: Transport,
+    nats: &Nats,
+    dir: &TempDir,
+) -> (String, Box<dyn std::any::Any>) {
+    match transport {
+        Transport::Nats => {
+            let conn = raw_nats(&nats.url(), b"SUB wrpc.> 1\r\nPING\r\n", "PONG");
+            (nats.url(), Box::new(conn))
+        }
+        Transport::Unix => {
+            // The kernel accepts into the backlog; nobody ever reads.
+            let path = dir.0.join("silent.sock");
+            let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+            (format!("unix://{}", path.display()), Box::new(listener))
+        }
+        _ => {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let target = match transport {
+                Transport::Tcp => format!("tcp://{addr}"),
+                Transport::Ws => format!("ws://{addr}/wrpc"),
+                _ => format!("wss://{addr}/wrpc"),
+            };
+            (target, Box::new(listener))
+        }
     }
 }
 

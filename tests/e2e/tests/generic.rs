@@ -8,7 +8,11 @@ use harness::{example, run_host, Nats};
 
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
-per_transport!(echo_roundtrip, echo_extension_not_running);
+per_transport!(
+    echo_roundtrip,
+    echo_extension_not_running,
+    echo_extension_silent
+);
 
 fn manifest(target: &str) -> String {
     format!(
@@ -33,21 +37,47 @@ fn echo_roundtrip(transport: Transport) {
 }
 
 /// With nothing serving the interface, the guest's call fails within the
-/// deadline and the host exits non-zero naming the function: generic imports
-/// have no error value to return, so the guest traps (adapted interfaces such
-/// as wasi:keyvalue return an error value instead).
+/// deadline and the host exits non-zero in one line naming the function, the
+/// target and the reason: generic imports have no error value to return, so
+/// the guest traps (adapted interfaces such as wasi:keyvalue return an error
+/// value instead). Nothing about decoding: the call never got that far.
 fn echo_extension_not_running(transport: Transport) {
     let nats = Nats::start().unwrap();
     let target = unserved_target(transport, &nats);
     let run = run_host(&manifest(&target), ECHO_GUEST.as_ref(), &[], RUN_LIMIT).unwrap();
     assert_eq!(run.code, Some(1), "{run:#?}");
     assert!(run.stdout.is_empty(), "{run:#?}");
+    let reason = match transport {
+        Transport::Nats => "nothing is serving it (no NATS responders)",
+        Transport::Unix => "No such file or directory",
+        _ => "Connection refused",
+    };
     assert!(
-        run.stderr.contains("component `api` trapped")
-            && run
-                .stderr
-                .contains(&format!("`example:echo/echo@0.1.0.echo` via {target}"))
+        run.stderr.starts_with(&format!(
+            "component `api` trapped: example:echo/echo@0.1.0.echo: extension unreachable at {target}: {reason}"
+        )) && !run.stderr.contains("decode")
             && run.stderr.lines().count() == 1,
+        "{run:#?}"
+    );
+}
+
+/// A target that takes the call and never answers: the guest traps when
+/// the route's 1 s deadline passes, and the line names the function, the
+/// target and the deadline.
+fn echo_extension_silent(transport: Transport) {
+    let nats = Nats::start().unwrap();
+    let dir = e2e::TempDir::new("silent");
+    let (target, _silent) = e2e::silent_target(transport, &nats, &dir);
+    let manifest = format!(
+        "name: echoer\nnamespace: tests\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ MESSAGE: hi, COUNT: 1 }}\nwrpc:\n  - interface: example:echo/echo\n    target: \"{target}\"\n    timeout: 1s\n    check: false\n"
+    );
+    let run = run_host(&manifest, ECHO_GUEST.as_ref(), &[], RUN_LIMIT).unwrap();
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert_eq!(
+        run.stderr.trim_end(),
+        format!(
+            "component `api` trapped: example:echo/echo@0.1.0.echo: no answer from {target} within 1s"
+        ),
         "{run:#?}"
     );
 }

@@ -203,29 +203,7 @@ fn extension_not_running(transport: Transport) {
 fn extension_silent(transport: Transport) {
     let nats = Nats::start().unwrap();
     let dir = e2e::TempDir::new("silent");
-    let (target, _silent): (String, Box<dyn std::any::Any>) = match transport {
-        Transport::Nats => {
-            // A real NATS client subscribed to every wRPC subject that never replies.
-            let conn = raw_nats(&nats.url(), b"SUB wrpc.> 1\r\nPING\r\n", "PONG");
-            (nats.url(), Box::new(conn))
-        }
-        Transport::Unix => {
-            // The kernel accepts into the backlog; nobody ever reads.
-            let path = dir.0.join("silent.sock");
-            let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
-            (format!("unix://{}", path.display()), Box::new(listener))
-        }
-        _ => {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let addr = listener.local_addr().unwrap();
-            let target = match transport {
-                Transport::Tcp => format!("tcp://{addr}"),
-                Transport::Ws => format!("ws://{addr}/wrpc"),
-                _ => format!("wss://{addr}/wrpc"),
-            };
-            (target, Box::new(listener))
-        }
-    };
+    let (target, _silent) = e2e::silent_target(transport, &nats, &dir);
     let wrpc = format!("  - interface: wasi:keyvalue\n    target: \"{target}\"\n    timeout: 1s\n");
     let run = run_host(
         &manifest("patient", "expect-error", "b", &wrpc),

@@ -20,6 +20,14 @@ pub const MSG_HANDLER: &str = env!("GUEST_MSG_HANDLER");
 /// the answers, typed errors included (`tests/components/inventory-guest`).
 pub const INVENTORY_GUEST: &str = env!("GUEST_INVENTORY_GUEST");
 
+/// A WASI 0.3 command calling `example:streams/bytes`, async funcs over
+/// `stream<u8>` (`tests/components/streams-guest`).
+pub const STREAMS_GUEST: &str = env!("GUEST_STREAMS_GUEST");
+
+/// A WASI 0.3 component exporting `example:streams/bytes`
+/// (`tests/components/streams-service`).
+pub const STREAMS_SERVICE: &str = env!("GUEST_STREAMS_SERVICE");
+
 /// Every guest `build.rs` builds, by crate name: a guest added there without
 /// a constant here fails the `every_guest_has_a_constant` test.
 pub const ALL: &[(&str, &str)] = &[
@@ -29,6 +37,8 @@ pub const ALL: &[(&str, &str)] = &[
     ("msg-guest", MSG_GUEST),
     ("msg-handler", MSG_HANDLER),
     ("inventory-guest", INVENTORY_GUEST),
+    ("streams-guest", STREAMS_GUEST),
+    ("streams-service", STREAMS_SERVICE),
 ];
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ use bytes::{Buf as _, Bytes};
 use futures::SinkExt as _;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use tracing::debug;
+
 use super::demux::Demux;
 use super::flow::{parse_window, Flow, CREDIT_HEADER, CREDIT_TAIL};
 use super::probe::{no_responders, Probe};
@@ -137,13 +139,34 @@ impl NatsCall {
                             .unwrap_or_default()
                     ),
                 ),
-                (_, Some(rs)) => Handshake::Known(rs.to_string()),
+                (_, Some(rs)) => {
+                    if self.side == Side::Client && self.lean {
+                        self.end_params(&rs);
+                    }
+                    Handshake::Known(rs.to_string())
+                }
                 (_, None) => Handshake::Failed(
                     io::ErrorKind::InvalidData,
                     "the server's handshake has no reply subject".into(),
                 ),
             };
         }
+    }
+
+    /// A lean caller's end of parameters, for a server that handshook: only
+    /// servers that ignore the lean form do, and a wRPC 0.17 server waits
+    /// for this end before it decodes parameters that take no bytes at all.
+    fn end_params(&self, rs: &str) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let nats = self.nats.clone();
+        let subject = format!("{rs}.params");
+        runtime.spawn(async move {
+            if let Err(err) = nats.publish(subject, Bytes::new()).await {
+                debug!(%err, "failed to end a call's parameters");
+            }
+        });
     }
 
     /// The subject this side writes `path` to.

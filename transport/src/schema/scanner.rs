@@ -1,4 +1,5 @@
-//! Resumable validation: the checks of [`scan`](super::scan) for input arriving in pieces.
+//! Resumable validation of values arriving in pieces: the checks the
+//! decoder ([`codec`](super::codec)) makes, with the same errors.
 //!
 //! The scanner is a state machine over an explicit stack of open records, tuples and lists (at
 //! most `max_depth` of them) plus the partial state of the token being read (a LEB128 integer,
@@ -8,12 +9,35 @@
 
 use std::sync::Arc;
 
-use super::{Leb, ValueError, ValueLimits, WireType};
+use super::{flags_upstream_padding, ValueError, ValueLimits, WireType};
+
+/// Widths of LEB128 integers, with the checks `leb128-tokio` 0.1.8 applies to the last byte.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Leb {
+    /// 16 bits: 3 bytes, the last at most `0x03` (unsigned) or sign-extending 2 bits.
+    W16,
+    /// 32 bits: 5 bytes, the last at most `0x0f` (unsigned) or sign-extending 4 bits.
+    W32,
+    /// 64 bits: 10 bytes, the last at most `0x01` (unsigned) or sign-extending 1 bit.
+    W64,
+}
+
+impl Leb {
+    /// Index of the last allowed byte, the largest unsigned last byte, and the shift that
+    /// leaves only the sign-extension bits of a signed last byte.
+    pub(crate) fn shape(self) -> (usize, u8, u32) {
+        match self {
+            Self::W16 => (2, 0x03, 1),
+            Self::W32 => (4, 0x0f, 3),
+            Self::W64 => (9, 0x01, 0),
+        }
+    }
+}
 
 /// Validates a tuple of values arriving in pieces: each byte is examined once.
 ///
-/// Accepts and rejects exactly what [`scan`](super::scan) does on the concatenated pieces, with
-/// the same errors, however the input is split.
+/// Accepts and rejects what the decoder does on the concatenated pieces, with the same errors,
+/// however the input is split.
 #[derive(Debug)]
 pub struct Scanner {
     plan: Arc<ScanPlan>,
@@ -25,6 +49,10 @@ pub struct Scanner {
     consumed: u64,
     /// Set on completion (`Ok`) or on the first error.
     outcome: Option<Result<(), ValueError>>,
+    /// The zero bytes a `wit-bindgen-wrpc` 0.11 peer may write after the
+    /// last token read, when that was a flags value (see
+    /// [`Flags::upstream_padding`](super::Flags::upstream_padding)).
+    padding: usize,
 }
 
 /// A tuple of types flattened for scanning: built once per function and
@@ -55,6 +83,11 @@ enum Node {
     Flags(u32),
     /// `list<T>` or `stream<T>`; `None` for a stream without an element type.
     List(Option<usize>),
+    /// `list<T, N>`: `len` elements of node `elem`, no count.
+    Fixed {
+        elem: usize,
+        len: u32,
+    },
     /// A record or tuple: its fields are `kids[first..first + len]`.
     Seq {
         first: usize,
@@ -250,6 +283,7 @@ impl Scanner {
             cur: Cur::Ret,
             consumed: 0,
             outcome: None,
+            padding: 0,
         }
     }
 }
@@ -289,6 +323,10 @@ impl ScanPlan {
                 WireType::Enum(n) => Node::Enum(*n),
                 WireType::Flags(n) => Node::Flags(*n),
                 WireType::List(elem) => Node::List(Some(alloc(&mut nodes, elem, &mut work))),
+                WireType::FixedList(elem, len) => Node::Fixed {
+                    elem: alloc(&mut nodes, elem, &mut work),
+                    len: *len,
+                },
                 WireType::Stream(elem) => {
                     Node::List(elem.as_deref().map(|ty| alloc(&mut nodes, ty, &mut work)))
                 }
@@ -335,6 +373,9 @@ impl ScanPlan {
                     .take(*len)
                     .all(|k| k.and_then(|k| zero.get(k).copied()).unwrap_or(false)),
                 Some(Node::Flags(n)) => *n == 0,
+                Some(Node::Fixed { elem, len }) => {
+                    *len == 0 || zero.get(*elem).copied().unwrap_or(false)
+                }
                 _ => false,
             };
             if let Some(slot) = zero.get_mut(at) {
@@ -394,6 +435,13 @@ impl Scanner {
         self.consumed
     }
 
+    /// Once complete: how many zero bytes may follow as a `wit-bindgen-wrpc`
+    /// 0.11 peer's padding, because the value ended with flags it writes
+    /// wider than it reads (17–24 or 33–56 flags).
+    pub fn trailing_padding(&self) -> usize {
+        self.padding
+    }
+
     /// Advances through `bytes[*pos..]` until the tuple completes or the bytes run out.
     fn run(&mut self, bytes: &[u8], pos: &mut usize) -> Result<Option<usize>, ValueError> {
         loop {
@@ -410,6 +458,10 @@ impl Scanner {
                         return Ok(None);
                     }
                     let (cur, used) = self.token(tok, rest)?;
+                    self.padding = match (tok, cur) {
+                        (Tok::Flags { n, .. }, Cur::Ret) => flags_upstream_padding(n as usize),
+                        _ => 0,
+                    };
                     self.cur = cur;
                     *pos = pos.saturating_add(used);
                 }
@@ -483,6 +535,10 @@ impl Scanner {
                 node,
                 depth: self.limits.enter(depth)?,
             }),
+            Node::Fixed { elem, len } => {
+                let depth = self.limits.enter(depth)?;
+                self.elements(elem, len.into(), depth)
+            }
             Node::Variant { .. } => uleb32(Then::Case {
                 node,
                 depth: self.limits.enter(depth)?,
@@ -674,24 +730,30 @@ impl Scanner {
                 utf8: Utf8::START,
             }),
             Node::Bytes(_) => skip(x),
-            Node::List(Some(elem)) => match self.node(elem) {
-                Node::Raw(width) => skip(x.saturating_mul(width.into())),
-                _ if x == 0 => Cur::Ret,
-                // Zero-size elements: check one (for depth) rather than walking `x` of them.
-                _ if self.plan.zero.get(elem).copied().unwrap_or(false) => {
-                    Cur::Value { node: elem, depth }
-                }
-                _ => {
-                    self.stack.push(Frame::List {
-                        elem,
-                        left: x - 1,
-                        depth,
-                    });
-                    Cur::Value { node: elem, depth }
-                }
-            },
+            Node::List(Some(elem)) => self.elements(elem, x, depth),
             _ => Cur::Ret,
         })
+    }
+
+    /// Starts `n` elements of node `elem` at `depth` (a list's, after its
+    /// count, or a fixed-length list's).
+    fn elements(&mut self, elem: usize, n: u64, depth: u32) -> Cur {
+        match self.node(elem) {
+            Node::Raw(width) => skip(n.saturating_mul(width.into())),
+            _ if n == 0 => Cur::Ret,
+            // Zero-size elements: check one (for depth) rather than walking `n` of them.
+            _ if self.plan.zero.get(elem).copied().unwrap_or(false) => {
+                Cur::Value { node: elem, depth }
+            }
+            _ => {
+                self.stack.push(Frame::List {
+                    elem,
+                    left: n - 1,
+                    depth,
+                });
+                Cur::Value { node: elem, depth }
+            }
+        }
     }
 }
 

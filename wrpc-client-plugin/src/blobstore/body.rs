@@ -25,7 +25,11 @@ use tokio::io::AsyncWriteExt as _;
 use transport::frame::put_leb_u32;
 use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, StreamResult};
 
-use super::wire::{Buffered, ByteChunks};
+use transport::async_values::{Buffered, ByteChunks};
+use transport::schema::codec::ToValue;
+use transport::schema::ValueLimits;
+
+use super::wire;
 use crate::Outgoing;
 
 /// Most bytes a guest may have written that the wire has not taken.
@@ -249,9 +253,9 @@ pub(crate) async fn pump(
     pipe: Arc<Pipe>,
     mut body: Outgoing,
     mut status: Status,
-    max_error: u32,
+    limits: ValueLimits,
 ) -> Result<(), String> {
-    let verdict = status.get(max_error);
+    let verdict = status.get(&limits);
     tokio::pin!(verdict);
     let early = |pipe: &Pipe, verdict: Result<(), String>| {
         let why = verdict.err().unwrap_or_else(|| {
@@ -319,11 +323,13 @@ pub(crate) enum Status {
 
 impl Status {
     /// The body's status: `Ok` when the extension sent every byte.
-    pub(crate) async fn get(&mut self, max: u32) -> Result<(), String> {
+    /// Cancel-safe: what was read stays buffered.
+    pub(crate) async fn get(&mut self, limits: &ValueLimits) -> Result<(), String> {
         match self {
             Self::Known(status) => status.clone(),
             Self::Pending(r) => {
-                let status = match r.status(max).await {
+                let read = r.value(&wire::status_type(), limits, &mut ToValue).await;
+                let status = match read.and_then(wire::status) {
                     Ok(status) => status,
                     Err(err) => Err(format!("reading the transfer's status failed: {err}")),
                 };
@@ -349,17 +355,17 @@ pub(crate) struct BodyReader {
     ready: Bytes,
     /// Set once the body ended: `Ok` for a clean end, the error otherwise.
     ended: Option<Result<(), String>>,
-    max_error: u32,
+    limits: ValueLimits,
 }
 
 impl BodyReader {
-    pub(crate) fn new(source: Source, status: Status, max_error: u32) -> Self {
+    pub(crate) fn new(source: Source, status: Status, limits: ValueLimits) -> Self {
         Self {
             source,
             status,
             ready: Bytes::new(),
             ended: None,
-            max_error,
+            limits,
         }
     }
 
@@ -378,7 +384,7 @@ impl BodyReader {
         match next {
             Ok(Some(bytes)) => Ok(Some(bytes)),
             Ok(None) => {
-                let status = self.status.get(self.max_error).await;
+                let status = self.status.get(&self.limits).await;
                 self.ended = Some(status.clone());
                 status.map(|()| None)
             }

@@ -3,14 +3,19 @@
 use std::collections::VecDeque;
 
 use bytes::BufMut as _;
+use transport::async_values::{Buffered, ByteChunks, Chunks};
 use transport::frame::put_leb_u64;
+use transport::schema::codec::Value;
+use transport::schema::Type;
+use transport::Incoming;
 use wasmtime::component::Resource;
+use wrpc_transport::Index as _;
 
 use super::bindings::wasi::blobstore::blobstore::Host as BlobstoreHost;
 use super::bindings::wasi::blobstore::container::{Host as ContainerHost, HostContainer};
 use super::bindings::wasi::blobstore::types::{ContainerMetadata, Error, ObjectId, ObjectMetadata};
 use super::body::{self, BodyReader, Source, Status};
-use super::wire::{self, ByteChunks, Cursor, NameChunks};
+use super::wire;
 use super::{
     object_params, BlobstoreView, Container, IncomingValue, ObjectNames, OutgoingValue, FUTURE,
     STREAM_AND_FUTURE,
@@ -141,32 +146,24 @@ impl HostContainer for BlobstoreView<'_> {
             Ok(started) => started,
             Err(err) => return Ok(Err(self.wire().failed("container", func, &err))),
         };
-        let max = self.wire().max_text();
+        let limits = self.wire().limits();
         let parsed = (|| -> std::io::Result<Result<(Source, Status), String>> {
-            use wrpc_transport::Index as _;
-            let mut c = Cursor(&results);
-            if c.u8()? == 1 {
-                return Ok(Err(c.string()?));
-            }
-            let inline = c.leb()? as usize;
-            let source = if inline > 0 {
-                Source::Inline(bytes::Bytes::copy_from_slice(c.bytes(inline)?))
-            } else {
-                Source::Stream(Box::new(ByteChunks::new(
-                    rx.index(&[0, 0]).map_err(std::io::Error::other)?,
-                )))
+            let (stream, future) =
+                match wire::result("get-container-data", &results, &limits)?.into_result() {
+                    Some(Ok(Some(Value::Items(parts)))) => pair(parts)?,
+                    Some(Err(why)) => return Ok(Err(text(why))),
+                    _ => return Err(malformed("get-container-data")),
+                };
+            let source = match stream {
+                Value::Bytes(body) => Source::Inline(bytes::Bytes::from(body)),
+                Value::Pending(path) => Source::Stream(Box::new(ByteChunks::new(at(&rx, &path)?))),
+                _ => return Err(malformed("get-container-data")),
             };
-            let status = match c.future_status()? {
-                Some(status) => Status::Known(status),
-                None => Status::Pending(wire::Buffered::new(
-                    rx.index(&[0, 1]).map_err(std::io::Error::other)?,
-                )),
-            };
-            Ok(Ok((source, status)))
+            Ok(Ok((source, status(future, &rx)?)))
         })();
         Ok(match parsed {
             Ok(Ok((source, status))) => Ok(self.table.push(IncomingValue {
-                reader: BodyReader::new(source, status, max),
+                reader: BodyReader::new(source, status, limits),
                 container,
                 object: name,
                 start,
@@ -208,19 +205,15 @@ impl HostContainer for BlobstoreView<'_> {
             Ok(started) => started,
             Err(err) => return Ok(Err(self.wire().failed("container", func, &err))),
         };
-        let max = self.wire().max_text();
+        let limits = self.wire().limits();
         let parsed = (|| -> std::io::Result<Result<(super::Outgoing, Status), String>> {
-            use wrpc_transport::Index as _;
-            let mut c = Cursor(&results);
-            if c.u8()? == 1 {
-                return Ok(Err(c.string()?));
-            }
-            let status = match c.future_status()? {
-                Some(status) => Status::Known(status),
-                None => Status::Pending(wire::Buffered::new(
-                    rx.index(&[0]).map_err(std::io::Error::other)?,
-                )),
-            };
+            let future =
+                match wire::result("write-container-data", &results, &limits)?.into_result() {
+                    Some(Ok(Some(future))) => future,
+                    Some(Err(why)) => return Ok(Err(text(why))),
+                    _ => return Err(malformed("write-container-data")),
+                };
+            let status = status(future, &rx)?;
             let body = tx.index(&[1]).map_err(std::io::Error::other)?;
             Ok(Ok((body, status)))
         })();
@@ -229,7 +222,7 @@ impl HostContainer for BlobstoreView<'_> {
             Ok(Err(why)) => return Ok(Err(why)),
             Err(err) => return Ok(Err(self.wire().failed("container", func, &err.into()))),
         };
-        let pump = tokio::spawn(body::pump(pipe, body, status, max));
+        let pump = tokio::spawn(body::pump(pipe, body, status, limits));
         self.table.get_mut(&data)?.writing = Some(pump);
         Ok(Ok(()))
     }
@@ -255,36 +248,29 @@ impl HostContainer for BlobstoreView<'_> {
             Ok(started) => started,
             Err(err) => return Ok(Err(self.wire().failed("container", func, &err))),
         };
-        let max = self.wire().max_text();
+        let limits = self.wire().limits();
         let parsed = (|| -> std::io::Result<Result<ObjectNames, String>> {
-            use wrpc_transport::Index as _;
-            let mut c = Cursor(&results);
-            if c.u8()? == 1 {
-                return Ok(Err(c.string()?));
-            }
-            let inline = c.leb()?;
-            let mut names = VecDeque::new();
-            for _ in 0..inline {
-                names.push_back(c.string()?);
-            }
-            let stream = if inline == 0 {
-                Some(NameChunks::new(
-                    rx.index(&[0, 0]).map_err(std::io::Error::other)?,
-                    max,
-                ))
-            } else {
-                None
-            };
-            let status = match c.future_status()? {
-                Some(status) => Status::Known(status),
-                None => Status::Pending(wire::Buffered::new(
-                    rx.index(&[0, 1]).map_err(std::io::Error::other)?,
-                )),
+            let (stream, future) =
+                match wire::result("list-container-objects", &results, &limits)?.into_result() {
+                    Some(Ok(Some(Value::Items(parts)))) => pair(parts)?,
+                    Some(Err(why)) => return Ok(Err(text(why))),
+                    _ => return Err(malformed("list-container-objects")),
+                };
+            let (inline, stream) = match stream {
+                Value::Items(names) => (
+                    names.into_iter().filter_map(Value::into_string).collect(),
+                    None,
+                ),
+                Value::Pending(path) => (
+                    VecDeque::new(),
+                    Some(Chunks::new(at(&rx, &path)?, Some(Type::String), limits)),
+                ),
+                _ => return Err(malformed("list-container-objects")),
             };
             Ok(Ok(ObjectNames {
-                inline: names,
+                inline,
                 stream,
-                status,
+                status: status(future, &rx)?,
                 ended: None,
             }))
         })();
@@ -378,4 +364,38 @@ impl HostContainer for BlobstoreView<'_> {
         self.table.delete(container)?;
         Ok(())
     }
+}
+
+/// A result's `tuple<stream, future>`.
+fn pair(mut parts: Vec<Value>) -> std::io::Result<(Value, Value)> {
+    match (parts.pop(), parts.pop(), parts.is_empty()) {
+        (Some(future), Some(stream), true) => Ok((stream, future)),
+        _ => Err(malformed("a tuple that is not a stream and a future")),
+    }
+}
+
+/// The call's async value at `path`.
+fn at(rx: &Incoming, path: &[usize]) -> std::io::Result<Incoming> {
+    rx.index(path).map_err(std::io::Error::other)
+}
+
+/// A transfer's status: known now, or read later off the future's path.
+fn status(future: Value, rx: &Incoming) -> std::io::Result<Status> {
+    match future {
+        Value::Ready(Some(status)) => Ok(Status::Known(wire::status(*status)?)),
+        Value::Pending(path) => Ok(Status::Pending(Buffered::new(at(rx, &path)?))),
+        _ => Err(malformed("a status that is not a future")),
+    }
+}
+
+/// The extension's error text.
+fn text(why: Option<Value>) -> String {
+    why.and_then(Value::into_string).unwrap_or_default()
+}
+
+fn malformed(what: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("malformed results from the extension: {what}"),
+    )
 }

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use transport::schema::codec::{Chunk, ToValue, Value};
+use transport::schema::ValueLimits;
 use wasmtime::component::Resource;
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream};
 
@@ -119,30 +121,40 @@ impl HostIncomingValue for BlobstoreView<'_> {
 
 impl ObjectNames {
     /// The next name, `Ok(None)` at the end of a complete listing.
-    async fn next(&mut self, max_error: u32) -> Result<Option<String>, String> {
-        if let Some(name) = self.inline.pop_front() {
-            return Ok(Some(name));
-        }
-        if let Some(ended) = &self.ended {
-            return ended.clone().map(|()| None);
-        }
-        let next = match &mut self.stream {
-            Some(stream) => stream
-                .next()
-                .await
-                .map_err(|err| format!("reading the object names failed: {err}")),
-            None => Ok(None),
-        };
-        match next {
-            Ok(Some(name)) => Ok(Some(name)),
-            Ok(None) => {
-                let status = self.status.get(max_error).await;
-                self.ended = Some(status.clone());
-                status.map(|()| None)
+    async fn next(&mut self, limits: &ValueLimits) -> Result<Option<String>, String> {
+        loop {
+            if let Some(name) = self.inline.pop_front() {
+                return Ok(Some(name));
             }
-            Err(why) => {
-                self.ended = Some(Err(why.clone()));
-                Err(why)
+            if let Some(ended) = &self.ended {
+                return ended.clone().map(|()| None);
+            }
+            // A chunk of names at a time (bounded by the max-frame limit).
+            let next = match &mut self.stream {
+                Some(stream) => stream
+                    .next(&mut ToValue)
+                    .await
+                    .map_err(|err| format!("reading the object names failed: {err}")),
+                None => Ok(None),
+            };
+            match next {
+                Ok(Some(Chunk::Items(names))) => self
+                    .inline
+                    .extend(names.into_iter().filter_map(Value::into_string)),
+                Ok(Some(_)) => {
+                    let why = "the object names are not strings".to_string();
+                    self.ended = Some(Err(why.clone()));
+                    return Err(why);
+                }
+                Ok(None) => {
+                    let status = self.status.get(limits).await;
+                    self.ended = Some(status.clone());
+                    return status.map(|()| None);
+                }
+                Err(why) => {
+                    self.ended = Some(Err(why.clone()));
+                    return Err(why);
+                }
             }
         }
     }
@@ -154,11 +166,11 @@ impl HostStreamObjectNames for BlobstoreView<'_> {
         names: Resource<ObjectNames>,
         len: u64,
     ) -> Outcome<(Vec<String>, bool)> {
-        let max = self.wire().max_text();
+        let limits = self.wire().limits();
         let names = self.table.get_mut(&names)?;
         let mut out = Vec::new();
         while (out.len() as u64) < len {
-            match names.next(max).await {
+            match names.next(&limits).await {
                 Ok(Some(name)) => out.push(name),
                 Ok(None) => return Ok(Ok((out, true))),
                 Err(why) => return Ok(Err(why)),
@@ -172,11 +184,11 @@ impl HostStreamObjectNames for BlobstoreView<'_> {
         names: Resource<ObjectNames>,
         num: u64,
     ) -> Outcome<(u64, bool)> {
-        let max = self.wire().max_text();
+        let limits = self.wire().limits();
         let names = self.table.get_mut(&names)?;
         let mut skipped = 0;
         while skipped < num {
-            match names.next(max).await {
+            match names.next(&limits).await {
                 Ok(Some(_)) => skipped += 1,
                 Ok(None) => return Ok(Ok((skipped, true))),
                 Err(why) => return Ok(Err(why)),

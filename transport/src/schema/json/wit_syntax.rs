@@ -1,5 +1,5 @@
 //! WIT-style values: the text form of WIT values that `wasm-tools` and
-//! wasmtime users write, read against the parameter's [`Ty`] into the JSON
+//! wasmtime users write, read against the parameter's [`Type`] into the JSON
 //! form [`encode`](super::encode) takes, so both forms share one encoder.
 //!
 //! | WIT | text |
@@ -23,7 +23,9 @@
 
 use serde_json::{Map, Value};
 
-use super::{unsupported, Step, Ty, ValueError};
+use super::unsupported;
+use crate::schema::codec::{EncodeError, Step};
+use crate::schema::Type;
 
 /// Deepest nesting of brackets read (as deep as `serde_json` reads JSON).
 const MAX_NESTING: u32 = 128;
@@ -41,16 +43,16 @@ pub(super) enum Error {
         quoted_name: bool,
     },
     /// Well-formed, but not a value of the type.
-    Value(ValueError),
+    Value(EncodeError),
 }
 
 impl Error {
     /// The error as `encode_arg` reports it: syntax errors with their place
     /// in `text` (`at column 7: …`), value errors with their path.
-    pub(super) fn into_value_error(self, text: &str) -> ValueError {
+    pub(super) fn into_encode_error(self, text: &str) -> EncodeError {
         match self {
             Self::Syntax { at, message, .. } => {
-                ValueError::new(format!("at {}: {message}", position(text, at)))
+                EncodeError::new(format!("at {}: {message}", position(text, at)))
             }
             Self::Value(err) => err,
         }
@@ -73,7 +75,7 @@ fn position(text: &str, at: usize) -> String {
 
 /// Reads `text`, all of it, as a WIT-style value of `ty`, into the JSON form
 /// [`encode`](super::encode) takes for `ty`.
-pub(super) fn parse(ty: &Ty, text: &str) -> Result<Value, Error> {
+pub(super) fn parse(ty: &Type, text: &str) -> Result<Value, Error> {
     let mut parser = Parser { text, pos: 0 };
     let node = parser.value(0)?;
     parser.skip_ws();
@@ -423,38 +425,38 @@ fn shown(node: &Node, text: &str) -> String {
 }
 
 /// What WIT-style text a type takes, for error messages (empty when obvious).
-fn hint(ty: &Ty) -> String {
+fn hint(ty: &Type) -> String {
     let join = |names: Vec<String>| names.join(", ");
     match ty {
-        Ty::Bool => " (true or false)".into(),
-        Ty::Char => " (a character in single quotes)".into(),
-        Ty::String => " (a string in double quotes)".into(),
-        Ty::List(elem) if **elem == Ty::U8 => {
+        Type::Bool => " (true or false)".into(),
+        Type::Char => " (a character in single quotes)".into(),
+        Type::String => " (a string in double quotes)".into(),
+        Type::List(elem) if **elem == Type::U8 => {
             " (a string in double quotes or a list of bytes)".into()
         }
-        Ty::List(_) => " ([…])".into(),
-        Ty::Option(_) => " (some(…) or none)".into(),
-        Ty::Result { ok, err } => {
-            let side = |name: &str, ty: &Option<Box<Ty>>| match ty {
+        Type::List(_) => " ([…])".into(),
+        Type::Option(_) => " (some(…) or none)".into(),
+        Type::Result { ok, err } => {
+            let side = |name: &str, ty: &Option<Box<Type>>| match ty {
                 Some(_) => format!("{name}(…)"),
                 None => name.to_string(),
             };
             format!(" ({} or {})", side("ok", ok), side("err", err))
         }
-        Ty::Tuple(tys) => format!(" (a tuple of {}: (…, …))", tys.len()),
-        Ty::Record { fields, .. } => format!(
+        Type::Tuple(tys) => format!(" (a tuple of {}: (…, …))", tys.len()),
+        Type::Record(r) => format!(
             " ({{field: …}}; fields: {})",
-            join(fields.iter().map(|(n, _)| n.clone()).collect())
+            join(r.fields.iter().map(|(n, _)| n.clone()).collect())
         ),
-        Ty::Variant { cases, .. } => format!(" (cases: {})", case_names(cases)),
-        Ty::Enum { cases, .. } => format!(" (one of: {})", join(cases.clone())),
-        Ty::Flags { flags, .. } => format!(" ({{flag, …}}; flags: {})", join(flags.clone())),
+        Type::Variant(v) => format!(" (cases: {})", case_names(&v.cases)),
+        Type::Enum(e) => format!(" (one of: {})", join(e.cases.clone())),
+        Type::Flags(f) => format!(" ({{flag, …}}; flags: {})", join(f.flags.clone())),
         _ => String::new(),
     }
 }
 
 /// `none, circle(…), poly(…)`.
-fn case_names(cases: &[(String, Option<Ty>)]) -> String {
+fn case_names(cases: &[(String, Option<Type>)]) -> String {
     cases
         .iter()
         .map(|(name, ty)| match ty {
@@ -466,9 +468,9 @@ fn case_names(cases: &[(String, Option<Ty>)]) -> String {
 }
 
 /// `node` as a value of `ty`, in the JSON form `encode` takes.
-fn convert(ty: &Ty, node: &Node, text: &str) -> Result<Value, ValueError> {
+fn convert(ty: &Type, node: &Node, text: &str) -> Result<Value, EncodeError> {
     let mismatch = || {
-        ValueError::new(format!(
+        EncodeError::new(format!(
             "expected {ty}{}, got {}",
             hint(ty),
             shown(node, text)
@@ -476,23 +478,25 @@ fn convert(ty: &Ty, node: &Node, text: &str) -> Result<Value, ValueError> {
     };
     let written = &text[node.start..node.end];
     match (ty, &node.kind) {
-        (Ty::Unsupported(what), _) => Err(unsupported(what)),
-        (Ty::Bool, Kind::Label(b)) if b == "true" || b == "false" => Ok(Value::Bool(b == "true")),
-        (Ty::U8, Kind::Number) => unsigned(written, u8::MAX.into()).ok_or_else(mismatch),
-        (Ty::U16, Kind::Number) => unsigned(written, u16::MAX.into()).ok_or_else(mismatch),
-        (Ty::U32, Kind::Number) => unsigned(written, u32::MAX.into()).ok_or_else(mismatch),
-        (Ty::U64, Kind::Number) => unsigned(written, u64::MAX).ok_or_else(mismatch),
-        (Ty::S8, Kind::Number) => {
+        (Type::Own(_) | Type::Borrow(_) | Type::Future(_) | Type::Stream(_), _) => {
+            Err(unsupported(&ty.to_string()))
+        }
+        (Type::Bool, Kind::Label(b)) if b == "true" || b == "false" => Ok(Value::Bool(b == "true")),
+        (Type::U8, Kind::Number) => unsigned(written, u8::MAX.into()).ok_or_else(mismatch),
+        (Type::U16, Kind::Number) => unsigned(written, u16::MAX.into()).ok_or_else(mismatch),
+        (Type::U32, Kind::Number) => unsigned(written, u32::MAX.into()).ok_or_else(mismatch),
+        (Type::U64, Kind::Number) => unsigned(written, u64::MAX).ok_or_else(mismatch),
+        (Type::S8, Kind::Number) => {
             signed(written, i8::MIN.into(), i8::MAX.into()).ok_or_else(mismatch)
         }
-        (Ty::S16, Kind::Number) => {
+        (Type::S16, Kind::Number) => {
             signed(written, i16::MIN.into(), i16::MAX.into()).ok_or_else(mismatch)
         }
-        (Ty::S32, Kind::Number) => {
+        (Type::S32, Kind::Number) => {
             signed(written, i32::MIN.into(), i32::MAX.into()).ok_or_else(mismatch)
         }
-        (Ty::S64, Kind::Number) => signed(written, i64::MIN, i64::MAX).ok_or_else(mismatch),
-        (Ty::F32 | Ty::F64, Kind::Number | Kind::Label(_)) => {
+        (Type::S64, Kind::Number) => signed(written, i64::MIN, i64::MAX).ok_or_else(mismatch),
+        (Type::F32 | Type::F64, Kind::Number | Kind::Label(_)) => {
             let x = match &node.kind {
                 Kind::Label(l) if l == "nan" => f64::NAN,
                 Kind::Label(l) if l == "inf" => f64::INFINITY,
@@ -500,7 +504,7 @@ fn convert(ty: &Ty, node: &Node, text: &str) -> Result<Value, ValueError> {
                 Kind::Number => written.parse::<f64>().map_err(|_| mismatch())?,
                 _ => return Err(mismatch()),
             };
-            let max = if *ty == Ty::F32 {
+            let max = if *ty == Type::F32 {
                 f64::from(f32::MAX)
             } else {
                 f64::MAX
@@ -510,35 +514,44 @@ fn convert(ty: &Ty, node: &Node, text: &str) -> Result<Value, ValueError> {
                 && written != "-inf"
                 && !(x.is_finite() && x.abs() <= max);
             if out_of_range {
-                return Err(ValueError::new(format!(
+                return Err(EncodeError::new(format!(
                     "expected {ty}, got {} (out of range)",
                     shown(node, text)
                 )));
             }
             Ok(float(x))
         }
-        (Ty::Char, Kind::Char(c)) => Ok(Value::String(c.to_string())),
-        (Ty::String, Kind::Str(s)) => Ok(Value::String(s.clone())),
+        (Type::Char, Kind::Char(c)) => Ok(Value::String(c.to_string())),
+        (Type::String, Kind::Str(s)) => Ok(Value::String(s.clone())),
         // `encode` takes a `list<u8>` string as its UTF-8.
-        (Ty::List(elem), Kind::Str(s)) if **elem == Ty::U8 => Ok(Value::String(s.clone())),
-        (Ty::List(elem), Kind::List(items)) => items
+        (Type::List(elem), Kind::Str(s)) if **elem == Type::U8 => Ok(Value::String(s.clone())),
+        (Type::FixedList(elem, _), Kind::Str(s)) if **elem == Type::U8 => {
+            Ok(Value::String(s.clone()))
+        }
+        (Type::FixedList(elem, n), Kind::List(items)) if items.len() == *n as usize => items
             .iter()
             .enumerate()
             .map(|(i, item)| convert(elem, item, text).map_err(|e| e.within(Step::Index(i))))
             .collect::<Result<_, _>>()
             .map(Value::Array),
-        (Ty::Option(_), Kind::Label(l)) if l == "none" => Ok(Value::Null),
-        (Ty::Option(inner), Kind::Case(l, payload)) if l == "some" => {
+        (Type::List(elem), Kind::List(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| convert(elem, item, text).map_err(|e| e.within(Step::Index(i))))
+            .collect::<Result<_, _>>()
+            .map(Value::Array),
+        (Type::Option(_), Kind::Label(l)) if l == "none" => Ok(Value::Null),
+        (Type::Option(inner), Kind::Case(l, payload)) if l == "some" => {
             let value =
                 convert(inner, payload, text).map_err(|e| e.within(Step::Name(l.clone())))?;
             // `option<option<T>>`: the outer some is `{"some": …}` in JSON.
-            Ok(if matches!(**inner, Ty::Option(_)) {
+            Ok(if matches!(**inner, Type::Option(_)) {
                 Value::Object(Map::from_iter([(l.clone(), value)]))
             } else {
                 value
             })
         }
-        (Ty::Result { ok, err }, Kind::Label(side) | Kind::Case(side, _))
+        (Type::Result { ok, err }, Kind::Label(side) | Kind::Case(side, _))
             if side == "ok" || side == "err" =>
         {
             let side_ty = if side == "ok" { ok } else { err };
@@ -546,28 +559,28 @@ fn convert(ty: &Ty, node: &Node, text: &str) -> Result<Value, ValueError> {
                 .map_err(|e| e.within(Step::Name(side.clone())))?;
             Ok(Value::Object(Map::from_iter([(side.clone(), payload)])))
         }
-        (Ty::Tuple(tys), Kind::Tuple(items)) if tys.len() == items.len() => tys
+        (Type::Tuple(tys), Kind::Tuple(items)) if tys.len() == items.len() => tys
             .iter()
             .zip(items)
             .enumerate()
             .map(|(i, (ty, item))| convert(ty, item, text).map_err(|e| e.within(Step::Index(i))))
             .collect::<Result<_, _>>()
             .map(Value::Array),
-        (Ty::Record { fields, .. }, Kind::Brace(entries)) => {
+        (Type::Record(r), Kind::Brace(entries)) => {
             let mut object = Map::new();
             for (name, value) in entries {
-                let Some((_, field_ty)) = fields.iter().find(|(n, _)| n == name) else {
-                    let known: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
-                    return Err(ValueError::new(format!(
+                let Some((_, field_ty)) = r.fields.iter().find(|(n, _)| n == name) else {
+                    let known: Vec<&str> = r.fields.iter().map(|(n, _)| n.as_str()).collect();
+                    return Err(EncodeError::new(format!(
                         "unknown field `{name}` of {ty} (fields: {})",
                         known.join(", ")
                     )));
                 };
                 if object.contains_key(name) {
-                    return Err(ValueError::new(format!("field `{name}` given twice")));
+                    return Err(EncodeError::new(format!("field `{name}` given twice")));
                 }
                 let Some(value) = value else {
-                    return Err(ValueError::new(format!(
+                    return Err(EncodeError::new(format!(
                         "field `{name}` of {ty} has no value (write `{name}: …`)"
                     )));
                 };
@@ -575,19 +588,19 @@ fn convert(ty: &Ty, node: &Node, text: &str) -> Result<Value, ValueError> {
                     .map_err(|e| e.within(Step::Name(name.clone())))?;
                 object.insert(name.clone(), value);
             }
-            for (name, field_ty) in fields {
+            for (name, field_ty) in &r.fields {
                 if !object.contains_key(name) {
-                    if !matches!(field_ty, Ty::Option(_)) {
-                        return Err(ValueError::new(format!("missing field `{name}` of {ty}")));
+                    if !matches!(field_ty, Type::Option(_)) {
+                        return Err(EncodeError::new(format!("missing field `{name}` of {ty}")));
                     }
                     object.insert(name.clone(), Value::Null);
                 }
             }
             Ok(Value::Object(object))
         }
-        (Ty::Variant { cases, .. }, Kind::Label(case) | Kind::Case(case, _)) => {
-            let Some((_, case_ty)) = cases.iter().find(|(n, _)| n == case) else {
-                return Err(ValueError::new(format!(
+        (Type::Variant(v), Kind::Label(case) | Kind::Case(case, _)) => {
+            let Some((_, case_ty)) = v.cases.iter().find(|(n, _)| n == case) else {
+                return Err(EncodeError::new(format!(
                     "unknown case `{case}` of {ty}{}",
                     hint(ty)
                 )));
@@ -599,25 +612,23 @@ fn convert(ty: &Ty, node: &Node, text: &str) -> Result<Value, ValueError> {
                 payload => Value::Object(Map::from_iter([(case.clone(), payload)])),
             })
         }
-        (Ty::Enum { cases, .. }, Kind::Label(case)) => {
-            if cases.contains(case) {
+        (Type::Enum(e), Kind::Label(case)) => {
+            if e.cases.contains(case) {
                 Ok(Value::String(case.clone()))
             } else {
-                Err(ValueError::new(format!(
+                Err(EncodeError::new(format!(
                     "unknown case `{case}` of {ty}{}",
                     hint(ty)
                 )))
             }
         }
-        (Ty::Flags { flags, .. }, Kind::Brace(entries))
-            if entries.iter().all(|(_, v)| v.is_none()) =>
-        {
+        (Type::Flags(f), Kind::Brace(entries)) if entries.iter().all(|(_, v)| v.is_none()) => {
             let mut set = Vec::with_capacity(entries.len());
             for (name, _) in entries {
-                if !flags.contains(name) {
-                    return Err(ValueError::new(format!(
+                if !f.flags.contains(name) {
+                    return Err(EncodeError::new(format!(
                         "unknown flag `{name}` of {ty} (flags: {})",
-                        flags.join(", ")
+                        f.flags.join(", ")
                     )));
                 }
                 set.push(Value::String(name.clone()));
@@ -630,14 +641,14 @@ fn convert(ty: &Ty, node: &Node, text: &str) -> Result<Value, ValueError> {
 
 /// The payload of `case` or `case(v)` (a `Kind::Label` or `Kind::Case`
 /// node): required when the case has a type, else absent (`null`).
-fn case_payload(ty: Option<&Ty>, node: &Node, text: &str) -> Result<Value, ValueError> {
+fn case_payload(ty: Option<&Type>, node: &Node, text: &str) -> Result<Value, EncodeError> {
     match (ty, &node.kind) {
         (Some(ty), Kind::Case(_, payload)) => convert(ty, payload, text),
-        (Some(ty), _) => Err(ValueError::new(format!(
+        (Some(ty), _) => Err(EncodeError::new(format!(
             "expected a payload of type {ty}, as in `{}(…)`",
             shown(node, text)
         ))),
-        (None, Kind::Case(name, _)) => Err(ValueError::new(format!(
+        (None, Kind::Case(name, _)) => Err(EncodeError::new(format!(
             "this case has no payload (write `{name}`), got {}",
             shown(node, text)
         ))),

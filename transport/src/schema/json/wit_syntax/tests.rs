@@ -1,16 +1,17 @@
 //! Every WIT-style form encodes to the bytes its JSON equivalent does;
 //! errors are one line with the place in the value.
 
-use super::super::{encode, Ty};
+use super::super::encode;
 use super::parse;
+use crate::schema::Type;
 
 use super::super::tests::{enc as arg, enc_err as arg_err, param};
 
 /// `wit` reads as a WIT-style value that encodes to the bytes `json` does,
 /// and as an argument encodes to them too.
 #[track_caller]
-fn same(ty: &Ty, wit: &str, json: &str) {
-    let value = parse(ty, wit).unwrap_or_else(|e| panic!("{wit}: {}", e.into_value_error(wit)));
+fn same(ty: &Type, wit: &str, json: &str) {
+    let value = parse(ty, wit).unwrap_or_else(|e| panic!("{wit}: {}", e.into_encode_error(wit)));
     let mut direct = Vec::new();
     encode(ty, &value, &mut direct).unwrap_or_else(|e| panic!("{wit}: {e}"));
     let expected = arg(ty, json);
@@ -20,10 +21,14 @@ fn same(ty: &Ty, wit: &str, json: &str) {
 
 #[test]
 fn scalars() {
-    same(&Ty::U8, "255 ", "255");
-    same(&Ty::S8, " -128", "-128");
-    same(&Ty::U64, "\t18446744073709551615\n", "18446744073709551615");
-    same(&Ty::S64, " -9223372036854775808", "-9223372036854775808");
+    same(&Type::U8, "255 ", "255");
+    same(&Type::S8, " -128", "-128");
+    same(
+        &Type::U64,
+        "\t18446744073709551615\n",
+        "18446744073709551615",
+    );
+    same(&Type::S64, " -9223372036854775808", "-9223372036854775808");
     for (wit, json) in [
         ("nan", r#""NaN""#),
         ("inf", r#""Infinity""#),
@@ -33,12 +38,12 @@ fn scalars() {
         (" 1E-3", "0.001"),
         (" 7", "7"),
     ] {
-        same(&Ty::F32, wit, json);
-        same(&Ty::F64, wit, json);
+        same(&Type::F32, wit, json);
+        same(&Type::F64, wit, json);
     }
-    same(&Ty::F64, " -2.5e300", "-2.5e300");
-    same(&Ty::Bool, " true", "true");
-    same(&Ty::Bool, "false ", "false");
+    same(&Type::F64, " -2.5e300", "-2.5e300");
+    same(&Type::Bool, " true", "true");
+    same(&Type::Bool, "false ", "false");
     for (wit, json) in [
         ("'a'", r#""a""#),
         ("'€'", r#""€""#),
@@ -50,21 +55,21 @@ fn scalars() {
         (r"'\u{1F600}'", r#""😀""#),
         ("'\"'", r#""\"""#),
     ] {
-        same(&Ty::Char, wit, json);
+        same(&Type::Char, wit, json);
     }
-    let list = Ty::List(Box::new(Ty::String));
+    let list = Type::List(Box::new(Type::String));
     same(
         &list,
         r#"["tab\there", "it\'s", "a\\b", "\u{1F600}\u{e9}", "q\"", "nl\n"]"#,
         r#"["tab\there", "it's", "a\\b", "😀é", "q\"", "nl\n"]"#,
     );
     // A string parameter: a WIT string literal (JSON has no `\u{…}`).
-    same(&Ty::String, r#""\u{1F600} \'x\'""#, r#""😀 'x'""#);
+    same(&Type::String, r#""\u{1F600} \'x\'""#, r#""😀 'x'""#);
 }
 
 #[test]
 fn lists_tuples_and_bytes() {
-    let list = Ty::List(Box::new(Ty::U32));
+    let list = Type::List(Box::new(Type::U32));
     same(&list, "[1, 2, 3,]", "[1,2,3]");
     same(&list, "[ ]", "[]");
     let bytes = param("compound", "b");
@@ -74,9 +79,9 @@ fn lists_tuples_and_bytes() {
     let t = param("compound", "t");
     same(&t, r#"(7, "x")"#, r#"[7,"x"]"#);
     same(&t, "( 7 ,\n \"x\" , )", r#"[7,"x"]"#);
-    let nested = Ty::List(Box::new(Ty::Tuple(vec![
-        Ty::String,
-        Ty::List(Box::new(Ty::U8)),
+    let nested = Type::List(Box::new(Type::Tuple(vec![
+        Type::String,
+        Type::List(Box::new(Type::U8)),
     ])));
     same(
         &nested,
@@ -160,14 +165,14 @@ fn options_and_results() {
 #[test]
 fn json_comes_first_and_bare_words_stay() {
     // JSON in the form the type takes is read as JSON.
-    assert_eq!(arg(&Ty::String, r#""a\u0062""#), arg(&Ty::String, "ab"));
+    assert_eq!(arg(&Type::String, r#""a\u0062""#), arg(&Type::String, "ab"));
     // A bare word stays the text itself, even when it looks like WIT.
     let mut word = vec![7];
     word.extend_from_slice(b"some(1)");
-    assert_eq!(arg(&Ty::String, "some(1)"), word);
+    assert_eq!(arg(&Type::String, "some(1)"), word);
     let mut quoted = vec![4];
     quoted.extend_from_slice(br#""abc"#);
-    assert_eq!(arg(&Ty::String, r#""abc"#), quoted);
+    assert_eq!(arg(&Type::String, r#""abc"#), quoted);
     assert_eq!(arg(&param("compound", "b"), "[1,"), b"\x03[1,");
     // Valid JSON of another form gets its JSON error.
     assert_eq!(
@@ -268,23 +273,23 @@ fn errors_are_one_line_with_the_place() {
         arg_err(&param("compound", "r"), "fine(1)"),
         "expected result<u64, string> (ok(…) or err(…)), got fine(1)"
     );
-    assert_eq!(arg_err(&Ty::U8, "256"), "expected u8, got 256");
-    assert_eq!(arg_err(&Ty::U32, "nope"), "expected u32, got nope");
-    assert_eq!(arg_err(&Ty::U32, "some(1)"), "expected u32, got some(1)");
+    assert_eq!(arg_err(&Type::U8, "256"), "expected u8, got 256");
+    assert_eq!(arg_err(&Type::U32, "nope"), "expected u32, got nope");
+    assert_eq!(arg_err(&Type::U32, "some(1)"), "expected u32, got some(1)");
     assert_eq!(
-        arg_err(&Ty::U32, "[1.5e3, x]"),
+        arg_err(&Type::U32, "[1.5e3, x]"),
         "expected u32, got [1.5e3, x]"
     );
     assert_eq!(
-        arg_err(&Ty::Option(Box::new(Ty::F32)), "some(1e39)"),
+        arg_err(&Type::Option(Box::new(Type::F32)), "some(1e39)"),
         "some: expected f32, got 1e39 (out of range)"
     );
     assert_eq!(
-        arg_err(&Ty::F64, "1e999"),
+        arg_err(&Type::F64, "1e999"),
         "expected f64, got 1e999 (out of range)"
     );
     assert_eq!(
-        arg_err(&Ty::Bool, "yes"),
+        arg_err(&Type::Bool, "yes"),
         "expected bool (true or false), got yes"
     );
     let long = format!("some({})", "1".repeat(50));
@@ -299,7 +304,7 @@ fn errors_are_one_line_with_the_place() {
 
 #[test]
 fn syntax_errors_give_the_column() {
-    let strings = Ty::List(Box::new(Ty::String));
+    let strings = Type::List(Box::new(Type::String));
     assert_eq!(
         arg_err(&strings, r#"["a", "b\q"]"#),
         r#"at column 9: unknown escape `\q` (escapes: \n \t \r \\ \' \" \u{…})"#
@@ -324,20 +329,20 @@ fn syntax_errors_give_the_column() {
         "at column 7: the string is not closed"
     );
     assert_eq!(
-        arg_err(&Ty::Char, r"'\q'"),
+        arg_err(&Type::Char, r"'\q'"),
         r#"at column 2: unknown escape `\q` (escapes: \n \t \r \\ \' \" \u{…})"#
     );
     assert_eq!(
-        arg_err(&Ty::Char, "'ab'"),
+        arg_err(&Type::Char, "'ab'"),
         "at column 1: a character literal holds one character (strings take double quotes)"
     );
     assert_eq!(
-        arg_err(&Ty::Char, "''"),
+        arg_err(&Type::Char, "''"),
         "at column 1: an empty character literal"
     );
     // Trailing garbage.
     assert_eq!(
-        arg_err(&Ty::U32, "5 x"),
+        arg_err(&Type::U32, "5 x"),
         "at column 3: unexpected `x` after the value"
     );
     assert_eq!(
@@ -361,17 +366,17 @@ fn syntax_errors_give_the_column() {
         "at column 7: expected `,` or `}`, got `w`"
     );
     assert_eq!(
-        arg_err(&Ty::S32, "-x"),
+        arg_err(&Type::S32, "-x"),
         "at column 2: expected a number after `-`, got `x`"
     );
     // Where a bare word is taken, it is one.
-    assert_eq!(arg(&Ty::List(Box::new(Ty::U8)), "[1]]"), b"\x04[1]]");
+    assert_eq!(arg(&Type::List(Box::new(Type::U8)), "[1]]"), b"\x04[1]]");
     assert_eq!(
-        arg_err(&Ty::List(Box::new(Ty::U32)), "[1, 2]\n]"),
+        arg_err(&Type::List(Box::new(Type::U32)), "[1, 2]\n]"),
         "at line 2, column 1: unexpected `]` after the value"
     );
     let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
-    assert!(arg_err(&Ty::List(Box::new(Ty::U32)), &deep).contains("nested"));
+    assert!(arg_err(&Type::List(Box::new(Type::U32)), &deep).contains("nested"));
 }
 
 #[test]
@@ -397,7 +402,7 @@ fn json_with_a_mistake_gives_the_json_error() {
 
 #[test]
 fn unsupported_types_are_refused() {
-    let ty = Ty::Option(Box::new(Ty::Unsupported("stream<u8>".into())));
+    let ty = Type::Option(Box::new(Type::Stream(Some(Box::new(Type::U8)))));
     assert_eq!(
         arg_err(&ty, "some([1])"),
         "some: stream<u8> is not supported by `call` yet (no streams, futures or resources)"
