@@ -1,7 +1,7 @@
 //! An extension serving `example:streams/bytes@0.1.0` (`wit/streams/`), whose
-//! functions are WIT `async func`s over `stream<u8>`: what WASI 0.3 guests
-//! route. Streams pass through in bounded memory: `echo` sends each chunk
-//! back as it arrives.
+//! functions are WIT `async func`s over `stream<u8>`, `stream<T>` and
+//! `future<T>`: what WASI 0.3 guests route. Streams pass through in bounded
+//! memory: `echo` sends each chunk back as it arrives.
 //!
 //! ```sh
 //! cargo run -p sdk --example bytes -- --listen tcp://127.0.0.1:7763
@@ -9,10 +9,22 @@
 
 use std::process::ExitCode;
 
+use core::future::Future;
+use core::pin::Pin;
 use futures::StreamExt as _;
-use sdk::{CallerContext, Exports, Functions, IncomingBytes, OutgoingBytes, RegisterError};
+
+use futures::Stream;
+use sdk::{
+    CallerContext, Exports, Functions, IncomingBytes, OutgoingBytes, OutgoingStream, RegisterError,
+};
 
 const INSTANCE: &str = "example:streams/bytes@0.1.0";
+
+/// A `stream<u32>` parameter, in chunks.
+type Numbers = Pin<Box<dyn Stream<Item = Vec<u32>> + Send>>;
+
+/// A `future<T>`, as a parameter or a result.
+type Later<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// Serve example:streams/bytes over wRPC.
 #[derive(clap::Parser)]
@@ -64,6 +76,34 @@ impl Exports for Bytes {
                 Ok((format!(
                     "hello {name}, from the bytes extension (called by {caller})"
                 ),))
+            },
+        )?;
+        fns.serve(
+            INSTANCE,
+            "count",
+            |_: CallerContext, (n,): (u32,)| async move {
+                // At most 100 numbers a chunk, as the reader takes them.
+                let chunks = futures::stream::iter(1..=n)
+                    .map(|i| i.to_string())
+                    .chunks(100);
+                Ok((OutgoingStream::new(chunks),))
+            },
+        )?;
+        fns.serve(
+            INSTANCE,
+            "sum",
+            |_: CallerContext, (values,): (Numbers,)| async move {
+                let total: Later<u64> = Box::pin(values.fold(0u64, |sum, chunk| async move {
+                    chunk.iter().fold(sum, |s, v| s.wrapping_add(u64::from(*v)))
+                }));
+                Ok((total,))
+            },
+        )?;
+        fns.serve(
+            INSTANCE,
+            "shout",
+            |_: CallerContext, (name,): (Later<String>,)| async move {
+                Ok((name.await.to_uppercase(),))
             },
         )?;
         Ok(())

@@ -1,8 +1,10 @@
 //! WASI 0.3 components on the host: a guest running `wasi:cli/run@0.3.0`
-//! calls `async func`s over `stream<u8>` (`example:streams/bytes`) through a
-//! routed import, against the sdk's `bytes` example on every transport, and
-//! against another host serving a WASI 0.3 component's export over TCP and
-//! NATS. Each run sends 1 MiB out and back, streamed while it is written.
+//! calls `async func`s over `stream<u8>`, `stream<T>` and `future<T>`
+//! (`example:streams/bytes`) through a routed import, against the sdk's
+//! `bytes` example on every transport, and against another host serving a
+//! WASI 0.3 component's export over TCP and NATS. Each run sends 1 MiB out
+//! and back, streamed while it is written, a stream of strings back, a
+//! stream of numbers out for a future back, and a future out.
 
 use std::path::Path;
 use std::time::Duration;
@@ -32,6 +34,9 @@ fn assert_streamed(run: &HostRun, size: usize, by: &str) {
         format!("greet: hello a WASI 0.3 guest, from {by}"),
         format!("tally: {size} bytes, sum {sum}"),
         format!("echo: {size} bytes back, sum {sum}"),
+        "count: 250 strings, last Some(\"250\")".to_string(),
+        "sum: 500500".to_string(),
+        "shout: QUIET".to_string(),
     ] {
         assert!(run.stdout.contains(&line), "`{line}`: {run:#?}");
     }

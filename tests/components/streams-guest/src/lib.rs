@@ -1,9 +1,15 @@
 //! A WASI 0.3 command (`wasi:cli/run@0.3.0`) that calls the `async func`s of
 //! `example:streams/bytes@0.1.0` through the host's routed import: a plain
 //! value, then `SIZE` bytes (default 1 MiB) out through `tally`, then out
-//! and back through `echo`, both streamed while they are written. It prints
-//! one line per call (through std, which speaks WASI 0.2: the component
-//! imports both versions) and fails unless every byte went out and came back.
+//! and back through `echo`, both streamed while they are written; then a
+//! `stream<string>` back (`count`), a `stream<u32>` out with a `future<u64>`
+//! back (`sum`), a `future<string>` out (`shout`). It prints one line per
+//! call (through std, which speaks WASI 0.2: the component imports both
+//! versions) and fails unless everything came back as sent.
+//!
+//! With `BENCH=latency` it times `ITERATIONS` calls of `greet` after
+//! `WARMUP` ones instead and prints `bench p3-greet: n=… median_ns=…
+//! p99_ns=…` (used by the `bench` crate).
 
 wit_bindgen::generate!({
     world: "client",
@@ -59,10 +65,74 @@ async fn tally_of(mut rx: StreamReader<u8>) -> (u64, u64) {
     }
 }
 
+/// `count`, `sum` and `shout`: typed streams and futures both ways.
+async fn typed() -> bool {
+    let mut numbers = bytes::count(250).await;
+    let mut got = Vec::new();
+    loop {
+        let (result, read) = numbers.read(Vec::with_capacity(64)).await;
+        match result {
+            StreamResult::Complete(_) => got.extend(read),
+            StreamResult::Dropped | StreamResult::Cancelled => break,
+        }
+    }
+    let want: Vec<String> = (1..=250).map(|i: u32| i.to_string()).collect();
+    println!("count: {} strings, last {:?}", got.len(), got.last());
+
+    let (mut tx, rx) = wit_stream::new::<u32>();
+    let send = async move {
+        for chunk in (1..=1000u32).collect::<Vec<_>>().chunks(100) {
+            if !tx.write_all(chunk.to_vec()).await.is_empty() {
+                return;
+            }
+        }
+    };
+    let (total, ()) = futures::join!(bytes::sum(rx), send);
+    let total = total.await;
+    println!("sum: {total}");
+
+    let (writer, reader) = wit_future::new::<String>(String::new);
+    let (shouted, _) = futures::join!(bytes::shout(reader), writer.write("quiet".into()));
+    println!("shout: {shouted}");
+    got == want && total == 500_500 && shouted == "QUIET"
+}
+
+/// `BENCH=latency`: the guest times each call of `greet`.
+async fn latency() -> Result<(), ()> {
+    let env = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let (warmup, iterations) = (env("WARMUP", 200), env("ITERATIONS", 5000));
+    for _ in 0..warmup {
+        bytes::greet("bench".into()).await;
+    }
+    let mut samples = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let start = std::time::Instant::now();
+        bytes::greet("bench".into()).await;
+        samples.push(start.elapsed().as_nanos());
+    }
+    samples.sort_unstable();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    println!(
+        "bench p3-greet: n={} median_ns={} p99_ns={}",
+        samples.len(),
+        at(0.5),
+        at(0.99)
+    );
+    Ok(())
+}
+
 struct Command;
 
 impl wasip3::exports::cli::run::Guest for Command {
     async fn run() -> Result<(), ()> {
+        if std::env::var("BENCH").as_deref() == Ok("latency") {
+            return latency().await;
+        }
         let size = std::env::var("SIZE")
             .ok()
             .and_then(|s| s.parse().ok())
@@ -79,7 +149,8 @@ impl wasip3::exports::cli::run::Guest for Command {
         let (echoed, ()) = futures::join!(back, send(tx, size));
         println!("echo: {} bytes back, sum {}", echoed.0, echoed.1);
 
-        if tally == want && echoed == want {
+        let typed = typed().await;
+        if tally == want && echoed == want && typed {
             println!("all {size} bytes went out and came back");
             Ok(())
         } else {
