@@ -200,3 +200,24 @@ fn nats_over_tls_with_a_private_ca() {
     let refused = run(&kv_manifest("c", "d", "api", &wrpc), &[]);
     assert_refused(&refused, &["cannot connect to NATS at", "?tls=required"]);
 }
+
+/// An interface with resources cannot travel generically (a remote handle
+/// would pin one server and is never dropped there): routing one is refused
+/// at start, in one line naming the interface and the resource, before the
+/// component runs. (`wasi:io` stands for any such interface here.)
+#[test]
+fn an_interface_with_resources_is_refused_naming_the_resource() {
+    let wrpc = "  - wasi:keyvalue\n  - interface: wasi:io/error\n    target: tcp://127.0.0.1:1\n    check: false\n";
+    let run = run(
+        &kv_manifest("counter", "demo", "api", wrpc),
+        &["--wrpc-target", "tcp://127.0.0.1:1"],
+    );
+    assert_refused(
+        &run,
+        &[
+            "cannot route `wasi:io/error@",
+            "for component `api`",
+            "it defines resource `error`",
+        ],
+    );
+}

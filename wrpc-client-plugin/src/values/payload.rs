@@ -182,3 +182,49 @@ pub(crate) fn unsupported(ty: &Type) -> Option<String> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use transport::schema::{Function, Record};
+
+    use super::*;
+
+    #[test]
+    fn payloads_outside_the_set_are_named() {
+        let stream = |t: Type| Type::Stream(Some(Box::new(t)));
+        let future = |t: Type| Type::Future(Some(Box::new(t)));
+        let point = Type::Record(Record {
+            name: Some("point".into()),
+            fields: vec![("x".into(), Type::S32)],
+        });
+        for ok in [
+            stream(Type::U8),
+            stream(Type::String),
+            Type::Stream(None),
+            future(Type::U64),
+            future(Type::Result {
+                ok: None,
+                err: Some(Box::new(Type::String)),
+            }),
+            Type::List(Box::new(stream(Type::U32))),
+        ] {
+            assert_eq!(unsupported(&ok), None, "{ok}");
+        }
+        assert_eq!(
+            unsupported(&stream(point.clone())).as_deref(),
+            Some("stream<record point>")
+        );
+        let nested = Type::Option(Box::new(future(Type::List(Box::new(Type::U64)))));
+        assert_eq!(unsupported(&nested).as_deref(), Some("future<list<u64>>"));
+        let f = Function::new(vec![("p".into(), stream(point))], Vec::new(), true);
+        let why = crate::values::refusal(&f).unwrap();
+        assert!(
+            why.starts_with("it passes stream<record point>, whose payload"),
+            "{why}"
+        );
+        let handle = Function::new(Vec::new(), vec![Type::Own("bucket".into())], false);
+        assert!(crate::values::refusal(&handle)
+            .unwrap()
+            .contains("resource handle (own<bucket>)"));
+    }
+}
