@@ -22,6 +22,10 @@ pub enum ConfigError {
     /// A limit was zero.
     #[error("--{0} must be at least 1")]
     ZeroLimit(&'static str),
+    /// An extension's own flag (or a combination of its flags) is unusable;
+    /// the message names it.
+    #[error("{0}")]
+    Flag(String),
 }
 
 /// Flags every extension shares; pull them into a binary's config with

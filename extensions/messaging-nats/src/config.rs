@@ -6,9 +6,6 @@ use transport::Endpoint;
 
 use crate::subscription::Subscription;
 
-/// Default `--handler-timeout`.
-pub const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Where messages are published and subscribed, and what to deliver where.
 #[derive(Clone, Debug, clap::Args)]
 pub struct MessagingArgs {
@@ -31,6 +28,20 @@ pub struct MessagingArgs {
 }
 
 impl MessagingArgs {
+    /// Checks what depends on several flags: each JetStream subscription's
+    /// `ack-wait` against its handler's real deadline.
+    ///
+    /// # Errors
+    ///
+    /// The first subscription whose `ack-wait` is too short, in one line.
+    pub fn check(&self) -> Result<(), sdk::ConfigError> {
+        for sub in &self.subscriptions {
+            sub.ack_wait(self.handler_timeout)
+                .map_err(sdk::ConfigError::Flag)?;
+        }
+        Ok(())
+    }
+
     /// The application's NATS: `--messaging-url`, else the servers and
     /// credentials of `--nats-url`.
     ///

@@ -179,7 +179,16 @@ impl Deliveries {
                     ));
                 }
                 Mode::JetStream(js) => {
-                    let consumer = jetstream_consumer(nats, sub, js).await.map_err(fail)?;
+                    // Longer than the handler's real deadline (checked with
+                    // the flags): a message is never redelivered while its
+                    // handler still runs.
+                    let ack_wait = sub
+                        .ack_wait(default_timeout)
+                        .map_err(fail)?
+                        .unwrap_or(timeout);
+                    let consumer = jetstream_consumer(nats, sub, js, ack_wait)
+                        .await
+                        .map_err(fail)?;
                     let cx = Arc::new(JsContext {
                         route,
                         js: jetstream::new(nats.clone()),
@@ -282,11 +291,12 @@ async fn take_core(
 }
 
 /// The durable pull consumer of a JetStream subscription, created or
-/// updated to match the configuration.
+/// updated to match the configuration, with `ack_wait`.
 async fn jetstream_consumer(
     nats: &async_nats::Client,
     sub: &Subscription,
     js: &JetStream,
+    ack_wait: Duration,
 ) -> Result<jetstream::consumer::Consumer<pull::Config>, String> {
     let context = jetstream::new(nats.clone());
     let stream_name = match &js.stream {
@@ -305,7 +315,7 @@ async fn jetstream_consumer(
             durable_name: Some(js.durable.clone()),
             filter_subject: sub.subject.clone(),
             ack_policy: jetstream::consumer::AckPolicy::Explicit,
-            ack_wait: js.ack_wait,
+            ack_wait,
             // Redeliveries are counted here, not by the server: the message
             // goes to the dead-letter subject before it is terminated.
             max_deliver: -1,

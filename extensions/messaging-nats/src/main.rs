@@ -37,6 +37,7 @@ impl sdk::Config for Config {
 
 async fn run(config: Config) -> anyhow::Result<()> {
     let Config { serve, messaging } = config;
+    messaging.check()?;
     let endpoint = messaging.nats(&serve).map_err(anyhow::Error::msg)?;
     let nats = transport::nats::connect(&endpoint, "messaging-nats", CONNECT_TIMEOUT)
         .await

@@ -13,7 +13,7 @@
 //! | `durable` | the durable consumer's name (JetStream) | required with `jetstream` |
 //! | `max-deliver` | deliveries before a message goes to the dead-letter subject (JetStream) | 5 |
 //! | `backoff` | first redelivery delay, doubled each time up to 1 min (JetStream) | 1s |
-//! | `ack-wait` | redelivery after a crash (JetStream; more than `timeout`) | `timeout` + 5s |
+//! | `ack-wait` | redelivery after a crash (JetStream; more than the handler's deadline) | the deadline + 5s |
 //! | `dead-letter` | where exhausted messages go (JetStream) | none: they are terminated |
 
 use core::fmt;
@@ -57,8 +57,10 @@ pub struct JetStream {
     pub max_deliver: u64,
     /// First redelivery delay.
     pub backoff: Duration,
-    /// Redelivery of an unacknowledged message (after a crash).
-    pub ack_wait: Duration,
+    /// Redelivery of an unacknowledged message (after a crash), as given;
+    /// `None` for the handler's deadline plus a margin (see
+    /// [`Subscription::ack_wait`]).
+    pub ack_wait: Option<Duration>,
     /// Where exhausted messages go.
     pub dead_letter: Option<String>,
 }
@@ -82,6 +84,33 @@ impl Subscription {
     /// The deadline of each handler call, given the extension's default.
     pub fn timeout_or(&self, default: Duration) -> Duration {
         self.timeout.unwrap_or(default)
+    }
+
+    /// The JetStream consumer's `ack_wait` (`None` for core NATS): the one
+    /// given, or the handler's real deadline (`timeout=`, else `default`,
+    /// the extension's `--handler-timeout`) plus 5 s.
+    ///
+    /// # Errors
+    ///
+    /// An `ack-wait` at or below the handler's deadline, which would have a
+    /// message redelivered while it is still being handled.
+    pub fn ack_wait(&self, default: Duration) -> Result<Option<Duration>, String> {
+        let Mode::JetStream(js) = &self.mode else {
+            return Ok(None);
+        };
+        let deadline = self.timeout_or(default);
+        let from = if self.timeout.is_some() {
+            "`timeout`"
+        } else {
+            "--handler-timeout"
+        };
+        match js.ack_wait {
+            Some(ack_wait) if ack_wait <= deadline => Err(format!(
+                "subscription {self}: `ack-wait` ({ack_wait:?}) must be longer than the handler's deadline ({deadline:?}, {from}), or messages are redelivered while being handled"
+            )),
+            Some(ack_wait) => Ok(Some(ack_wait)),
+            None => Ok(Some(deadline.saturating_add(ACK_WAIT_MARGIN))),
+        }
     }
 }
 
@@ -252,12 +281,14 @@ impl FromStr for Subscription {
                     );
                 }
                 let durable = durable.ok_or("`durable` is required with `jetstream`")?;
-                let handler_timeout = timeout.unwrap_or(crate::config::DEFAULT_HANDLER_TIMEOUT);
-                let ack_wait = ack_wait.unwrap_or(handler_timeout + ACK_WAIT_MARGIN);
-                if ack_wait <= handler_timeout {
-                    return Err(format!(
-                        "`ack-wait` ({ack_wait:?}) must be longer than the handler's timeout ({handler_timeout:?}), or messages are redelivered while being handled"
-                    ));
+                // Against a `timeout` given here, at once; against
+                // --handler-timeout once the flags are read (`ack_wait`).
+                if let (Some(ack_wait), Some(timeout)) = (ack_wait, timeout) {
+                    if ack_wait <= timeout {
+                        return Err(format!(
+                            "`ack-wait` ({ack_wait:?}) must be longer than the handler's deadline ({timeout:?}, `timeout`), or messages are redelivered while being handled"
+                        ));
+                    }
                 }
                 Mode::JetStream(JetStream {
                     stream,
@@ -309,13 +340,19 @@ mod tests {
         let s: Subscription = "subject=jobs.>, handler=nats://127.0.0.1:4222/h, jetstream=JOBS, durable=jobs, max-deliver=3, backoff=200ms, dead-letter=jobs.dead, timeout=2s"
             .parse()
             .unwrap();
+        // Its own `timeout`: the default ack-wait follows it, whatever
+        // --handler-timeout says.
+        assert_eq!(
+            s.ack_wait(Duration::from_secs(60)),
+            Ok(Some(Duration::from_secs(7)))
+        );
         let Mode::JetStream(js) = s.mode else {
             panic!()
         };
         assert_eq!(js.stream.as_deref(), Some("JOBS"));
         assert_eq!(js.max_deliver, 3);
         assert_eq!(js.backoff, Duration::from_millis(200));
-        assert_eq!(js.ack_wait, Duration::from_secs(7));
+        assert_eq!(js.ack_wait, None);
         assert_eq!(js.dead_letter.as_deref(), Some("jobs.dead"));
         let s: Subscription = "subject=a,handler=tcp://h:1,jetstream=auto,durable=d"
             .parse()
@@ -355,6 +392,32 @@ mod tests {
         );
         assert!(err("subject=a,handler=tcp://h:1,colour=red").contains("unknown key `colour`"));
         assert!(err("subject").contains("not `key=value`"));
+    }
+
+    /// The default ack-wait follows the handler's real deadline: with
+    /// `--handler-timeout 60s` and no `timeout=`, a message being handled
+    /// is not redelivered after 35 s (the built-in 30 s + 5 s) but after 65 s;
+    /// an explicit ack-wait at or below that deadline is refused.
+    #[test]
+    fn ack_wait_follows_the_handler_timeout_flag() {
+        let parse = |spec: &str| spec.parse::<Subscription>().unwrap();
+        let secs = Duration::from_secs;
+        let s = parse("subject=a,handler=tcp://h:1,jetstream=S,durable=d");
+        assert_eq!(s.ack_wait(secs(60)), Ok(Some(secs(65))));
+        assert_eq!(s.ack_wait(secs(30)), Ok(Some(secs(35))));
+        let s = parse("subject=a,handler=tcp://h:1,jetstream=S,durable=d,ack-wait=45s");
+        assert_eq!(s.ack_wait(secs(30)), Ok(Some(secs(45))));
+        let refused = s.ack_wait(secs(60)).unwrap_err();
+        assert!(
+            refused.contains("`ack-wait` (45s) must be longer than the handler's deadline (60s, --handler-timeout)"),
+            "{refused}"
+        );
+        assert!(
+            s.ack_wait(secs(45)).is_err(),
+            "at the deadline is refused too"
+        );
+        let core = parse("subject=a,handler=tcp://h:1");
+        assert_eq!(core.ack_wait(secs(60)), Ok(None));
     }
 
     #[test]

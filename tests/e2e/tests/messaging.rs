@@ -75,6 +75,17 @@ impl Stack {
         config: &[(&str, &str)],
         max_concurrency: usize,
     ) -> (HostProcess, String) {
+        self.handler_host_within(path, config, max_concurrency, "10s")
+    }
+
+    /// Like [`Stack::handler_host`], each call of the export within `timeout`.
+    fn handler_host_within(
+        &self,
+        path: Via,
+        config: &[(&str, &str)],
+        max_concurrency: usize,
+        timeout: &str,
+    ) -> (HostProcess, String) {
         let serve = match path {
             Via::Nats => format!("{}/handlers", self.nats.url()),
             Via::Tcp => "tcp://127.0.0.1:0".to_string(),
@@ -95,7 +106,7 @@ exports:
   - interface: {HANDLER}
     serve: {serve}
     max_concurrency: {max_concurrency}
-    timeout: 10s
+    timeout: {timeout}
 "#,
             config = flow_map(config),
             kv = self.kv.tcp_addr().unwrap(),
@@ -118,12 +129,13 @@ exports:
 
     /// Like [`Stack::extension`], draining for at most `grace` on SIGTERM.
     fn extension_with_grace(&self, subscriptions: &[String], grace: &str) -> Extension {
-        let mut args = vec![
-            "--nats-url".to_string(),
-            self.consumer_target(),
-            "--shutdown-grace".into(),
-            grace.into(),
-        ];
+        self.extension_with_args(subscriptions, &["--shutdown-grace", grace])
+    }
+
+    /// Like [`Stack::extension`], with extra flags.
+    fn extension_with_args(&self, subscriptions: &[String], flags: &[&str]) -> Extension {
+        let mut args = vec!["--nats-url".to_string(), self.consumer_target()];
+        args.extend(flags.iter().map(|f| f.to_string()));
         for s in subscriptions {
             args.push("--subscribe".into());
             args.push(s.clone());
@@ -267,6 +279,12 @@ wrpc:
 
     /// (pending, waiting for acknowledgement) of durable `durable` on `stream`.
     fn consumer_state(&self, stream: &str, durable: &str) -> (u64, usize) {
+        let info = self.consumer_info(stream, durable);
+        (info.num_pending, info.num_ack_pending)
+    }
+
+    /// What NATS says of durable `durable` on `stream`.
+    fn consumer_info(&self, stream: &str, durable: &str) -> jetstream::consumer::Info {
         let url = self.nats.url();
         Self::rt().block_on(async {
             let client = async_nats::connect(&url).await.unwrap();
@@ -278,8 +296,7 @@ wrpc:
                 .get_consumer(durable)
                 .await
                 .unwrap();
-            let info = consumer.info().await.unwrap();
-            (info.num_pending, info.num_ack_pending)
+            consumer.info().await.unwrap().clone()
         })
     }
 }
@@ -635,6 +652,75 @@ fn sigterm_on_the_host_finishes_the_call_in_flight_then_exits_0() {
             .any(|l| l.contains("failed") || l.contains("unreachable")),
         "{:?}",
         ext.log()
+    );
+}
+
+/// A JetStream consumer's ack-wait follows the handler's real deadline. With
+/// `--handler-timeout 45s` and no `timeout=`, a handler that takes 37 s
+/// (longer than the built-in 30 s + 5 s the ack-wait used to be, whatever
+/// the flag said) runs once: NATS does not redeliver the message while it
+/// is being handled, and it is acknowledged once.
+#[test]
+fn a_handler_slower_than_the_default_timeout_is_not_redelivered_while_it_runs() {
+    let stack = Stack::start();
+    stack.create_stream("LONG", &["long.>"]);
+    let (_host, target) = stack.handler_host_within(Via::Tcp, &[("SLEEP_MS", "37000")], 4, "60s");
+    let _ext = stack.extension_with_args(
+        &[format!(
+            "subject=long.>,handler={target},jetstream=LONG,durable=long,max-in-flight=4"
+        )],
+        &["--handler-timeout", "45s"],
+    );
+    let info = stack.consumer_info("LONG", "long");
+    assert_eq!(info.config.ack_wait, Duration::from_secs(50));
+    stack.publish("long.x", &["slow-1".to_string()], true);
+    // Done once the handler recorded its run and NATS has the acknowledgement.
+    let deadline = Instant::now() + WAIT;
+    while stack.intervals().is_empty() || stack.consumer_state("LONG", "long") != (0, 0) {
+        assert!(Instant::now() < deadline, "not handled within {WAIT:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (start, end) = stack.intervals()[0];
+    assert!(
+        end - start >= 37_000_000_000,
+        "the handler ran {} ms, not longer than the old 35 s ack-wait",
+        (end - start) / 1_000_000
+    );
+    assert_eq!(
+        stack.counts("seen:").get("slow-1"),
+        Some(&1),
+        "handled once"
+    );
+    let info = stack.consumer_info("LONG", "long");
+    assert_eq!(info.num_redelivered, 0, "{info:?}");
+    assert_eq!(info.delivered.consumer_sequence, 1, "{info:?}");
+}
+
+/// An explicit `ack-wait` at or below the handler's deadline is refused at
+/// start (exit 2), in one line naming both: the deadline here comes from
+/// `--handler-timeout`, which the subscription's own parsing cannot see.
+#[test]
+fn an_ack_wait_within_the_handler_timeout_is_refused() {
+    let nats = Nats::start().unwrap();
+    let out = std::process::Command::new(harness::bin("messaging-nats").unwrap())
+        .args([
+            "--nats-url",
+            &nats.url(),
+            "--handler-timeout",
+            "60s",
+            "--subscribe",
+            "subject=jobs.>,handler=tcp://127.0.0.1:1,jetstream=JOBS,durable=jobs,ack-wait=45s",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(
+            "`ack-wait` (45s) must be longer than the handler's deadline (60s, --handler-timeout)"
+        ),
+        "{stderr}"
     );
 }
 
