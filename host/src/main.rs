@@ -1,8 +1,4 @@
-//! `host`: runs workloads of Wasm components, routing declared imports over wRPC.
-
-mod exports;
-mod runtime;
-mod workload;
+//! `host`: runs workloads of Wasm components on Wasmtime.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,6 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use host::plugins::Builtin;
+use host::{Builtins, Host, Workload};
 use ops::{LogFormat, Readiness};
 use tokio_util::sync::CancellationToken;
 use transport::ClientLimitArgs;
@@ -54,6 +52,15 @@ struct Cli {
     #[arg(long, env = "WRPC_NO_CHECK_SERVED", global = true)]
     no_check_served: bool,
 
+    /// Switch off built-in plugins (comma-separated ids: wrpc, exports, logging, config, keyvalue, blobstore).
+    #[arg(
+        long = "disable-plugin",
+        env = "HOST_DISABLE_PLUGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    disable_plugins: Vec<Builtin>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -90,18 +97,30 @@ fn main() -> ExitCode {
         cli.otlp_endpoint.clone().map(|e| (e, "host")),
     );
     ops::metrics::install();
-    let result = workload::Workload::load(&workload)
+    let result = Workload::load(&workload)
         .map_err(anyhow::Error::from)
         .and_then(|mut workload| {
             if cli.no_check_served {
                 workload.skip_served_checks();
             }
-            let defaults = Defaults {
-                target: cli.wrpc_target,
-                timeout: cli.wrpc_timeout,
-                idle_timeout: cli.wrpc_idle_timeout,
-                limits: cli.limits.limits(),
+            let builtins = Builtins {
+                wrpc: Defaults {
+                    target: cli.wrpc_target,
+                    timeout: cli.wrpc_timeout,
+                    idle_timeout: cli.wrpc_idle_timeout,
+                    limits: cli.limits.limits(),
+                },
+                off: cli.disable_plugins,
             };
+            // Every export call may run at once, beside every component's run.
+            let instances = workload
+                .exports
+                .iter()
+                .map(|e| u32::try_from(e.max_concurrency).unwrap_or(u32::MAX))
+                .fold(
+                    u32::try_from(workload.components.len()).unwrap_or(u32::MAX),
+                    u32::saturating_add,
+                );
             tokio::runtime::Runtime::new()?.block_on(async {
                 let readiness = Readiness::new();
                 if let Some(addr) = cli.http_addr {
@@ -112,7 +131,16 @@ fn main() -> ExitCode {
                     // during the drain.
                     endpoint.spawn(readiness.clone(), CancellationToken::new());
                 }
-                runtime::run(workload, defaults, cli.shutdown_grace, readiness).await
+                let host = Host::builder()
+                    .with_builtins(&builtins)
+                    .max_instances(instances)
+                    .start()
+                    .await?;
+                let code = host
+                    .run_with_grace(workload, readiness, cli.shutdown_grace)
+                    .await;
+                host.stop().await;
+                code
             })
         });
     ops::otlp::flush(Duration::from_secs(2));

@@ -74,7 +74,7 @@ fn describe_char(c: char) -> String {
 }
 
 /// The identity a host sends with each call of one component.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Caller {
     /// The workload's name.
     pub workload: String,

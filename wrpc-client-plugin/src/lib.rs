@@ -31,11 +31,8 @@
 //! }
 //! # async fn f(engine: wasmtime::Engine, component: Component) -> anyhow::Result<()> {
 //! let decl = Declaration {
-//!     interface: "wasi:keyvalue".parse()?,
 //!     target: Some("tcp://127.0.0.1:7761".parse()?),
-//!     timeout: None,
-//!     idle_timeout: None,
-//!     check: true,
+//!     ..Declaration::new("wasi:keyvalue".parse()?)
 //! };
 //! let workload = WorkloadIdentity { name: "demo".into(), namespace: "default".into() };
 //! let router = Arc::new(Router::connect(&[decl], &Defaults::default(), &workload).await?);
@@ -51,9 +48,9 @@ mod blobstore;
 mod discovery;
 mod error;
 mod generic;
-mod interface;
 mod keyvalue;
 mod messaging;
+mod plugin;
 mod router;
 pub mod values;
 
@@ -63,8 +60,10 @@ use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::Engine;
 
 pub use error::{CallError, SetupError};
-pub use interface::{InterfaceName, InterfaceNameError};
-pub use router::{Declaration, Defaults, Router, WorkloadIdentity};
+pub use host_plugin::manifest::Declaration;
+pub use host_plugin::{InterfaceName, InterfaceNameError};
+pub use plugin::WrpcPlugin;
+pub use router::{Defaults, Router, WorkloadIdentity};
 pub use transport::{headers, Caller, Endpoint, Incoming, Outgoing};
 pub use values::function_of;
 

@@ -20,26 +20,10 @@ use transport::{
 };
 use wrpc_transport::Invoke;
 
-use crate::{adapted, CallError, InterfaceName, SetupError};
+use crate::{adapted, CallError, Declaration, InterfaceName, SetupError};
 
 /// How long connecting to a NATS server may take at start-up.
 const NATS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// One `wrpc:` entry of a workload.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Declaration {
-    /// The interface or package routed.
-    pub interface: InterfaceName,
-    /// Where to; `None` for the host's default.
-    pub target: Option<Endpoint>,
-    /// Deadline of each call's synchronous part; `None` for the host's default.
-    pub timeout: Option<Duration>,
-    /// Longest pause of a streamed value; `None` for the host's default.
-    pub idle_timeout: Option<Duration>,
-    /// Whether [`Router::check_served`] asks the target what it serves
-    /// (turn it off for targets that are not sdk extensions).
-    pub check: bool,
-}
 
 /// Host-wide defaults for declarations that leave things out, and the
 /// limits results are checked against.
@@ -213,6 +197,16 @@ impl Router {
             });
         }
         Ok(Self { routes, ..router })
+    }
+
+    /// A router with no routes: every call fails as not routed.
+    pub fn unrouted() -> Self {
+        Self {
+            routes: Vec::new(),
+            limits: Limits::DEFAULT,
+            functions: RwLock::new(HashMap::new()),
+            no_paths: Arc::from([]),
+        }
     }
 
     /// Asks each checked target, for every instance the components import

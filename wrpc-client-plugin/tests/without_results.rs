@@ -74,11 +74,10 @@ fn options(shutdown: &CancellationToken) -> ServeOptions {
 
 async fn router(target: &str) -> Router {
     let decl = Declaration {
-        interface: "test:quiet/quiet".parse().unwrap(),
         target: Some(target.parse().unwrap()),
         timeout: Some(Duration::from_secs(5)),
-        idle_timeout: None,
         check: false,
+        ..Declaration::new("test:quiet/quiet".parse().unwrap())
     };
     let defaults = Defaults {
         target: None,

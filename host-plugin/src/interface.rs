@@ -86,6 +86,17 @@ impl InterfaceName {
             && self.version.as_deref().is_none_or(|v| version == Some(v))
     }
 
+    /// Whether some import falls under both names (a package and one of its
+    /// interfaces overlap; two versions of one interface do not).
+    pub fn overlaps(&self, other: &InterfaceName) -> bool {
+        fn agree(a: Option<&str>, b: Option<&str>) -> bool {
+            a.is_none() || b.is_none() || a == b
+        }
+        self.package == other.package
+            && agree(self.interface.as_deref(), other.interface.as_deref())
+            && agree(self.version.as_deref(), other.version.as_deref())
+    }
+
     /// The import among `imports` that this declaration most likely meant,
     /// written in the declaration's own form (with an interface and a version
     /// only where the declaration has them), when one is close enough.
@@ -165,6 +176,16 @@ mod tests {
         assert!(n.matches("wasi:keyvalue/store@0.2.0-draft"));
         assert!(!n.matches("wasi:keyvalue/atomics@0.2.0-draft"));
         assert!(!n.matches("wasi:keyvalue/store@0.2.0-draft2"));
+    }
+
+    #[test]
+    fn overlapping_names_share_an_import() {
+        let name = |s: &str| s.parse::<InterfaceName>().unwrap();
+        assert!(name("wasi:keyvalue").overlaps(&name("wasi:keyvalue/store@0.2.0-draft")));
+        assert!(name("wasi:keyvalue/store").overlaps(&name("wasi:keyvalue@0.2.0-draft")));
+        assert!(!name("wasi:keyvalue/store").overlaps(&name("wasi:keyvalue/atomics")));
+        assert!(!name("wasi:keyvalue@0.2.0").overlaps(&name("wasi:keyvalue@0.2.1")));
+        assert!(!name("wasi:keyvalue").overlaps(&name("wasi:blobstore")));
     }
 
     #[test]
