@@ -188,17 +188,9 @@ pub(crate) fn link(
     let engine = binding.engine;
     let components = binding.components;
     let mut types = ProxyTypes::default();
-    for (i, imports) in plan.imports.iter().enumerate() {
-        for import in imports {
-            if let Provider::Local(exporter) = import.provider {
-                let _ = i;
-                types.register(
-                    engine,
-                    components[exporter].name(),
-                    &import.name,
-                    &import.item,
-                );
-            }
+    for import in plan.imports.iter().flatten() {
+        if let Provider::Local(exporter) = import.provider {
+            types.register(components[exporter].name(), &import.name, &import.resources);
         }
     }
     let mut exporters: HashMap<usize, Arc<Exporter>> = HashMap::new();
@@ -250,8 +242,7 @@ pub(crate) fn link(
                         engine,
                         &mut linker,
                         name,
-                        &import.name,
-                        &import.item,
+                        (&import.name, &import.item, &import.resources),
                         &exporter,
                         &types,
                     )

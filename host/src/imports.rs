@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use host_plugin::manifest::Workload;
 use host_plugin::{Claims, CompiledComponent, InterfaceName};
 use wasmtime::component::types::ComponentItem;
+use wasmtime::component::ResourceType;
 use wasmtime::Engine;
 
 /// WASI packages the host serves itself (0.2 and 0.3).
@@ -37,6 +38,9 @@ pub(crate) struct Import {
     pub(crate) name: String,
     pub(crate) item: ComponentItem,
     pub(crate) provider: Provider,
+    /// The resources it defines: those its type lists that no import
+    /// before it does (the rest are `use`d from those imports).
+    pub(crate) resources: Vec<String>,
 }
 
 /// Every component's imports with their providers, and the order to link
@@ -101,14 +105,17 @@ pub(crate) fn plan(
     let mut imports = Vec::with_capacity(components.len());
     for (index, component) in components.iter().enumerate() {
         let mut list = Vec::new();
+        let mut seen = Vec::new();
         for (name, item) in component.imports(engine) {
             let provider = provider(
                 engine, workload, components, &exports, plugins, index, &name, &item,
             )?;
+            let resources = defined_resources(engine, &item, &mut seen);
             list.push(Import {
                 name,
                 item,
                 provider,
+                resources,
             });
         }
         imports.push(list);
@@ -198,6 +205,28 @@ fn listed(what: &str, names: &[String]) -> String {
     } else {
         format!("{what}: {}", names.join(", "))
     }
+}
+
+/// The resources instance `item` defines, by name: those whose type is not
+/// in `seen` (the types of earlier imports), which it then joins.
+fn defined_resources(
+    engine: &Engine,
+    item: &ComponentItem,
+    seen: &mut Vec<ResourceType>,
+) -> Vec<String> {
+    let ComponentItem::ComponentInstance(ty) = item else {
+        return Vec::new();
+    };
+    let mut defined = Vec::new();
+    for (name, export) in ty.exports(engine) {
+        if let ComponentItem::Resource(resource) = export.ty {
+            if !seen.contains(&resource) {
+                seen.push(resource);
+                defined.push(name.to_string());
+            }
+        }
+    }
+    defined
 }
 
 /// Whether `item` defines types only: nothing to provide.

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use host_plugin::{Ctx, LinkedInstances};
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, ComponentExportIndex, Linker, ResourceType, Val};
-use wasmtime::{AsContextMut as _, Engine};
+use wasmtime::Engine;
 
 use proxy::{Proxies, ProxyKind};
 
@@ -35,25 +35,14 @@ pub(crate) struct ProxyTypes {
 }
 
 impl ProxyTypes {
-    /// Gives each resource of the instance `instance` of `exporter` (typed
-    /// `item`, as an importer sees it) its proxy type, once.
-    pub(crate) fn register(
-        &mut self,
-        engine: &Engine,
-        exporter: &str,
-        instance: &str,
-        item: &ComponentItem,
-    ) {
-        let ComponentItem::ComponentInstance(ty) = item else {
-            return;
-        };
-        for (name, e) in ty.exports(engine) {
-            if matches!(e.ty, ComponentItem::Resource(_)) {
-                let key = (exporter.to_string(), instance.to_string(), name.to_string());
-                if !self.ids.contains_key(&key) {
-                    self.ids.insert(key, self.next);
-                    self.next += 1;
-                }
+    /// Gives each of `resources`, defined by the instance `instance` of
+    /// `exporter`, its proxy type, once.
+    pub(crate) fn register(&mut self, exporter: &str, instance: &str, resources: &[String]) {
+        for name in resources {
+            let key = (exporter.to_string(), instance.to_string(), name.clone());
+            if !self.ids.contains_key(&key) {
+                self.ids.insert(key, self.next);
+                self.next += 1;
             }
         }
     }
@@ -118,9 +107,10 @@ fn export_index(component: &Component, instance: &str, item: &str) -> Option<Com
     component.get_export_index(Some(&instance), item)
 }
 
-/// Links the import `instance` of `importer` (typed `item`) to the export
-/// of the same name of `exporter`, its resources
-/// [registered](ProxyTypes::register) in `types`.
+/// Links the import `instance` of `importer` (typed `item`, defining
+/// `resources`) to the export of the same name of `exporter`, its
+/// resources [registered](ProxyTypes::register) in `types`. Resources the
+/// instance only uses from another import are left to that import.
 ///
 /// # Errors
 ///
@@ -130,8 +120,7 @@ pub(crate) fn link(
     engine: &Engine,
     linker: &mut Linker<Ctx>,
     importer: &str,
-    instance: &str,
-    item: &ComponentItem,
+    (instance, item, defined): (&str, &ComponentItem, &[String]),
     exporter: &Arc<Exporter>,
     types: &ProxyTypes,
 ) -> Result<(), String> {
@@ -149,13 +138,11 @@ pub(crate) fn link(
         .map(|(name, e)| (name.to_string(), e.ty))
         .collect();
     let mut resources = Vec::new();
-    for (name, item) in &exports {
-        if matches!(item, ComponentItem::Resource(_)) {
-            let id = types
-                .id(exporter_name, instance, name)
-                .ok_or_else(|| fail(format!("resource `{name}` has no proxy type")))?;
-            resources.push((name.clone(), id));
-        }
+    for name in defined {
+        let id = types
+            .id(exporter_name, instance, name)
+            .ok_or_else(|| fail(format!("resource `{name}` has no proxy type")))?;
+        resources.push((name.clone(), id));
     }
     let mut root = linker
         .instance(instance)
@@ -189,9 +176,9 @@ pub(crate) fn link(
             exporter: Arc::clone(exporter),
             func: func_index,
         });
-        root.func_new_concurrent(&name, move |accessor, _, params, results| {
+        root.func_new_async(&name, move |store, _, params, results| {
             let call = Arc::clone(&call);
-            Box::pin(async move { call.call(accessor, params, results).await })
+            Box::new(async move { call.call(store, params, results).await })
         })
         .map_err(|e| fail(format!("`{name}`: {e:#}")))?;
     }
@@ -209,47 +196,39 @@ struct Trampoline {
 impl Trampoline {
     async fn call(
         &self,
-        accessor: &wasmtime::component::Accessor<Ctx>,
+        mut store: wasmtime::StoreContextMut<'_, Ctx>,
         params: &[Val],
         results: &mut [Val],
     ) -> wasmtime::Result<()> {
-        let (func, params, before) = accessor.with(|mut access| -> wasmtime::Result<_> {
-            let mut store = access.as_context_mut();
-            let (member, instance) = store
-                .data_mut()
-                .shared(LinkedInstances::default)
-                .get(&self.exporter.name)
-                .ok_or_else(|| {
-                    wasmtime::format_err!(
-                        "component `{}` is not instantiated in this store",
-                        self.exporter.name
-                    )
-                })?;
-            let func = instance.get_func(&mut store, self.func).ok_or_else(|| {
+        let (member, instance) = store
+            .data_mut()
+            .shared(LinkedInstances::default)
+            .get(&self.exporter.name)
+            .ok_or_else(|| {
                 wasmtime::format_err!(
-                    "{} is not a function of `{}`",
-                    self.what,
+                    "component `{}` is not instantiated in this store",
                     self.exporter.name
                 )
             })?;
-            let mut params = params.to_vec();
-            Proxies::to_exporter(&mut store, &self.exporter, &mut params)?;
-            let before = store.data_mut().enter(member);
-            Ok((func, params, before))
+        let func = instance.get_func(&mut store, self.func).ok_or_else(|| {
+            wasmtime::format_err!(
+                "{} is not a function of `{}`",
+                self.what,
+                self.exporter.name
+            )
         })?;
-        let outcome = func.call_concurrent(accessor, &params, results).await;
-        accessor.with(|mut access| {
-            let mut store = access.as_context_mut();
-            store.data_mut().enter(before);
-            outcome.map_err(|err| {
-                err.context(format!(
-                    "component `{}` failed in {}",
-                    self.exporter.name, self.what
-                ))
-            })?;
-            let instance = instance_of(&mut store, &self.exporter)?;
-            Proxies::to_importer(&mut store, instance, &self.exporter, results)
-        })
+        let mut params = params.to_vec();
+        Proxies::to_exporter(&mut store, &self.exporter, &mut params)?;
+        let before = store.data_mut().enter(member);
+        let outcome = func.call_async(&mut store, &params, results).await;
+        store.data_mut().enter(before);
+        outcome.map_err(|err| {
+            err.context(format!(
+                "component `{}` failed in {}",
+                self.exporter.name, self.what
+            ))
+        })?;
+        Proxies::to_importer(&mut store, instance, &self.exporter, results)
     }
 }
 

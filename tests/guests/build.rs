@@ -14,6 +14,9 @@ const GUESTS: &[&str] = &[
     "inventory-guest",
     "streams-guest",
     "streams-service",
+    "echo-service",
+    "echo-relay",
+    "blobstore-filesystem",
 ];
 
 fn main() {

@@ -28,6 +28,19 @@ pub const STREAMS_GUEST: &str = env!("GUEST_STREAMS_GUEST");
 /// (`tests/components/streams-service`).
 pub const STREAMS_SERVICE: &str = env!("GUEST_STREAMS_SERVICE");
 
+/// A library component exporting `example:echo/echo`, answering
+/// `PREFIX #N: MESSAGE` and trapping on `trap` (`tests/components/echo-service`).
+pub const ECHO_SERVICE: &str = env!("GUEST_ECHO_SERVICE");
+
+/// A library component exporting `example:echo/echo` by calling the one it
+/// imports (`tests/components/echo-relay`).
+pub const ECHO_RELAY: &str = env!("GUEST_ECHO_RELAY");
+
+/// A library component exporting `wasi:blobstore@0.2.0-draft` (and
+/// `blobstore-s3:admin/containers`) on its first preopened directory
+/// (`tests/components/blobstore-filesystem`).
+pub const BLOBSTORE_FILESYSTEM: &str = env!("GUEST_BLOBSTORE_FILESYSTEM");
+
 /// Every guest `build.rs` builds, by crate name: a guest added there without
 /// a constant here fails the `every_guest_has_a_constant` test.
 pub const ALL: &[(&str, &str)] = &[
@@ -39,6 +52,9 @@ pub const ALL: &[(&str, &str)] = &[
     ("inventory-guest", INVENTORY_GUEST),
     ("streams-guest", STREAMS_GUEST),
     ("streams-service", STREAMS_SERVICE),
+    ("echo-service", ECHO_SERVICE),
+    ("echo-relay", ECHO_RELAY),
+    ("blobstore-filesystem", BLOBSTORE_FILESYSTEM),
 ];
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! (`target/<profile>/`), so build the workspace first (`cargo build --workspace`).
 
 pub mod container;
+pub mod workload;
 
 use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -703,6 +704,25 @@ pub fn spawn_host_with_env(
 ) -> anyhow::Result<HostProcess> {
     let dir = temp_dir("workload")?;
     std::fs::copy(component, dir.join("guest.wasm")).context("copy component")?;
+    spawn_host_in(dir, manifest, args, env)
+}
+
+/// Writes `manifest` (whose component files are absolute paths) into a
+/// fresh directory and starts `host run` on it with `args` and `env`.
+pub fn spawn_host_manifest(
+    manifest: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<HostProcess> {
+    spawn_host_in(temp_dir("workload")?, manifest, args, env)
+}
+
+fn spawn_host_in(
+    dir: PathBuf,
+    manifest: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<HostProcess> {
     let path = dir.join("workload.yaml");
     std::fs::write(&path, manifest)?;
     let mut child = Command::new(bin("host")?)
@@ -729,15 +749,27 @@ pub fn spawn_host_with_env(
             }
         }
     });
+    let seen_err = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let err_sink = std::sync::Arc::clone(&seen_err);
     let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
+        let mut buf = [0; 4096];
+        loop {
+            match stderr.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if let Ok(mut seen) = err_sink.lock() {
+                        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    }
+                }
+            }
+        }
+        err_sink.lock().map(|s| s.clone()).unwrap_or_default()
     });
     Ok(HostProcess {
         child,
         dir,
         seen,
+        seen_err,
         out: Some(out),
         err: Some(err),
     })
@@ -751,6 +783,8 @@ pub struct HostProcess {
     seen: std::sync::Arc<std::sync::Mutex<String>>,
     out: Option<std::thread::JoinHandle<()>>,
     err: Option<std::thread::JoinHandle<String>>,
+    /// Its standard error so far.
+    seen_err: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl HostProcess {
@@ -809,6 +843,19 @@ impl HostProcess {
         }
         let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
         bail!("the host did not print `{text}` within {limit:?}; it printed: {seen}")
+    }
+
+    /// Waits until its standard error contains `text` (within `limit`).
+    pub fn await_stderr(&self, text: &str, limit: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.seen_err.lock().is_ok_and(|s| s.contains(text)) {
+                return Ok(());
+            }
+            sleep(Duration::from_millis(20));
+        }
+        let seen = self.seen_err.lock().map(|s| s.clone()).unwrap_or_default();
+        bail!("the host did not log `{text}` within {limit:?}; it logged: {seen}")
     }
 
     /// `host:port` of its health endpoint (`--http-addr`), once it printed it.

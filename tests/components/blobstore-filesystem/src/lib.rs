@@ -21,10 +21,13 @@
 //! (`descriptor.write-via-stream` / `read-via-stream`): this component
 //! imports `wasi:io/streams`, the interface its exported `types` uses, and
 //! hands out the handles `wasi:filesystem` gives it. See `values.rs`.
+//!
+//! It also exports `blobstore-s3:admin/containers`: `list-containers` lists
+//! the container directories, with their modification time as `created-at`.
 
 mod bindings {
     wit_bindgen::generate!({
-        path: ["../../../wit/io", "../../../wit/blobstore", "wit"],
+        path: ["../../../wit/io", "../../../wit/blobstore", "../../../wit/blobstore-admin", "wit"],
         world: "test:blobstore-filesystem/component",
         generate_all,
     });
@@ -34,6 +37,7 @@ mod container;
 mod fs;
 mod values;
 
+use bindings::exports::blobstore_s3::admin::containers::{ContainerInfo, Guest as AdminGuest};
 use bindings::exports::wasi::blobstore::blobstore::Guest as BlobstoreGuest;
 use bindings::exports::wasi::blobstore::container::{Container, Guest as ContainerGuest};
 use bindings::exports::wasi::blobstore::types::{Error, Guest as TypesGuest, ObjectId};
@@ -129,6 +133,26 @@ impl BlobstoreGuest for Component {
             }
             root.rename_at(&from, root, &to)
                 .map_err(|e| failed(&format!("moving `{from}` to `{to}`"), e))
+        })
+    }
+}
+
+impl AdminGuest for Component {
+    fn list_containers() -> Result<Vec<ContainerInfo>, String> {
+        with_root(|root| {
+            let mut containers = Vec::new();
+            for entry in fs::entries(root, ".")? {
+                if entry.type_ != DescriptorType::Directory || check_container(&entry.name).is_err() {
+                    continue;
+                }
+                let stat = require_container(root, &entry.name)?;
+                containers.push(ContainerInfo {
+                    created_at: fs::modified(&stat),
+                    name: entry.name,
+                });
+            }
+            containers.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(containers)
         })
     }
 }

@@ -158,6 +158,8 @@ impl GuestIncomingValue for FsIncoming {
         })
     }
 
+    // The value's size is the length of the range read, not the object's.
+    #[allow(clippy::misnamed_getters)]
     fn size(&self) -> u64 {
         self.len
     }
