@@ -19,7 +19,7 @@ use wasmtime::Engine;
 use crate::imports::{self, Claimed, Plan, Provider};
 use crate::local::{self, Exporter, ProxyTypes};
 
-/// A plugin that claimed something of a workload, with its claims.
+/// A plugin asked to bind a workload, with what it claimed (often nothing).
 pub(crate) struct Bound {
     pub(crate) plugin: Arc<dyn HostPlugin>,
     pub(crate) claims: Claims,
@@ -57,8 +57,9 @@ pub(crate) fn compile(
     Ok(compiled)
 }
 
-/// Asks every plugin what it serves of the workload. Returns those that
-/// claimed something, and every plugin asked (to unbind, whatever happens).
+/// Asks every plugin what it serves of the workload: returns each with its
+/// claims (empty for most), and keeps every plugin asked in `asked` (to
+/// unbind, whatever happens).
 pub(crate) async fn claim(
     plugins: &[Arc<dyn HostPlugin>],
     binding: &WorkloadBinding<'_>,
@@ -71,12 +72,10 @@ pub(crate) async fn claim(
             .bind_workload(binding)
             .await
             .with_context(|| format!("plugin `{}`", plugin.id()))?;
-        if claims != Claims::default() {
-            bound.push(Bound {
-                plugin: Arc::clone(plugin),
-                claims,
-            });
-        }
+        bound.push(Bound {
+            plugin: Arc::clone(plugin),
+            claims,
+        });
     }
     check_conflicts(binding, &bound)?;
     check_host_entries(binding, plugins, &bound)?;
@@ -269,7 +268,12 @@ pub(crate) fn link(
                 .collect(),
         });
     }
-    let plugins: Vec<Arc<dyn HostPlugin>> = bound.iter().map(|b| Arc::clone(&b.plugin)).collect();
+    // Only the plugins serving the workload take part in its stores.
+    let plugins: Vec<Arc<dyn HostPlugin>> = bound
+        .iter()
+        .filter(|b| b.claims != Claims::default())
+        .map(|b| Arc::clone(&b.plugin))
+        .collect();
     let stores = StoreSetup::new(binding.workload, plugins)?;
     Ok(ResolvedWorkload::new(
         Arc::new(binding.workload.clone()),

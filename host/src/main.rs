@@ -93,7 +93,8 @@ fn main() -> ExitCode {
     };
     ops::logs::init_with(
         cli.log_format,
-        "warn",
+        // The host's own warnings, and what components log at info and above.
+        "warn,guest=info",
         cli.otlp_endpoint.clone().map(|e| (e, "host")),
     );
     ops::metrics::install();

@@ -17,6 +17,7 @@ const GUESTS: &[&str] = &[
     "echo-service",
     "echo-relay",
     "blobstore-filesystem",
+    "config-guest",
 ];
 
 fn main() {

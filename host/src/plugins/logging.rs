@@ -1,5 +1,7 @@
 //! `wasi:logging/logging`, to the host's log: one event per message, at
-//! the message's level, with the workload, component and context as fields.
+//! the message's level under target [`TARGET`], with the workload, component
+//! and context as fields (`critical` is logged as an error with `critical`
+//! set).
 
 use host_plugin::{
     Claims, ComponentBinding, Ctx, HostPlugin, InterfaceName, PluginError, PluginFuture,
@@ -19,6 +21,10 @@ use bindings::wasi::logging::logging::{Host, Level};
 
 /// The interface it serves.
 const SERVES: &str = "wasi:logging/logging@0.1.0-draft";
+
+/// The target of components' log events: `RUST_LOG=guest=debug` shows
+/// theirs down to debug (the host shows `info` and above by default).
+pub const TARGET: &str = "guest";
 
 /// The longest message logged whole; longer ones are cut, saying so.
 const MAX_MESSAGE: usize = 16 * 1024;
@@ -43,13 +49,23 @@ impl Host for LoggingView<'_> {
         let message = cut(&message);
         let (workload, component) = (&*self.identity.workload, &*self.identity.component);
         match level {
-            Level::Trace => tracing::trace!(workload, component, context, "{message}"),
-            Level::Debug => tracing::debug!(workload, component, context, "{message}"),
-            Level::Info => tracing::info!(workload, component, context, "{message}"),
-            Level::Warn => tracing::warn!(workload, component, context, "{message}"),
-            Level::Error => tracing::error!(workload, component, context, "{message}"),
+            Level::Trace => {
+                tracing::trace!(target: TARGET, workload, component, context, "{message}")
+            }
+            Level::Debug => {
+                tracing::debug!(target: TARGET, workload, component, context, "{message}")
+            }
+            Level::Info => {
+                tracing::info!(target: TARGET, workload, component, context, "{message}")
+            }
+            Level::Warn => {
+                tracing::warn!(target: TARGET, workload, component, context, "{message}")
+            }
+            Level::Error => {
+                tracing::error!(target: TARGET, workload, component, context, "{message}")
+            }
             Level::Critical => {
-                tracing::error!(workload, component, context, critical = true, "{message}");
+                tracing::error!(target: TARGET, workload, component, context, critical = true, "{message}");
             }
         }
     }

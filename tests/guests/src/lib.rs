@@ -41,6 +41,10 @@ pub const ECHO_RELAY: &str = env!("GUEST_ECHO_RELAY");
 /// (`tests/components/blobstore-filesystem`).
 pub const BLOBSTORE_FILESYSTEM: &str = env!("GUEST_BLOBSTORE_FILESYSTEM");
 
+/// A command reading `wasi:config/store` and logging through
+/// `wasi:logging/logging` (`tests/components/config-guest`).
+pub const CONFIG_GUEST: &str = env!("GUEST_CONFIG_GUEST");
+
 /// Every guest `build.rs` builds, by crate name: a guest added there without
 /// a constant here fails the `every_guest_has_a_constant` test.
 pub const ALL: &[(&str, &str)] = &[
@@ -55,6 +59,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("echo-service", ECHO_SERVICE),
     ("echo-relay", ECHO_RELAY),
     ("blobstore-filesystem", BLOBSTORE_FILESYSTEM),
+    ("config-guest", CONFIG_GUEST),
 ];
 
 #[cfg(test)]
