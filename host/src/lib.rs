@@ -25,17 +25,15 @@ use core::time::Duration;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use host_plugin::{HostPlugin, ResolvedWorkload, WorkloadBinding};
 use ops::Readiness;
 use tracing::info;
 use wasmtime::Engine;
 
 pub use host_plugin::manifest::{self, Workload};
 pub use host_plugin::{
-    describe_trap, Claim, Claims, ComponentBinding, Ctx, InterfaceName, PluginError, PluginFuture,
-    ResolvedComponent, Slots, StoreIdentity,
+    describe_trap, Claim, Claims, ComponentBinding, Ctx, HostPlugin, InterfaceName, PluginError,
+    PluginFuture, ResolvedComponent, ResolvedWorkload, Slots, StoreIdentity, WorkloadBinding,
 };
-pub use host_plugin::{HostPlugin as Plugin, ResolvedWorkload as Resolved};
 pub use plugins::Builtins;
 
 /// Builds a [`Host`]: its plugins, and how many instances may run at once.
@@ -81,6 +79,9 @@ impl HostBuilder {
     /// The engine cannot be made, two plugins share an id, or a plugin does
     /// not start (its id named).
     pub async fn start(self) -> anyhow::Result<Host> {
+        // TLS to extensions and NATS needs a process-wide crypto provider;
+        // an embedder that installed one keeps it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         for (i, p) in self.plugins.iter().enumerate() {
             if self.plugins[..i].iter().any(|q| q.id() == p.id()) {
                 anyhow::bail!("two plugins have the id `{}`", p.id());

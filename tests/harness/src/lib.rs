@@ -704,7 +704,13 @@ pub fn spawn_host_with_env(
 ) -> anyhow::Result<HostProcess> {
     let dir = temp_dir("workload")?;
     std::fs::copy(component, dir.join("guest.wasm")).context("copy component")?;
-    spawn_host_in(dir, manifest, args, env)
+    spawn_host_in(
+        dir,
+        &[bin("host")?.into(), "run".into()],
+        manifest,
+        args,
+        env,
+    )
 }
 
 /// Writes `manifest` (whose component files are absolute paths) into a
@@ -714,19 +720,33 @@ pub fn spawn_host_manifest(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> anyhow::Result<HostProcess> {
-    spawn_host_in(temp_dir("workload")?, manifest, args, env)
+    let command = [bin("host")?.into(), "run".into()];
+    spawn_host_in(temp_dir("workload")?, &command, manifest, args, env)
+}
+
+/// Like [`spawn_host_manifest`], running `command` (a program and its first
+/// arguments, given the manifest's path next) instead of `host run`.
+pub fn spawn_manifest_with(
+    command: &[std::ffi::OsString],
+    manifest: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<HostProcess> {
+    spawn_host_in(temp_dir("workload")?, command, manifest, args, env)
 }
 
 fn spawn_host_in(
     dir: PathBuf,
+    command: &[std::ffi::OsString],
     manifest: &str,
     args: &[&str],
     env: &[(&str, &str)],
 ) -> anyhow::Result<HostProcess> {
     let path = dir.join("workload.yaml");
     std::fs::write(&path, manifest)?;
-    let mut child = Command::new(bin("host")?)
-        .arg("run")
+    let (program, first) = command.split_first().context("no program to run")?;
+    let mut child = Command::new(program)
+        .args(first)
         .arg(&path)
         .args(args)
         .envs(env.iter().copied())

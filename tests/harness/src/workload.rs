@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{spawn_host_manifest, HostProcess, HostRun};
+use crate::{spawn_host_manifest, spawn_manifest_with, HostProcess, HostRun};
 
 /// One component of a [`Workload`].
 #[derive(Clone, Debug)]
@@ -216,6 +216,21 @@ impl Workload {
     /// The host cannot be started.
     pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<HostProcess> {
         spawn_host_manifest(&self.to_yaml(), args, env)
+    }
+
+    /// Runs `program MANIFEST ARGS…` (a binary embedding the host) on it,
+    /// killing it after `limit`.
+    ///
+    /// # Errors
+    ///
+    /// It cannot be started, or did not finish within `limit`.
+    pub fn run_with(
+        &self,
+        program: &Path,
+        args: &[&str],
+        limit: Duration,
+    ) -> anyhow::Result<HostRun> {
+        spawn_manifest_with(&[program.into()], &self.to_yaml(), args, &[])?.wait(limit)
     }
 }
 
