@@ -76,28 +76,30 @@ impl Options {
         if entry.options.is_empty() {
             return Ok(None);
         }
-        let (mut dir, mut max_object_bytes) = (None, DEFAULT_MAX_OBJECT_BYTES);
-        let mut unknown = Vec::new();
-        for (name, value) in &entry.options {
-            match (name.as_str(), value) {
-                ("dir", serde_yaml::Value::String(s)) if !s.is_empty() => {
-                    dir = Some(PathBuf::from(s));
-                }
-                ("dir", _) => return Err("`dir` must be a directory's path".into()),
-                ("max_object_bytes", value) => {
-                    max_object_bytes = value.as_u64().filter(|&n| n > 0).ok_or_else(|| {
-                        "`max_object_bytes` must be a whole number above 0".to_string()
-                    })?;
-                }
-                (other, _) => unknown.push(other),
-            }
-        }
+        let unknown: Vec<&str> = entry
+            .options
+            .keys()
+            .map(String::as_str)
+            .filter(|name| !["dir", "max_object_bytes"].contains(name))
+            .collect();
         if !unknown.is_empty() {
             return Err(format!(
                 "unknown option `{}` (blobstore takes dir, max_object_bytes)",
                 unknown.join("`, `")
             ));
         }
+        let dir = match entry.options.get("dir") {
+            Some(serde_yaml::Value::String(s)) if !s.is_empty() => Some(PathBuf::from(s)),
+            Some(_) => return Err("`dir` must be a directory's path".into()),
+            None => None,
+        };
+        let max_object_bytes = match entry.options.get("max_object_bytes") {
+            Some(value) => value
+                .as_u64()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| "`max_object_bytes` must be a whole number above 0".to_string())?,
+            None => DEFAULT_MAX_OBJECT_BYTES,
+        };
         let dir = dir.ok_or(DIR_REQUIRED)?;
         if !dir.is_dir() {
             return Err(format!("`dir`: {} is not a directory", dir.display()));

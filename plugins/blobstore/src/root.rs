@@ -271,15 +271,21 @@ impl Root {
         Ok((file, end.min(size - 1) - start + 1))
     }
 
-    /// A new empty file to write a body to, in the staging directory.
+    /// A new empty file to write a body to, in the staging directory (with
+    /// the permissions of any new file: `0666` less the umask).
     pub(crate) fn stage(&self) -> Result<NamedTempFile, String> {
         let dir = self.dir.join(STAGING);
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("body-");
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
         std::fs::create_dir_all(&dir)
-            .and_then(|()| tempfile::Builder::new().prefix("body-").tempfile_in(&dir))
+            .and_then(|()| builder.tempfile_in(&dir))
             .map_err(|err| format!("cannot stage a body in {}: {err}", dir.display()))
     }
 
-    /// Makes the staged file `staged` object `object` of `container`.
+    /// Makes the staged file `staged` object `object` of `container` (the
+    /// container's directory synced after the rename).
     pub(crate) fn commit(
         &self,
         staged: NamedTempFile,
@@ -287,10 +293,11 @@ impl Root {
         object: &str,
     ) -> Result<(), String> {
         let path = self.object(container, object)?;
-        staged
-            .persist(path)
-            .map(drop)
-            .map_err(|err| format!("storing `{object}` of `{container}`: {}", err.error))
+        let failed = |err: std::io::Error| format!("storing `{object}` of `{container}`: {err}");
+        staged.persist(&path).map_err(|err| failed(err.error))?;
+        std::fs::File::open(self.dir.join(container))
+            .and_then(|dir| dir.sync_all())
+            .map_err(failed)
     }
 }
 

@@ -142,15 +142,23 @@ pub(crate) fn load(path: &Path) -> Result<Data, String> {
 }
 
 /// Replaces `path` with `bytes`, written and synced to a temporary file in
-/// its directory first.
+/// its directory first; the directory is synced after the rename. The file
+/// keeps its permissions; a new one gets those of any new file (`0666` less
+/// the umask).
 pub(crate) fn save(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".keyvalue-")
-        .tempfile_in(parent(path))?;
+    let dir = parent(path);
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".keyvalue-");
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(dir)?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        tmp.as_file().set_permissions(meta.permissions())?;
+    }
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|err| err.error)?;
-    Ok(())
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// The directory `path` is in (`.` for a bare file name).
@@ -191,6 +199,15 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["kv.db"], "no temporary file is left");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::Permissions::from_mode(0o640);
+            std::fs::set_permissions(&path, mode).unwrap();
+            save(&path, &encode(&back)).unwrap();
+            let kept = path.metadata().unwrap().permissions().mode() & 0o777;
+            assert_eq!(kept, 0o640, "a saved file keeps its permissions");
+        }
     }
 
     #[test]

@@ -64,8 +64,21 @@ struct Options {
 impl Options {
     /// The options of `entry`.
     fn parse(entry: &HostEntry) -> Result<Self, String> {
+        const KNOWN: [&str; 4] = ["path", "max_value_bytes", "max_total_bytes", "max_keys"];
+        let unknown: Vec<&str> = entry
+            .options
+            .keys()
+            .map(String::as_str)
+            .filter(|name| !KNOWN.contains(name))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(format!(
+                "unknown option `{}` (keyvalue takes {})",
+                unknown.join("`, `"),
+                KNOWN.join(", ")
+            ));
+        }
         let mut options = Self::default();
-        let mut unknown = Vec::new();
         for (name, value) in &entry.options {
             let limit = match name.as_str() {
                 "path" => {
@@ -79,11 +92,7 @@ impl Options {
                 }
                 "max_value_bytes" => &mut options.limits.max_value_bytes,
                 "max_total_bytes" => &mut options.limits.max_total_bytes,
-                "max_keys" => &mut options.limits.max_keys,
-                other => {
-                    unknown.push(other);
-                    continue;
-                }
+                _ => &mut options.limits.max_keys,
             };
             *limit = value.as_u64().filter(|&n| n > 0).ok_or_else(|| {
                 let shown = serde_yaml::to_string(value).unwrap_or_default();
@@ -92,12 +101,6 @@ impl Options {
                     shown.trim()
                 )
             })?;
-        }
-        if !unknown.is_empty() {
-            return Err(format!(
-                "unknown option `{}` (keyvalue takes path, max_value_bytes, max_total_bytes, max_keys)",
-                unknown.join("`, `")
-            ));
         }
         Ok(options)
     }
@@ -223,5 +226,32 @@ impl HostPlugin for KeyvaluePlugin {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(workload);
         Box::pin(async {})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(options: &str) -> HostEntry {
+        let yaml = format!("{{interface: wasi:keyvalue, {options}}}");
+        serde_yaml::from_str(&yaml).unwrap()
+    }
+
+    #[test]
+    fn options_have_defaults_and_unknown_ones_are_named_first() {
+        let defaults = Options::parse(&entry("components: [a]")).unwrap();
+        assert_eq!(defaults, Options::default());
+        assert_eq!(defaults.limits.max_value_bytes, 1 << 20);
+        let set = Options::parse(&entry("path: kv.db, max_keys: 5")).unwrap();
+        assert_eq!(set.path.as_deref(), Some(std::path::Path::new("kv.db")));
+        assert_eq!(set.limits.max_keys, 5);
+        let err = Options::parse(&entry("max_keys: -1, size: 1, zz: 2")).unwrap_err();
+        assert!(
+            err.starts_with("unknown option `size`, `zz` (keyvalue takes path, "),
+            "{err}"
+        );
+        let err = Options::parse(&entry("max_keys: lots")).unwrap_err();
+        assert_eq!(err, "`max_keys` must be a whole number above 0, not `lots`");
     }
 }

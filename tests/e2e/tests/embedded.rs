@@ -165,7 +165,7 @@ fn keyvalue_switched_off_refuses_the_workload() {
     let run = kv(
         &[("SCENARIO", "counter")],
         "  - wasi:keyvalue\n",
-        &["--disable-plugin", "wrpc,keyvalue"],
+        &["--disable-plugin", "keyvalue"],
     );
     assert_refused(
         &run,
@@ -174,9 +174,10 @@ fn keyvalue_switched_off_refuses_the_workload() {
     assert!(!run.stderr.contains("`keyvalue` ("), "{run:#?}");
 }
 
-/// An option neither plugin knows is refused, naming it.
+/// An option neither plugin knows is refused, naming it, and so is a
+/// blobstore without `dir`.
 #[test]
-fn unknown_options_are_refused_by_name() {
+fn unknown_options_and_a_missing_dir_are_refused_by_name() {
     let run = kv(
         &[("SCENARIO", "counter")],
         "  - interface: wasi:keyvalue\n    max_bytes: 10\n",
