@@ -185,6 +185,14 @@ impl BodyWriter {
     }
 }
 
+#[cfg(test)]
+impl BodyWriter {
+    /// Waits until the upload no longer takes bytes.
+    pub(crate) async fn closed(&self) {
+        self.tx.closed().await;
+    }
+}
+
 impl OutputStream for BodyWriter {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
         self.usable()?;
