@@ -112,7 +112,6 @@ pub struct Builtins {
 
 impl Builtins {
     /// The plugins to run: every built-in compiled in and not switched off.
-    #[allow(clippy::default_constructed_unit_structs)] // until the skeletons have state
     pub fn plugins(&self) -> Vec<Arc<dyn HostPlugin>> {
         let mut plugins: Vec<Arc<dyn HostPlugin>> = Vec::new();
         for builtin in Builtin::ALL {

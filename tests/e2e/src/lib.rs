@@ -152,6 +152,18 @@ pub fn serve_with_env(
     }
 }
 
+/// Asserts that the host refused to start: exit 1, nothing run, and
+/// exactly one line on stderr containing every one of `words`.
+#[track_caller]
+pub fn assert_refused(run: &HostRun, words: &[&str]) {
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(run.stdout.is_empty(), "nothing may run: {run:#?}");
+    assert_eq!(run.stderr.lines().count(), 1, "one line: {run:#?}");
+    for w in words {
+        assert!(run.stderr.contains(w), "`{w}` missing: {run:#?}");
+    }
+}
+
 /// Asserts that the host exited 0 and the guest printed `expect`.
 #[track_caller]
 pub fn assert_success(run: &HostRun, expect: &str) {

@@ -4,24 +4,13 @@
 
 use std::time::Duration;
 
-use e2e::{assert_success, KV_GUEST};
+use e2e::{assert_refused, assert_success, KV_GUEST};
 use harness::{run_host, spawn_host_with_env, Extension, HostRun, Nats, Redis};
 
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
 fn run(manifest: &str, args: &[&str]) -> HostRun {
     run_host(manifest, KV_GUEST.as_ref(), args, RUN_LIMIT).unwrap()
-}
-
-/// Exit 1, nothing run, and exactly one line on stderr containing every one of `words`.
-#[track_caller]
-fn assert_refused(run: &HostRun, words: &[&str]) {
-    assert_eq!(run.code, Some(1), "{run:#?}");
-    assert!(run.stdout.is_empty(), "nothing may run: {run:#?}");
-    assert_eq!(run.stderr.lines().count(), 1, "one line: {run:#?}");
-    for w in words {
-        assert!(run.stderr.contains(w), "`{w}` missing: {run:#?}");
-    }
 }
 
 fn kv_manifest(name: &str, namespace: &str, component: &str, wrpc: &str) -> String {
