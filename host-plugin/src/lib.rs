@@ -13,6 +13,7 @@ mod binding;
 mod ctx;
 mod interface;
 pub mod manifest;
+mod per_component;
 mod plugin;
 mod stores;
 mod trap;
@@ -23,6 +24,7 @@ pub use binding::{
 };
 pub use ctx::{Ctx, Member, Slots, StoreIdentity};
 pub use interface::{InterfaceName, InterfaceNameError};
+pub use per_component::PerComponent;
 pub use plugin::{Claim, Claims, HostPlugin, PluginError, PluginFuture};
 pub use stores::{StoreError, StoreSetup};
 pub use trap::describe_trap;

@@ -2,11 +2,11 @@
 //! workload declares under `wrpc:`, for the components each entry names.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use host_plugin::{
-    Claim, Claims, ComponentBinding, Ctx, HostPlugin, PluginError, PluginFuture, ResolvedWorkload,
-    Slots, StoreIdentity, WorkloadBinding,
+    Claim, Claims, ComponentBinding, Ctx, HostPlugin, PerComponent, PluginError, PluginFuture,
+    ResolvedWorkload, Slots, StoreIdentity, WorkloadBinding,
 };
 
 use crate::{
@@ -14,13 +14,10 @@ use crate::{
     WrpcPluginView,
 };
 
-/// The routers of one workload, by component.
-type Routes = HashMap<String, Arc<Router>>;
-
 /// Routes what workloads declare under `wrpc:` to extensions.
 pub struct WrpcPlugin {
     defaults: Defaults,
-    workloads: Mutex<HashMap<String, Arc<Routes>>>,
+    routers: PerComponent<Arc<Router>>,
 }
 
 impl WrpcPlugin {
@@ -28,16 +25,8 @@ impl WrpcPlugin {
     pub fn new(defaults: Defaults) -> Self {
         Self {
             defaults,
-            workloads: Mutex::new(HashMap::new()),
+            routers: PerComponent::default(),
         }
-    }
-
-    fn routes(&self, workload: &str) -> Option<Arc<Routes>> {
-        self.workloads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(workload)
-            .cloned()
     }
 
     async fn bind(&self, binding: &WorkloadBinding<'_>) -> Result<Claims, PluginError> {
@@ -52,7 +41,7 @@ impl WrpcPlugin {
         };
         // Components declaring the same entries share a router.
         let mut routers: Vec<(Vec<usize>, Arc<Router>)> = Vec::new();
-        let mut routes = Routes::new();
+        let mut routes = HashMap::new();
         for component in binding.components {
             let name = component.name();
             let entries: Vec<usize> = (0..workload.wrpc.len())
@@ -91,10 +80,7 @@ impl WrpcPlugin {
                 .map_err(PluginError::new)?;
             routes.insert(name.to_string(), router);
         }
-        self.workloads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(workload.name.clone(), Arc::new(routes));
+        self.routers.bind(&workload.name, routes);
         Ok(Claims {
             imports: workload
                 .wrpc
@@ -162,8 +148,8 @@ impl HostPlugin for WrpcPlugin {
     fn bind_component(&self, binding: &mut ComponentBinding<'_>) -> Result<(), PluginError> {
         let name = binding.component.name();
         let router = self
-            .routes(&binding.workload.name)
-            .and_then(|routes| routes.get(name).cloned())
+            .routers
+            .get(&binding.workload.name, name)
             .ok_or_else(|| PluginError::new(format!("no routes for component `{name}`")))?;
         crate::add_to_linker(
             binding.linker,
@@ -176,10 +162,7 @@ impl HostPlugin for WrpcPlugin {
     }
 
     fn new_store(&self, identity: &StoreIdentity, slots: &mut Slots) {
-        let Some(router) = self
-            .routes(&identity.workload)
-            .and_then(|routes| routes.get(&*identity.component).cloned())
-        else {
+        let Some(router) = self.routers.for_store(identity) else {
             return;
         };
         slots.insert(WrpcPluginCtx::new(
@@ -198,15 +181,12 @@ impl HostPlugin for WrpcPlugin {
         workload: &'a Arc<ResolvedWorkload>,
     ) -> PluginFuture<'a, Result<(), PluginError>> {
         Box::pin(async move {
-            let Some(routes) = self.routes(&workload.workload.name) else {
-                return Ok(());
-            };
             let mut seen: Vec<*const Router> = Vec::new();
-            for router in routes.values() {
-                if seen.contains(&Arc::as_ptr(router)) {
+            for (_, router) in self.routers.workload(&workload.workload.name) {
+                if seen.contains(&Arc::as_ptr(&router)) {
                     continue;
                 }
-                seen.push(Arc::as_ptr(router));
+                seen.push(Arc::as_ptr(&router));
                 for (interface, target) in router.targets() {
                     if matches!(target.endpoint(), transport::Endpoint::Nats(_)) {
                         let target = target.clone();
@@ -222,10 +202,7 @@ impl HostPlugin for WrpcPlugin {
     }
 
     fn unbind_workload<'a>(&'a self, workload: &'a str) -> PluginFuture<'a, ()> {
-        self.workloads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(workload);
+        self.routers.unbind(workload);
         Box::pin(async {})
     }
 }

@@ -1,12 +1,11 @@
 //! `wasi:config/store`: each component's `config` map, as it is in the
 //! manifest (the same values are also its environment variables).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use host_plugin::{
-    Claims, ComponentBinding, Ctx, HostPlugin, InterfaceName, PluginError, PluginFuture, Slots,
-    StoreIdentity, WorkloadBinding,
+    Claims, ComponentBinding, Ctx, HostPlugin, InterfaceName, PerComponent, PluginError,
+    PluginFuture, Slots, StoreIdentity, WorkloadBinding,
 };
 use wasmtime::component::HasData;
 
@@ -29,8 +28,7 @@ type Values = Arc<Vec<(String, String)>>;
 /// Serves `wasi:config/store` to components whose workload lists it under `host:`.
 #[derive(Default)]
 pub struct ConfigPlugin {
-    /// By workload, then component.
-    workloads: Mutex<HashMap<String, HashMap<String, Values>>>,
+    workloads: PerComponent<Values>,
 }
 
 /// A member's configuration, in its slots.
@@ -89,10 +87,7 @@ impl HostPlugin for ConfigPlugin {
                     (c.name.clone(), Arc::new(values))
                 })
                 .collect();
-            self.workloads
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(workload.workload.name.clone(), values);
+            self.workloads.bind(&workload.workload.name, values);
         }
         Box::pin(async move { outcome })
     }
@@ -105,22 +100,13 @@ impl HostPlugin for ConfigPlugin {
     }
 
     fn new_store(&self, identity: &StoreIdentity, slots: &mut Slots) {
-        let values = self
-            .workloads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&*identity.workload)
-            .and_then(|w| w.get(&*identity.component).cloned());
-        if let Some(values) = values {
+        if let Some(values) = self.workloads.for_store(identity) {
             slots.insert(ConfigState(values));
         }
     }
 
     fn unbind_workload<'a>(&'a self, workload: &'a str) -> PluginFuture<'a, ()> {
-        self.workloads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(workload);
+        self.workloads.unbind(workload);
         Box::pin(async {})
     }
 }

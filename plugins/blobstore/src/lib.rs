@@ -31,12 +31,12 @@ mod tests;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use host_plugin::manifest::HostEntry;
 use host_plugin::{
-    Claims, ComponentBinding, HostPlugin, InterfaceName, PluginError, PluginFuture, Slots,
-    StoreIdentity, WorkloadBinding,
+    Claims, ComponentBinding, HostPlugin, InterfaceName, PerComponent, PluginError, PluginFuture,
+    Slots, StoreIdentity, WorkloadBinding,
 };
 
 use host::BlobSlot;
@@ -56,7 +56,7 @@ pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 1 << 30;
 #[derive(Default)]
 pub struct BlobstorePlugin {
     /// Each bound workload's directories, by component.
-    workloads: Mutex<HashMap<String, HashMap<String, Arc<Root>>>>,
+    workloads: PerComponent<Arc<Root>>,
 }
 
 /// What an entry with options asks for.
@@ -174,13 +174,8 @@ impl BlobstorePlugin {
                 }
             }
         }
-        if !roots.is_empty() {
-            let roots = roots.into_iter().map(|(c, (_, r))| (c, r)).collect();
-            self.workloads
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(binding.workload.name.clone(), roots);
-        }
+        let roots = roots.into_iter().map(|(c, (_, r))| (c, r)).collect();
+        self.workloads.bind(&binding.workload.name, roots);
         Ok(claims)
     }
 }
@@ -216,22 +211,13 @@ impl HostPlugin for BlobstorePlugin {
     }
 
     fn new_store(&self, identity: &StoreIdentity, slots: &mut Slots) {
-        let root = self
-            .workloads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&*identity.workload)
-            .and_then(|roots| roots.get(&*identity.component).cloned());
-        if let Some(root) = root {
+        if let Some(root) = self.workloads.for_store(identity) {
             slots.insert(BlobSlot(root));
         }
     }
 
     fn unbind_workload<'a>(&'a self, workload: &'a str) -> PluginFuture<'a, ()> {
-        self.workloads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(workload);
+        self.workloads.unbind(workload);
         Box::pin(async {})
     }
 }

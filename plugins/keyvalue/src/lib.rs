@@ -34,8 +34,8 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use host_plugin::manifest::HostEntry;
 use host_plugin::{
-    Claims, ComponentBinding, HostPlugin, InterfaceName, PluginError, PluginFuture, Slots,
-    StoreIdentity, WorkloadBinding,
+    Claims, ComponentBinding, HostPlugin, InterfaceName, PerComponent, PluginError, PluginFuture,
+    Slots, StoreIdentity, WorkloadBinding,
 };
 
 use data::Limits;
@@ -49,7 +49,7 @@ const SERVES: &str = "wasi:keyvalue@0.2.0-draft";
 #[derive(Default)]
 pub struct KeyvaluePlugin {
     /// Each bound workload's stores, by component.
-    workloads: Mutex<HashMap<String, HashMap<String, Arc<Kv>>>>,
+    workloads: PerComponent<Arc<Kv>>,
     /// The stores kept in files, by absolute path, while an entry uses them.
     files: Mutex<HashMap<PathBuf, Weak<Shared>>>,
 }
@@ -173,13 +173,8 @@ impl KeyvaluePlugin {
                 }
             }
         }
-        if !stores.is_empty() {
-            let stores = stores.into_iter().map(|(c, (_, kv))| (c, kv)).collect();
-            self.workloads
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(binding.workload.name.clone(), stores);
-        }
+        let stores = stores.into_iter().map(|(c, (_, kv))| (c, kv)).collect();
+        self.workloads.bind(&binding.workload.name, stores);
         Ok(claims)
     }
 }
@@ -209,22 +204,13 @@ impl HostPlugin for KeyvaluePlugin {
     }
 
     fn new_store(&self, identity: &StoreIdentity, slots: &mut Slots) {
-        let kv = self
-            .workloads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&*identity.workload)
-            .and_then(|stores| stores.get(&*identity.component).cloned());
-        if let Some(kv) = kv {
+        if let Some(kv) = self.workloads.for_store(identity) {
             slots.insert(KvSlot(kv));
         }
     }
 
     fn unbind_workload<'a>(&'a self, workload: &'a str) -> PluginFuture<'a, ()> {
-        self.workloads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(workload);
+        self.workloads.unbind(workload);
         Box::pin(async {})
     }
 }
