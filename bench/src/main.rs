@@ -17,6 +17,7 @@
 
 mod baselines;
 mod blob;
+mod compare;
 mod containers;
 mod messaging;
 mod report;
@@ -121,6 +122,11 @@ enum Cmd {
         #[arg(long, default_value_t = 400)]
         paced: usize,
     },
+    /// Two builds' hosts side by side in one run, on one stack (the same
+    /// extensions, guests, Redis and NATS): guest echo and kv get latency
+    /// over every transport, throughput, the messaging rows, each row old
+    /// then new; and a WASI 0.3 guest's async import (new host only).
+    Compare(compare::CompareArgs),
     /// Rewrites the generated part of a document from the sections of runs.
     #[command(hide = true)]
     Document {
@@ -139,6 +145,10 @@ enum Cmd {
         /// The command that reproduces the run.
         #[arg(long)]
         reproduce: String,
+        /// The sections are `bench compare`'s: rewrite the part between the
+        /// compare markers, naming this old build's commit.
+        #[arg(long, value_name = "OLD_COMMIT")]
+        compare: Option<String>,
         /// Markdown sections written by `--markdown`, in order.
         sections: Vec<PathBuf>,
     },
@@ -178,14 +188,26 @@ fn main() -> anyhow::Result<()> {
             println!("{}", messaging::table(&rows));
             Ok(())
         }
+        Some(Cmd::Compare(args)) => compare::main(&args, progress),
         Some(Cmd::Document {
             doc,
             commit,
             date,
             nproc,
             reproduce,
+            compare: old_commit,
             sections,
-        }) => document(&doc, &commit, &date, &nproc, &reproduce, &sections),
+        }) => document(
+            &doc,
+            &Run {
+                commit: &commit,
+                old_commit: old_commit.as_deref(),
+                date: &date,
+                nproc: &nproc,
+                reproduce: &reproduce,
+            },
+            &sections,
+        ),
     }
 }
 
@@ -234,6 +256,7 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
 /// than their ratio.
 fn measure_latency(stack: &Stack, args: &RunArgs) -> anyhow::Result<Latencies> {
     let (n, w) = (args.iterations, args.warmup);
+    let host = harness::bin("host")?;
     let pong = |io: Io| {
         let unix = stack.socket_dir().join(format!("pong-{}.sock", io.name()));
         Helper::start(&[
@@ -260,7 +283,7 @@ fn measure_latency(stack: &Stack, args: &RunArgs) -> anyhow::Result<Latencies> {
     let echo = |t: Transport| -> anyhow::Result<(Transport, Stats)> {
         progress(&format!("latency: guest echo over {}", t.label()));
         let target = stack.target(Guest::Echo, t)?;
-        Ok((t, workloads::echo_latency(&target, w, n)?))
+        Ok((t, workloads::echo_latency(&host, &target, w, n)?))
     };
     let native = |t: Transport| -> anyhow::Result<(Transport, Stats)> {
         progress(&format!("latency: native client echo over {}", t.label()));
@@ -290,7 +313,7 @@ fn measure_latency(stack: &Stack, args: &RunArgs) -> anyhow::Result<Latencies> {
     let mut kv_get = Vec::new();
     for t in Transport::ALL {
         progress(&format!("latency: guest kv get over {}", t.label()));
-        let (call, get) = workloads::kv_latency(&stack.target(Guest::Kv, t)?, w, n)?;
+        let (call, get) = workloads::kv_latency(&host, &stack.target(Guest::Kv, t)?, w, n)?;
         host_call.get_or_insert(call);
         kv_get.push((t, get));
     }
@@ -315,17 +338,16 @@ fn measure_throughput(stack: &Stack, args: &RunArgs) -> anyhow::Result<Vec<Throu
         .map(|t| (Guest::Echo, t))
         .into_iter()
         .chain([(Guest::Kv, Transport::Tcp), (Guest::Kv, Transport::Nats)]);
+    let host = harness::bin("host")?;
     let mut rows = Vec::new();
     for (guest, t) in paths {
-        let path = match guest {
-            Guest::Echo => format!("guest echo over {}", t.label()),
-            Guest::Kv => format!("guest kv get over {}", t.label()),
-        };
+        let path = workloads::throughput_path(guest, t);
         let target = stack.target(guest, t)?;
         let mut rates = Vec::new();
         for &callers in &args.callers {
             progress(&format!("throughput: {path}, callers: {callers}"));
             rates.push(workloads::throughput(
+                &host,
                 guest,
                 &target,
                 callers,
@@ -337,16 +359,21 @@ fn measure_throughput(stack: &Stack, args: &RunArgs) -> anyhow::Result<Vec<Throu
     Ok(rows)
 }
 
-/// Rewrites the part of `doc` between the markers: the run's context, how to
-/// reproduce it, then each placement's section.
-fn document(
-    doc: &std::path::Path,
-    commit: &str,
-    date: &str,
-    nproc: &str,
-    reproduce: &str,
-    sections: &[PathBuf],
-) -> anyhow::Result<()> {
+/// What a documented run was.
+struct Run<'a> {
+    /// The commit measured.
+    commit: &'a str,
+    /// The old build's commit (`bench compare`).
+    old_commit: Option<&'a str>,
+    date: &'a str,
+    nproc: &'a str,
+    reproduce: &'a str,
+}
+
+/// Rewrites the part of `doc` between the markers (the compare markers when
+/// the run names an old commit): the run's context, how to reproduce it,
+/// then each placement's section.
+fn document(doc: &std::path::Path, run: &Run<'_>, sections: &[PathBuf]) -> anyhow::Result<()> {
     let version = |cmd: &str| -> String {
         std::process::Command::new(cmd)
             .arg("--version")
@@ -368,8 +395,18 @@ fn document(
                 .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
         })
         .unwrap_or_else(|| "?".into());
+    let Run {
+        commit,
+        old_commit,
+        date,
+        nproc,
+        reproduce,
+    } = run;
+    let against = old_commit.map_or_else(String::new, |old| {
+        format!(" (the new build) against `{old}` (the old build)")
+    });
     let mut generated = format!(
-        "Run of {date} at commit `{commit}`, release build; `nproc`: {nproc} ({cpu}); \
+        "Run of {date} at commit `{commit}`{against}, release build; `nproc`: {nproc} ({cpu}); \
          nats-server {}, redis-server {}.\n\nReproduce (builds the release binaries, runs \
          both placements and rewrites this part of the file):\n\n```sh\n{reproduce}\n```\n",
         version("nats-server"),
@@ -383,6 +420,11 @@ fn document(
         generated.push('\n');
     }
     let old = std::fs::read_to_string(doc).with_context(|| format!("reading {}", doc.display()))?;
-    std::fs::write(doc, report::splice(&old, &generated)?)
+    let (begin, end) = if old_commit.is_some() {
+        (compare::BEGIN, compare::END)
+    } else {
+        (report::BEGIN, report::END)
+    };
+    std::fs::write(doc, report::splice(&old, begin, end, &generated)?)
         .with_context(|| format!("writing {}", doc.display()))
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context as _};
 use async_nats::jetstream;
 use futures::StreamExt as _;
-use harness::{spawn_host, Extension, HostProcess, Nats, Redis};
+use harness::{spawn_host_at, Extension, HostProcess, Nats, Redis};
 
 /// Messages being handled at once, on both sides.
 const IN_FLIGHT: usize = 64;
@@ -27,6 +27,9 @@ const IN_FLIGHT: usize = 64;
 const PACE: Duration = Duration::from_millis(5);
 /// A hang guard for one measurement.
 const LIMIT: Duration = Duration::from_secs(300);
+/// How long the count of handled messages may stand still before the
+/// rest count as lost (core NATS drops what a subscriber does not take).
+const STALL: Duration = Duration::from_secs(20);
 
 /// One row: who handled the messages, in which mode, how fast.
 #[derive(Debug, Clone)]
@@ -41,6 +44,22 @@ pub struct MessagingRow {
     pub p50_us: f64,
     /// See `p50_us`.
     pub p99_us: f64,
+    /// CPU time the host spent per message under load (user + system,
+    /// from the first publish to the last message handled), in
+    /// microseconds; `None` for the raw subscriber.
+    pub host_cpu_us: Option<f64>,
+}
+
+/// User + system CPU time of process `pid` so far, in seconds
+/// (`/proc/PID/stat`, clock ticks of 10 ms).
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command's closing parenthesis: state is the
+    // first, utime the 12th and stime the 13th.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
 }
 
 fn now_ns() -> u128 {
@@ -92,13 +111,16 @@ impl MessagingStack {
         paced: usize,
         progress: impl Fn(&str),
     ) -> anyhow::Result<Vec<MessagingRow>> {
+        let host = harness::bin("host")?;
         let mut rows = Vec::new();
         for jetstream in [false, true] {
-            let mode = if jetstream { "JetStream" } else { "core NATS" };
-            progress(&format!("messaging: raw async-nats subscriber, {mode}"));
-            rows.push(self.raw(jetstream, count, paced, mode)?);
-            progress(&format!("messaging: extension + host, {mode}"));
-            rows.push(self.ours(jetstream, count, paced, mode)?);
+            progress(&format!(
+                "messaging: raw async-nats subscriber, {}",
+                mode(jetstream)
+            ));
+            rows.push(self.raw(jetstream, count, paced)?);
+            progress(&format!("messaging: extension + host, {}", mode(jetstream)));
+            rows.push(self.ours(&host, jetstream, count, paced)?);
         }
         Ok(rows)
     }
@@ -122,6 +144,7 @@ impl MessagingStack {
     fn collect(&self, n: usize) -> anyhow::Result<Vec<(u128, u128, u128)>> {
         let mut conn = self.redis_conn()?;
         let deadline = Instant::now() + LIMIT;
+        let (mut last, mut moved) = (0, Instant::now());
         loop {
             let keys: Vec<String> = redis::cmd("KEYS").arg("kv:4:msgs:by:*").query(&mut conn)?;
             let mut done = 0;
@@ -132,8 +155,14 @@ impl MessagingStack {
             if done >= n as u64 {
                 break;
             }
+            if done != last {
+                (last, moved) = (done, Instant::now());
+            }
             if Instant::now() > deadline {
                 bail!("only {done} of {n} messages handled within {LIMIT:?}");
+            }
+            if moved.elapsed() > STALL {
+                bail!("only {done} of {n} messages handled, none more in {STALL:?}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -213,18 +242,20 @@ impl MessagingStack {
 
     /// Throughput and paced latency of one side; `start` starts it
     /// subscribed to `subject` (stream `stream` in JetStream mode) and
-    /// returns what keeps it running.
+    /// returns what keeps it running; `host` is the process whose CPU time
+    /// per message is reported, if any.
     fn measure_one<T>(
         &self,
         who: &'static str,
-        mode: &'static str,
         jetstream: bool,
         count: usize,
         paced: usize,
         start: impl Fn(&str, &str) -> anyhow::Result<T>,
+        host: Option<u32>,
     ) -> anyhow::Result<MessagingRow> {
         // Throughput.
         self.flush_redis()?;
+        let cpu_before = host.and_then(cpu_secs);
         let (stream, subject) = ("BENCH_LOAD", "bench.load");
         let running = if jetstream {
             self.create_stream(stream, subject)?;
@@ -237,6 +268,9 @@ impl MessagingStack {
             running
         };
         let runs = self.collect(count)?;
+        let host_cpu_us = cpu_before
+            .zip(host.and_then(cpu_secs))
+            .map(|(before, after)| (after - before) * 1e6 / count as f64);
         drop(running);
         let first = runs.iter().map(|r| r.0.min(r.1)).min().unwrap_or(0);
         let last = runs.iter().map(|r| r.2).max().unwrap_or(0);
@@ -259,38 +293,36 @@ impl MessagingStack {
         let pick = |q: f64| lat[((lat.len() as f64 - 1.0) * q).round() as usize];
         Ok(MessagingRow {
             who,
-            mode,
+            mode: mode(jetstream),
             per_sec,
             p50_us: pick(0.5),
             p99_us: pick(0.99),
+            host_cpu_us,
         })
     }
 
-    fn raw(
-        &self,
-        jetstream: bool,
-        count: usize,
-        paced: usize,
-        mode: &'static str,
-    ) -> anyhow::Result<MessagingRow> {
+    /// The raw async-nats subscriber's row in one mode (JetStream or core).
+    pub fn raw(&self, jetstream: bool, count: usize, paced: usize) -> anyhow::Result<MessagingRow> {
         let nats = self.nats.url();
         let redis = self.redis.url();
         self.measure_one(
             "raw async-nats",
-            mode,
             jetstream,
             count,
             paced,
             |stream, subject| RawSubscriber::start(&nats, &redis, jetstream, stream, subject),
+            None,
         )
     }
 
-    fn ours(
+    /// The row of messaging-nats delivering to the handler export served by
+    /// the host binary `host`, in one mode (JetStream or core).
+    pub fn ours(
         &self,
+        host: &Path,
         jetstream: bool,
         count: usize,
         paced: usize,
-        mode: &'static str,
     ) -> anyhow::Result<MessagingRow> {
         // One host and one extension for both measurements of a mode.
         let handlers = format!("{}/bench-handlers", self.nats.url());
@@ -314,12 +346,12 @@ exports:
             kv = self.kv.tcp_addr().context("kv address")?,
             nats = self.nats.url(),
         );
-        let host: HostProcess = spawn_host(&manifest, Path::new(guests::MSG_HANDLER), &[])?;
+        let host: HostProcess =
+            spawn_host_at(host, &manifest, Path::new(guests::MSG_HANDLER), &[])?;
         host.await_exports(Duration::from_secs(30))?;
         let nats_url = self.nats.url();
         let result = self.measure_one(
             "extension + host",
-            mode,
             jetstream,
             count,
             paced,
@@ -343,9 +375,19 @@ exports:
                     &[],
                 )
             },
+            Some(host.pid()),
         );
         drop(host);
         result
+    }
+}
+
+/// A mode's name in tables.
+pub fn mode(jetstream: bool) -> &'static str {
+    if jetstream {
+        "JetStream"
+    } else {
+        "core NATS"
     }
 }
 
@@ -425,7 +467,9 @@ impl RawSubscriber {
                             let redis = redis.clone();
                             tokio::spawn(async move {
                                 let id = String::from_utf8_lossy(&msg.payload).into_owned();
-                                let _ = work(id, redis).await;
+                                if let Err(err) = work(id, redis).await {
+                                    eprintln!("raw subscriber: a message's work failed: {err:#}");
+                                }
                                 drop(permit);
                             });
                         }

@@ -480,19 +480,16 @@ impl Report {
     }
 }
 
-/// Replaces what lies between [`BEGIN`] and [`END`] in `doc` with
-/// `generated`, keeping everything else; appends both markers at the end
-/// when the document has neither.
-pub fn splice(doc: &str, generated: &str) -> anyhow::Result<String> {
-    let block = format!("{BEGIN}\n{}\n{END}", generated.trim_end());
-    match (doc.find(BEGIN), doc.find(END)) {
-        (Some(begin), Some(end)) if begin < end => Ok(format!(
-            "{}{block}{}",
-            &doc[..begin],
-            &doc[end + END.len()..]
-        )),
+/// Replaces what lies between the markers `begin` and `end` in `doc` (e.g.
+/// [`BEGIN`] and [`END`], or `bench compare`'s [`crate::compare::BEGIN`] and
+/// [`crate::compare::END`]) with `generated`, keeping everything else;
+/// appends both markers at the end when the document has neither.
+pub fn splice(doc: &str, begin: &str, end: &str, generated: &str) -> anyhow::Result<String> {
+    let block = format!("{begin}\n{}\n{end}", generated.trim_end());
+    match (doc.find(begin), doc.find(end)) {
+        (Some(b), Some(e)) if b < e => Ok(format!("{}{block}{}", &doc[..b], &doc[e + end.len()..])),
         (None, None) => Ok(format!("{}\n\n{block}\n", doc.trim_end())),
-        _ => bail!("the document has a misplaced or lone `{BEGIN}` / `{END}` marker"),
+        _ => bail!("the document has a misplaced or lone `{begin}` / `{end}` marker"),
     }
 }
 
@@ -551,16 +548,16 @@ mod tests {
     #[test]
     fn splice_keeps_what_is_outside_the_markers() {
         let doc = format!("intro\n{BEGIN}\nold\n{END}\noutro\n");
-        let new = splice(&doc, "new\n").unwrap();
+        let new = splice(&doc, BEGIN, END, "new\n").unwrap();
         assert_eq!(new, format!("intro\n{BEGIN}\nnew\n{END}\noutro\n"));
-        assert_eq!(splice(&new, "new").unwrap(), new);
+        assert_eq!(splice(&new, BEGIN, END, "new").unwrap(), new);
     }
 
     #[test]
     fn splice_appends_markers_once() {
-        let new = splice("intro\n", "figures").unwrap();
+        let new = splice("intro\n", BEGIN, END, "figures").unwrap();
         assert_eq!(new, format!("intro\n\n{BEGIN}\nfigures\n{END}\n"));
-        assert!(splice(&format!("{END}\n{BEGIN}\n"), "x").is_err());
-        assert!(splice(&format!("{BEGIN}\n"), "x").is_err());
+        assert!(splice(&format!("{END}\n{BEGIN}\n"), BEGIN, END, "x").is_err());
+        assert!(splice(&format!("{BEGIN}\n"), BEGIN, END, "x").is_err());
     }
 }

@@ -3,15 +3,17 @@
 //! once, and workloads of the guest components run by the `host`.
 //!
 //! Latency is timed inside the guest (`echo-guest` `BENCH=latency`,
-//! `kv-guest` `SCENARIO=bench`); throughput runs N copies of a guest as the
-//! components `c0`…`cN-1` of one workload, which the host runs concurrently.
+//! `kv-guest` `SCENARIO=bench`, `streams-guest` `BENCH=latency`); throughput
+//! runs N copies of a guest as the components `c0`…`cN-1` of one workload,
+//! which the host runs concurrently. Every workload is run by the host
+//! binary it is given (`bench compare` runs two builds' hosts).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use harness::{example, run_host, temp_dir, Extension, HostRun, Nats, Redis};
+use harness::{example, run_host_at, temp_dir, Extension, HostRun, Nats, Redis};
 
 use crate::report::{field, Rate, Stats, Transport};
 
@@ -28,13 +30,18 @@ pub enum Guest {
     Echo,
     /// `kv-guest` calling `wasi:keyvalue/store` `get` (the adapted path).
     Kv,
+    /// `streams-guest`, a WASI 0.3 command, calling the `async func`
+    /// `greet` of `example:streams/bytes` (the generic path, async import).
+    P3Greet,
 }
 
-/// Redis, NATS and both extensions, each extension serving TCP, Unix,
+/// Redis, NATS and the extensions, each extension serving TCP, Unix,
 /// WebSocket and NATS; everything is stopped on drop, extensions first.
 pub struct Stack {
     kv: Extension,
     echo: Extension,
+    /// The `bytes` example, for [`Guest::P3Greet`] ([`Stack::start_with_bytes`]).
+    bytes: Option<Extension>,
     nats: Nats,
     redis: Redis,
     sockets: PathBuf,
@@ -43,6 +50,16 @@ pub struct Stack {
 impl Stack {
     /// Starts the servers and both extensions, ready to serve.
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with(false)
+    }
+
+    /// Like [`Stack::start`], also serving `example:streams/bytes` (the
+    /// sdk's `bytes` example) for [`Guest::P3Greet`].
+    pub fn start_with_bytes() -> anyhow::Result<Self> {
+        Self::start_with(true)
+    }
+
+    fn start_with(bytes: bool) -> anyhow::Result<Self> {
         let redis = Redis::start()?;
         let nats = Nats::start()?;
         let sockets = temp_dir("bench-sockets")?;
@@ -60,9 +77,19 @@ impl Stack {
             &listen("kv"),
         )?;
         let echo = Extension::start_at(&example("echo")?, &[], &listen("echo"))?;
+        let bytes = if bytes {
+            Some(Extension::start_at(
+                &example("bytes")?,
+                &[],
+                &listen("bytes"),
+            )?)
+        } else {
+            None
+        };
         Ok(Self {
             kv,
             echo,
+            bytes,
             nats,
             redis,
             sockets,
@@ -89,6 +116,10 @@ impl Stack {
         let ext = match guest {
             Guest::Echo => &self.echo,
             Guest::Kv => &self.kv,
+            Guest::P3Greet => self
+                .bytes
+                .as_ref()
+                .context("the stack serves no `bytes` extension (Stack::start_with_bytes)")?,
         };
         Ok(match transport {
             Transport::Nats => self.nats.url(),
@@ -106,8 +137,10 @@ impl Drop for Stack {
 }
 
 /// A workload of `callers` copies of `guest`, each with `config`, routed to
-/// `target`; returns what the host printed, failing unless it exited 0.
+/// `target`, run by the host binary `host`; returns what the host printed,
+/// failing unless it exited 0.
 fn run_workload(
+    host: &Path,
     guest: Guest,
     target: &str,
     callers: usize,
@@ -133,6 +166,13 @@ fn run_workload(
             );
             (guests::ECHO_GUEST, Vec::new())
         }
+        Guest::P3Greet => {
+            let _ = write!(
+                manifest,
+                "wrpc:\n  - interface: example:streams/bytes\n    target: \"{target}\"\n    timeout: {CALL_TIMEOUT}\n"
+            );
+            (guests::STREAMS_GUEST, Vec::new())
+        }
         Guest::Kv => {
             manifest.push_str("wrpc:\n  - wasi:keyvalue\n");
             (
@@ -141,10 +181,11 @@ fn run_workload(
             )
         }
     };
-    let run = run_host(&manifest, component.as_ref(), &args, RUN_LIMIT)?;
+    let run = run_host_at(host, &manifest, component.as_ref(), &args, RUN_LIMIT)?;
     if run.code != Some(0) {
         bail!(
-            "{guest:?} workload via {target} failed (exit {:?})\nstdout: {}\nstderr: {}",
+            "{guest:?} workload via {target} on {} failed (exit {:?})\nstdout: {}\nstderr: {}",
+            host.display(),
             run.code,
             run.stdout,
             run.stderr
@@ -154,8 +195,14 @@ fn run_workload(
 }
 
 /// Per-call latency of one guest `echo` via `target`, timed in the guest.
-pub fn echo_latency(target: &str, warmup: usize, iterations: usize) -> anyhow::Result<Stats> {
+pub fn echo_latency(
+    host: &Path,
+    target: &str,
+    warmup: usize,
+    iterations: usize,
+) -> anyhow::Result<Stats> {
     let run = run_workload(
+        host,
         Guest::Echo,
         target,
         1,
@@ -171,11 +218,13 @@ pub fn echo_latency(target: &str, warmup: usize, iterations: usize) -> anyhow::R
 /// Per-call latency of one guest `get` via `target` and of an in-process
 /// host call (`wasi:clocks` now), timed in the guest: (host call, get).
 pub fn kv_latency(
+    host: &Path,
     target: &str,
     warmup: usize,
     iterations: usize,
 ) -> anyhow::Result<(Stats, Stats)> {
     let run = run_workload(
+        host,
         Guest::Kv,
         target,
         1,
@@ -192,9 +241,41 @@ pub fn kv_latency(
     ))
 }
 
+/// Per-call latency of one WASI 0.3 guest's `greet` (an `async func`) via
+/// `target`, timed in the guest.
+pub fn p3_latency(
+    host: &Path,
+    target: &str,
+    warmup: usize,
+    iterations: usize,
+) -> anyhow::Result<Stats> {
+    let run = run_workload(
+        host,
+        Guest::P3Greet,
+        target,
+        1,
+        &[
+            ("BENCH", "latency".into()),
+            ("WARMUP", warmup.to_string()),
+            ("ITERATIONS", iterations.to_string()),
+        ],
+    )?;
+    Stats::parse(&run.stdout, "p3-greet")
+}
+
+/// The name of a throughput row, e.g. `guest echo over TCP`.
+pub fn throughput_path(guest: Guest, t: Transport) -> String {
+    match guest {
+        Guest::Echo => format!("guest echo over {}", t.label()),
+        Guest::Kv => format!("guest kv get over {}", t.label()),
+        Guest::P3Greet => format!("WASI 0.3 guest greet over {}", t.label()),
+    }
+}
+
 /// Calls per second of `callers` concurrent copies of `guest` via `target`,
 /// each calling in a loop for `duration_ms`.
 pub fn throughput(
+    host: &Path,
     guest: Guest,
     target: &str,
     callers: usize,
@@ -208,8 +289,9 @@ pub fn throughput(
             ("BUCKET", "bench".into()),
             duration,
         ],
+        Guest::P3Greet => bail!("streams-guest has no throughput mode"),
     };
-    let run = run_workload(guest, target, callers, &config)?;
+    let run = run_workload(host, guest, target, callers, &config)?;
     let lines: Vec<&str> = run
         .stdout
         .lines()

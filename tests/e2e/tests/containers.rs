@@ -424,15 +424,32 @@ fn classic_pod_plays_and_its_workload_answers_through_the_sidecars() {
     assert_eq!(&reply.payload[..], b"re:from the test");
 
     // Each container counted its part (the pod shares the machine's
-    // network: its endpoints are on loopback).
+    // network: its endpoints are on loopback). A served call is counted when
+    // it returns, which can be just after the reply reached the test: wait
+    // until the container has no call of `function` in flight, then read.
     let served_ok = |addr: &str, function: &str| {
-        let (_, text) = http_get(addr, "/metrics").unwrap();
-        let n = metric(
-            &text,
-            "wrpc_server_calls_total",
-            &[("function", function), ("outcome", "ok")],
-        );
-        (n, text)
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let (_, text) = http_get(addr, "/metrics").unwrap();
+            let in_flight = metric(
+                &text,
+                "wrpc_server_calls_in_flight",
+                &[("function", function)],
+            );
+            if in_flight == 0.0 {
+                let n = metric(
+                    &text,
+                    "wrpc_server_calls_total",
+                    &[("function", function), ("outcome", "ok")],
+                );
+                return (n, text);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{addr}: {function} still in flight: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     };
     let (n, host) = served_ok("127.0.0.1:9090", "handle-message");
     assert_eq!(n, 1.0, "{host}");

@@ -687,12 +687,35 @@ pub fn run_host(
     args: &[&str],
     limit: Duration,
 ) -> anyhow::Result<HostRun> {
-    spawn_host(manifest, component, args)?.wait(limit)
+    run_host_at(&bin("host")?, manifest, component, args, limit)
+}
+
+/// Like [`run_host`], with the host binary at `host` instead of the
+/// workspace's (e.g. another build's, to compare the two).
+pub fn run_host_at(
+    host: &Path,
+    manifest: &str,
+    component: &Path,
+    args: &[&str],
+    limit: Duration,
+) -> anyhow::Result<HostRun> {
+    spawn_host_at(host, manifest, component, args)?.wait(limit)
 }
 
 /// Like [`run_host`], without waiting: the host runs while the caller acts.
 pub fn spawn_host(manifest: &str, component: &Path, args: &[&str]) -> anyhow::Result<HostProcess> {
     spawn_host_with_env(manifest, component, args, &[])
+}
+
+/// Like [`spawn_host`], with the host binary at `host` instead of the
+/// workspace's.
+pub fn spawn_host_at(
+    host: &Path,
+    manifest: &str,
+    component: &Path,
+    args: &[&str],
+) -> anyhow::Result<HostProcess> {
+    spawn_host_with_env_at(host, manifest, component, args, &[])
 }
 
 /// Like [`spawn_host`], with extra environment variables.
@@ -702,15 +725,24 @@ pub fn spawn_host_with_env(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> anyhow::Result<HostProcess> {
+    spawn_host_with_env_at(&bin("host")?, manifest, component, args, env)
+}
+
+/// Like [`spawn_host_with_env`], with the host binary at `host` instead of
+/// the workspace's.
+pub fn spawn_host_with_env_at(
+    host: &Path,
+    manifest: &str,
+    component: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<HostProcess> {
+    if !host.exists() {
+        bail!("host binary {} not found", host.display());
+    }
     let dir = temp_dir("workload")?;
     std::fs::copy(component, dir.join("guest.wasm")).context("copy component")?;
-    spawn_host_in(
-        dir,
-        &[bin("host")?.into(), "run".into()],
-        manifest,
-        args,
-        env,
-    )
+    spawn_host_in(dir, &[host.into(), "run".into()], manifest, args, env)
 }
 
 /// Writes `manifest` (whose component files are absolute paths) into a
@@ -752,7 +784,8 @@ fn spawn_host_in(
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()?;
+        .spawn()
+        .with_context(|| format!("cannot start {}", Path::new(program).display()))?;
     let stdout = child.stdout.take().context("stdout")?;
     let mut stderr = child.stderr.take().context("stderr")?;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
