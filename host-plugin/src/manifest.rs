@@ -180,8 +180,12 @@ impl Workload {
         serde_yaml::from_str(text)
     }
 
-    /// Makes relative component files and directories relative to `base`.
+    /// Makes relative component files, directories and `host:` entries'
+    /// paths relative to `base`.
     pub fn resolve_paths(&mut self, base: &Path) {
+        for entry in &mut self.host {
+            entry.base = base.to_path_buf();
+        }
         for c in &mut self.components {
             if let Some(file) = &c.file {
                 c.file = Some(base.join(file));

@@ -6,6 +6,7 @@ use core::str::FromStr;
 use core::time::Duration;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -106,9 +107,19 @@ pub struct HostEntry {
     pub plugin: Option<String>,
     /// The plugin's options (`path`, `dir`, `max_bytes`, …), checked by it.
     pub options: BTreeMap<String, serde_yaml::Value>,
+    /// The directory relative paths in the options are resolved against:
+    /// the manifest's, once loaded (empty, the working directory, before).
+    pub base: PathBuf,
 }
 
 impl HostEntry {
+    /// A path given in an option, as the host resolves it: relative to the
+    /// manifest's directory, like component files and `dirs:`.
+    #[must_use]
+    pub fn resolve(&self, written: &str) -> PathBuf {
+        self.base.join(written)
+    }
+
     /// Refuses any option: for plugins that take none.
     ///
     /// # Errors
@@ -141,6 +152,7 @@ impl<'de> Deserialize<'de> for HostEntry {
                 components: None,
                 plugin: None,
                 options: BTreeMap::new(),
+                base: PathBuf::new(),
             },
             |mut map: BTreeMap<String, serde_yaml::Value>| {
                 let interface = match map.remove("interface") {
@@ -166,6 +178,7 @@ impl<'de> Deserialize<'de> for HostEntry {
                     components,
                     plugin,
                     options: map,
+                    base: PathBuf::new(),
                 })
             },
         )

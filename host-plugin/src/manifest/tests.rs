@@ -212,6 +212,27 @@ fn host_entries_keep_their_plugin_options() {
 }
 
 #[test]
+fn option_paths_of_a_loaded_manifest_are_relative_to_it() {
+    let dir = std::env::temp_dir().join(format!("manifest-base-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("w.yaml");
+    std::fs::write(&path, PLUGINS).unwrap();
+    let w = Workload::load(&path).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let kv = &w.host[1];
+    assert_eq!(kv.resolve("./kv.json"), dir.join("./kv.json"));
+    assert_eq!(
+        kv.resolve("/abs/kv.json"),
+        std::path::PathBuf::from("/abs/kv.json")
+    );
+    let parsed = Workload::parse(PLUGINS).unwrap();
+    assert_eq!(
+        parsed.host[1].resolve("kv.json"),
+        std::path::PathBuf::from("kv.json")
+    );
+}
+
+#[test]
 fn one_interface_routes_per_component() {
     let w = Workload::parse(PLUGINS).unwrap();
     let to = |component: &str| {

@@ -6,8 +6,8 @@
 //! A `host:` entry takes these options:
 //!
 //! - `dir: PATH` (required): the directory holding the containers, which
-//!   must exist (as given: a relative path is relative to the host's
-//!   working directory, not to the manifest). Each container is a
+//!   must exist (a relative path is relative to the manifest's
+//!   directory, like component files). Each container is a
 //!   subdirectory, each object a file in it; bodies being written are
 //!   staged in `PATH/.partial/` and renamed into place by `finish`, so a
 //!   half-written object never appears.
@@ -89,7 +89,7 @@ impl Options {
             ));
         }
         let dir = match entry.options.get("dir") {
-            Some(serde_yaml::Value::String(s)) if !s.is_empty() => Some(PathBuf::from(s)),
+            Some(serde_yaml::Value::String(s)) if !s.is_empty() => Some(entry.resolve(s)),
             Some(_) => return Err("`dir` must be a directory's path".into()),
             None => None,
         };

@@ -3,8 +3,8 @@
 //!
 //! A `host:` entry takes these options:
 //!
-//! - `path: FILE`: keep the data in `FILE` (as given: a relative path is
-//!   relative to the host's working directory, not to the manifest). It is
+//! - `path: FILE`: keep the data in `FILE` (a relative path is relative to
+//!   the manifest's directory, like component files). It is
 //!   loaded when the workload binds (a file that cannot be read or is not a
 //!   keyvalue file refuses the workload, naming it; a missing one starts
 //!   empty, its directory must exist) and replaced atomically after every
@@ -84,7 +84,7 @@ impl Options {
                 "path" => {
                     match value {
                         serde_yaml::Value::String(s) if !s.is_empty() => {
-                            options.path = Some(PathBuf::from(s));
+                            options.path = Some(entry.resolve(s));
                         }
                         _ => return Err("`path` must be a file name".into()),
                     }
