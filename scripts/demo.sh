@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# The demo: Redis + NATS + keyvalue-redis (serving NATS, TCP, a Unix socket
+# The demo. First with no backend process at all: the counter with the host's
+# built-in keyvalue (kept in a file, so a second run counts on), the blob
+# demo on a local directory, and two components of one workload linked in
+# process (one exports wasi:blobstore on a directory, the other uses it).
+# Then the same components over wRPC: Redis + NATS + keyvalue-redis (serving NATS, TCP, a Unix socket
 # and a WebSocket at once) and the host running demo/counter.yaml over each,
 # counting visits with `increment`; then an S3-compatible server (moto) +
 # blobstore-s3 and the host running demo/blob.yaml over TCP and NATS, storing,
@@ -21,6 +25,22 @@ cargo build --release --locked --quiet --target wasm32-wasip2 \
   --manifest-path tests/components/msg-handler/Cargo.toml
 cargo build --release --locked --quiet --target wasm32-wasip2 \
   --manifest-path tests/components/msg-guest/Cargo.toml
+cargo build --release --locked --quiet --target wasm32-wasip2 \
+  --manifest-path tests/components/blobstore-filesystem/Cargo.toml
+
+# No backend: what the manifests keep goes under target/demo (relative to
+# demo/, as the manifests say), emptied first so the counts start at 1.
+rm -rf target/demo
+mkdir -p target/demo/blobs target/demo/linked
+for run in 1 2; do
+  log "host run demo/local.yaml (keyvalue in the host, kept in target/demo/counter.kv; run $run)"
+  target/debug/host run demo/local.yaml
+done
+log "host run demo/local-blob.yaml (blobstore in the host, on target/demo/blobs)"
+target/debug/host run demo/local-blob.yaml
+log "host run demo/linked.yaml (album -> files, in process: files exports wasi:blobstore on target/demo/linked)"
+target/debug/host run demo/linked.yaml
+log "no backend: two visits counted in a file, objects stored in a directory, directly and through another component"
 
 work="$(mktemp -d)"
 pids=()
