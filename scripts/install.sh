@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything this project needs on a fresh Debian 12 machine:
 # the wasm32-wasip2 and x86_64-unknown-linux-musl Rust targets (+ musl-tools),
+# wasm-component-ld 0.5.31 (cargo install),
 # nats-server, redis-server, Podman (+ runc, catatonit)
 # and the S3-compatible test server (moto, from PyPI).
 # Idempotent: re-running it only installs what is missing.
@@ -45,6 +46,16 @@ for target in wasm32-wasip2 x86_64-unknown-linux-musl; do
     rustup target add "$target"
   fi
 done
+
+# Components with labelled imports (`import primary: ns:pkg/iface;`, e.g.
+# tests/components/label-guest) need a newer component linker than the one
+# rustc 1.95 bundles; tests/guests/build.rs uses this one for them.
+WCL_VERSION=0.5.31
+wcl="${CARGO_HOME:-$HOME/.cargo}/bin/wasm-component-ld"
+if [ "$("$wcl" --version 2>/dev/null | awk '{print $2}')" != "$WCL_VERSION" ]; then
+  log "cargo install wasm-component-ld@$WCL_VERSION (component linker for labelled imports)"
+  cargo install --locked --quiet "wasm-component-ld@$WCL_VERSION"
+fi
 
 # moto 5.2.0-5.2.1 answer CompleteMultipartUpload with the wrong XML root
 # (which the AWS SDKs reject): pin a version known to be right.

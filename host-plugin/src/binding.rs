@@ -37,6 +37,26 @@ impl CompiledComponent {
             .collect()
     }
 
+    /// Its labelled imports, by label, with the interface each implements
+    /// (`import primary: ns:pkg/iface;` in WIT: an import named `primary`
+    /// annotated `(implements "ns:pkg/iface@version")`).
+    pub fn labelled_imports(&self, engine: &Engine) -> Vec<(String, String)> {
+        self.component
+            .component_type()
+            .imports(engine)
+            .filter_map(|(name, item)| Some((name.to_string(), item.implements?.to_string())))
+            .collect()
+    }
+
+    /// The interface the import `name` is an instance of: the one it
+    /// implements, for a labelled import; its own name otherwise.
+    pub fn interface_of(&self, engine: &Engine, name: &str) -> String {
+        self.labelled_imports(engine)
+            .into_iter()
+            .find(|(label, _)| label == name)
+            .map_or_else(|| name.to_string(), |(_, interface)| interface)
+    }
+
     /// Its exports: names and types.
     pub fn exports(&self, engine: &Engine) -> Vec<(String, ComponentItem)> {
         self.component
@@ -91,6 +111,7 @@ impl WorkloadBinding<'_> {
             claims.imports.push(Claim {
                 interface: entry.interface.clone(),
                 components: entry.components.clone(),
+                label: None,
             });
         }
         Ok(claims)

@@ -268,13 +268,22 @@ impl Workload {
             }
             let twice = self.wrpc[..i].iter().any(|earlier| {
                 earlier.interface == d.interface
+                    && earlier.label == d.label
                     && self
                         .components
                         .iter()
                         .any(|c| covers_component(earlier, d, &c.name))
             });
             if twice {
-                return Err(format!("`{}` is declared twice under `wrpc:`", d.interface));
+                let label = d
+                    .label
+                    .as_ref()
+                    .map(|l| format!(" with label `{l}`"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "`{}` is declared twice under `wrpc:`{label}",
+                    d.interface
+                ));
             }
         }
         for h in &self.host {

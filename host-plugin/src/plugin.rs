@@ -47,6 +47,9 @@ pub struct Claim {
     pub interface: InterfaceName,
     /// Which components; `None` for all of them.
     pub components: Option<Vec<String>>,
+    /// Only the labelled imports with this label; `None` for the
+    /// unlabelled import and every labelled one.
+    pub label: Option<String>,
 }
 
 impl Claim {
@@ -55,11 +58,33 @@ impl Claim {
         Self {
             interface,
             components: None,
+            label: None,
         }
     }
 
-    /// Whether the import (or export) `instance` of `component` falls under it.
+    /// Whether the unlabelled import (or export) `instance` of `component`
+    /// falls under it.
     pub fn covers(&self, component: &str, instance: &str) -> bool {
+        self.label.is_none() && self.covers_instance(component, instance)
+    }
+
+    /// Whether the import of `component` labelled `label`, implementing
+    /// `interface`, falls under it.
+    pub fn covers_labelled(&self, component: &str, label: &str, interface: &str) -> bool {
+        self.label.as_deref().is_none_or(|l| l == label)
+            && self.covers_instance(component, interface)
+    }
+
+    /// Whether two claims can meet on one import: neither is for one label,
+    /// or both are for the same.
+    pub fn labels_meet(&self, other: &Claim) -> bool {
+        match (&self.label, &other.label) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+    }
+
+    fn covers_instance(&self, component: &str, instance: &str) -> bool {
         self.interface.matches(instance)
             && self
                 .components

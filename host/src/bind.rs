@@ -88,7 +88,7 @@ fn check_conflicts(binding: &WorkloadBinding<'_>, bound: &[Bound]) -> anyhow::Re
         for b in &bound[i + 1..] {
             for ca in &a.claims.imports {
                 for cb in &b.claims.imports {
-                    if !ca.interface.overlaps(&cb.interface) {
+                    if !ca.interface.overlaps(&cb.interface) || !ca.labels_meet(cb) {
                         continue;
                     }
                     let shared = binding.components.iter().map(|c| c.name()).find(|name| {

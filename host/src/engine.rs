@@ -22,6 +22,8 @@ pub(crate) fn engine(instances: u32) -> anyhow::Result<Engine> {
     let mut config = wasmtime::Config::new();
     config.epoch_interruption(true);
     config.wasm_component_model_async(true);
+    // Labelled imports (`import primary: ns:pkg/iface;`), routed per label.
+    config.wasm_component_model_implements(true);
     let mut pool = wasmtime::PoolingAllocationConfig::default();
     // Components built by wit-bindgen have one memory and a few core
     // instances and tables (the module and its shims).

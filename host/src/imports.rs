@@ -106,10 +106,16 @@ pub(crate) fn plan(
     for (index, component) in components.iter().enumerate() {
         let mut list = Vec::new();
         let mut seen = Vec::new();
+        let labelled = component.labelled_imports(engine);
         for (name, item) in component.imports(engine) {
-            let provider = provider(
-                engine, workload, components, &exports, plugins, index, &name, &item,
-            )?;
+            let provider = match labelled.iter().find(|(label, _)| *label == name) {
+                Some((label, interface)) => {
+                    labelled_provider(component.name(), plugins, label, interface)?
+                }
+                None => provider(
+                    engine, workload, components, &exports, plugins, index, &name, &item,
+                )?,
+            };
             let resources = defined_resources(engine, &item, &mut seen);
             list.push(Import {
                 name,
@@ -122,6 +128,31 @@ pub(crate) fn plan(
     }
     let order = link_order(components, &imports)?;
     Ok(Plan { imports, order })
+}
+
+/// Where a labelled import (`import label: ns:pkg/iface;`) comes from: a
+/// plugin's claim for its label or for every label. WASI and in-process
+/// links serve unlabelled imports only.
+fn labelled_provider(
+    component: &str,
+    plugins: &[Claimed<'_>],
+    label: &str,
+    interface: &str,
+) -> Result<Provider, String> {
+    plugins
+        .iter()
+        .position(|p| {
+            p.claims
+                .imports
+                .iter()
+                .any(|c| c.covers_labelled(component, label, interface))
+        })
+        .map(Provider::Plugin)
+        .ok_or_else(|| {
+            format!(
+                "component `{component}` imports `{label}` (implementing `{interface}`), which nothing on this host provides: declare `{interface}` under `wrpc:`, for every label or with `label: {label}`"
+            )
+        })
 }
 
 #[allow(clippy::too_many_arguments)]

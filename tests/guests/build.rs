@@ -18,7 +18,34 @@ const GUESTS: &[&str] = &[
     "echo-relay",
     "blobstore-filesystem",
     "config-guest",
+    "label-guest",
 ];
+
+/// Guests with labelled imports (`import primary: ns:pkg/iface;`): linked
+/// with the newer `wasm-component-ld` scripts/install.sh installs, since the
+/// one rustc 1.95 bundles cannot encode them.
+const LABELLED: &[&str] = &["label-guest"];
+const LINKER_VERSION: &str = "0.5.31";
+
+/// The `wasm-component-ld` scripts/install.sh put in cargo's bin directory.
+fn labelled_linker() -> PathBuf {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .expect("neither CARGO_HOME nor HOME is set");
+    let linker = home.join("bin/wasm-component-ld");
+    let version = Command::new(&linker)
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string());
+    assert!(
+        version.as_deref() == Some(&format!("wasm-component-ld {LINKER_VERSION}")),
+        "guests {LABELLED:?} need wasm-component-ld {LINKER_VERSION} at {} (found: {version:?}): run scripts/install.sh",
+        linker.display()
+    );
+    linker
+}
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -37,7 +64,14 @@ fn main() {
             "cargo:rerun-if-changed={}",
             dir.join("Cargo.toml").display()
         );
-        let status = Command::new(&cargo)
+        let mut command = Command::new(&cargo);
+        if LABELLED.contains(guest) {
+            let linker = format!("{:?}", labelled_linker().display().to_string());
+            command
+                .arg("--config")
+                .arg(format!("target.wasm32-wasip2.linker={linker}"));
+        }
+        let status = command
             .args([
                 "build",
                 "--release",

@@ -25,7 +25,10 @@ use crate::{Router, SetupError, WrpcPluginView};
 
 /// One forwarded function.
 struct Import {
+    /// The instance called on the wire.
     instance: String,
+    /// The router of a labelled import's own route (else the store's).
+    router: Option<Arc<Router>>,
     name: String,
     function: Function,
     /// The parameter types, for the encoder.
@@ -46,9 +49,43 @@ pub(crate) fn link<T: WrpcPluginView + 'static>(
     item: &ComponentItem,
     router: &Router,
 ) -> Result<(), SetupError> {
+    link_as(
+        engine,
+        linker,
+        component_name,
+        Forwarded {
+            import: instance,
+            instance,
+            router: None,
+        },
+        item,
+        router,
+    )
+}
+
+/// What one import is linked as.
+pub(crate) struct Forwarded<'a> {
+    /// The import's name in the component (a label, for labelled imports).
+    pub(crate) import: &'a str,
+    /// The instance called on the wire.
+    pub(crate) instance: &'a str,
+    /// The router its calls take, when not the store's.
+    pub(crate) router: Option<Arc<Router>>,
+}
+
+/// Links an import, under its own name, to calls of `forwarded.instance`.
+pub(crate) fn link_as<T: WrpcPluginView + 'static>(
+    engine: &Engine,
+    linker: &mut Linker<T>,
+    component_name: &str,
+    forwarded: Forwarded<'_>,
+    item: &ComponentItem,
+    router: &Router,
+) -> Result<(), SetupError> {
+    let instance = forwarded.instance;
     let fail = |reason: String| SetupError::Link {
         component: component_name.to_string(),
-        instance: instance.to_string(),
+        instance: forwarded.import.to_string(),
         reason,
     };
     let ComponentItem::ComponentInstance(ty) = item else {
@@ -77,6 +114,7 @@ pub(crate) fn link<T: WrpcPluginView + 'static>(
         let result_paths = function.signature().result_paths().into();
         imports.push(Import {
             instance: instance.to_string(),
+            router: forwarded.router.clone(),
             name: name.to_string(),
             params: function.param_types(),
             function,
@@ -84,7 +122,7 @@ pub(crate) fn link<T: WrpcPluginView + 'static>(
         });
     }
     let mut root = linker
-        .instance(instance)
+        .instance(forwarded.import)
         .map_err(|e| fail(format!("{e:#}")))?;
     for import in imports {
         let import = Arc::new(import);
@@ -113,13 +151,15 @@ pub(crate) fn link<T: WrpcPluginView + 'static>(
     Ok(())
 }
 
-/// The router and caller of a store's plugin state.
-fn route_of<T: WrpcPluginView>(data: &mut T) -> (Arc<Router>, Arc<Caller>) {
-    let view = data.wrpc_plugin();
-    (Arc::clone(&view.ctx.router), Arc::clone(&view.ctx.caller))
-}
-
 impl Import {
+    /// The router and caller of a call: the import's own router, or the
+    /// store's plugin state's.
+    fn route_of<T: WrpcPluginView>(&self, data: &mut T) -> (Arc<Router>, Arc<Caller>) {
+        let view = data.wrpc_plugin();
+        let router = self.router.as_ref().unwrap_or(&view.ctx.router);
+        (Arc::clone(router), Arc::clone(&view.ctx.caller))
+    }
+
     /// A transport failure as the guest's trap: one line naming the
     /// function, the target and the reason (the deadline, if it passed).
     fn trap(&self, router: &Router, err: impl Into<anyhow::Error>) -> wasmtime::Error {
@@ -184,7 +224,7 @@ impl Import {
         params: &[Val],
         results: &mut [Val],
     ) -> wasmtime::Result<()> {
-        let (router, caller) = route_of(store.data_mut());
+        let (router, caller) = self.route_of(store.data_mut());
         let (_, _tx, mut rx) = self.start(&router, caller, params).await?;
         let bytes = self.finish(&router, &mut rx).await?;
         let limits = router.limits().value();
@@ -204,7 +244,7 @@ impl Import {
         params: &[Val],
         results: &mut [Val],
     ) -> wasmtime::Result<()> {
-        let (router, caller) = accessor.with(|mut access| route_of(access.data_mut()));
+        let (router, caller) = accessor.with(|mut access| self.route_of(access.data_mut()));
         let (deferred, tx, mut rx) = self.start(&router, caller, params).await?;
         accessor.with(|mut access| {
             for d in &deferred {

@@ -156,3 +156,56 @@ where
     }
     Ok(())
 }
+
+/// Links the labelled imports of `component` (`import label: ns:pkg/iface;`
+/// in WIT) that `route` gives a router for, by label and interface: each is
+/// forwarded as calls of the interface it implements, through that router.
+///
+/// # Errors
+///
+/// [`SetupError::Link`] naming the label: an adapted interface (its adapter
+/// serves the unlabelled import only), an interface with resources, or a
+/// linker conflict.
+pub fn add_labelled_to_linker<T>(
+    linker: &mut Linker<T>,
+    engine: &Engine,
+    component: &Component,
+    component_name: &str,
+    route: impl Fn(&str, &str) -> Option<Arc<Router>>,
+) -> Result<(), SetupError>
+where
+    T: WrpcPluginView + 'static,
+{
+    for (label, import) in component.component_type().imports(engine) {
+        let Some(interface) = import.implements else {
+            continue;
+        };
+        let Some(router) = route(label, interface) else {
+            continue;
+        };
+        if let Some(adapted) = adapted::for_import(interface) {
+            return Err(SetupError::Link {
+                component: component_name.to_string(),
+                instance: label.to_string(),
+                reason: format!(
+                    "it implements `{interface}`, and the plugin adapts `{}` for the unlabelled import only: import it without a label",
+                    adapted.guest
+                ),
+            });
+        }
+        let forwarded = generic::Forwarded {
+            import: label,
+            instance: interface,
+            router: Some(Arc::clone(&router)),
+        };
+        generic::link_as(
+            engine,
+            linker,
+            component_name,
+            forwarded,
+            &import.ty,
+            &router,
+        )?;
+    }
+    Ok(())
+}

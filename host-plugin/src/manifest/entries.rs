@@ -37,6 +37,10 @@ pub struct Declaration {
     pub check: bool,
     /// The components whose imports it routes; `None` for all of them.
     pub components: Option<Vec<String>>,
+    /// Only the imports with this label (`import primary: ns:pkg/iface;`,
+    /// WASI 0.3's `[implements=<..>]` names); `None` for the unlabelled
+    /// import and every labelled one.
+    pub label: Option<String>,
 }
 
 impl Declaration {
@@ -49,12 +53,20 @@ impl Declaration {
             idle_timeout: None,
             check: true,
             components: None,
+            label: None,
         }
+    }
+
+    /// Whether it routes imports of `component`.
+    pub fn covers_component(&self, component: &str) -> bool {
+        for_component(self.components.as_deref(), component)
     }
 
     /// Whether it routes the import `instance` of `component`.
     pub fn covers(&self, component: &str, instance: &str) -> bool {
-        self.interface.matches(instance) && for_component(self.components.as_deref(), component)
+        self.label.is_none()
+            && self.interface.matches(instance)
+            && for_component(self.components.as_deref(), component)
     }
 }
 
@@ -72,13 +84,14 @@ struct LongDeclaration {
     idle_timeout: Option<Parsed<Bounded>>,
     check: Option<bool>,
     components: Option<Vec<ComponentName>>,
+    label: Option<ComponentName>,
 }
 
 impl<'de> Deserialize<'de> for Declaration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         short_or_long(
             d,
-            "an interface name, or a map with `interface`, `target`, `timeout`, `idle_timeout`, `check`, `components`",
+            "an interface name, or a map with `interface`, `target`, `timeout`, `idle_timeout`, `check`, `components`, `label`",
             Declaration::new,
             |long: LongDeclaration| {
                 Ok(Declaration {
@@ -88,6 +101,7 @@ impl<'de> Deserialize<'de> for Declaration {
                     idle_timeout: long.idle_timeout.map(|t| t.0 .0),
                     check: long.check.unwrap_or(true),
                     components: names(long.components),
+                    label: long.label.map(|l| l.0),
                 })
             },
         )

@@ -255,6 +255,38 @@ fn one_interface_routes_per_component() {
 }
 
 #[test]
+fn one_interface_routes_per_label() {
+    let labelled = PLUGINS.replace(
+        "components: [worker]
+    target: tcp://127.0.0.1:7763",
+        "components: [worker, api]
+    label: backup
+    target: tcp://127.0.0.1:7763",
+    );
+    let w = Workload::parse(&labelled).unwrap();
+    w.validate().unwrap();
+    let backup = w.wrpc.iter().find(|d| d.label.is_some()).unwrap();
+    assert_eq!(backup.label.as_deref(), Some("backup"));
+    assert!(
+        !backup.covers("api", "example:echo/echo"),
+        "a labelled entry leaves the unlabelled import alone"
+    );
+
+    let twice = labelled.replace(
+        "components: [api]
+    target: tcp://127.0.0.1:7762",
+        "components: [api]
+    label: backup
+    target: tcp://127.0.0.1:7762",
+    );
+    let msg = Workload::parse(&twice).unwrap().validate().unwrap_err();
+    assert_eq!(
+        msg,
+        "`example:echo/echo` is declared twice under `wrpc:` with label `backup`"
+    );
+}
+
+#[test]
 fn unknown_components_in_entries_are_named() {
     for (from, to, expected) in [
         (

@@ -88,6 +88,7 @@ impl HostPlugin for ExportsPlugin {
             .map(|e| Claim {
                 interface: e.interface.clone(),
                 components: e.component.clone().map(|c| vec![c]),
+                label: None,
             })
             .collect();
         Box::pin(async move {

@@ -45,6 +45,10 @@ pub const BLOBSTORE_FILESYSTEM: &str = env!("GUEST_BLOBSTORE_FILESYSTEM");
 /// `wasi:logging/logging` (`tests/components/config-guest`).
 pub const CONFIG_GUEST: &str = env!("GUEST_CONFIG_GUEST");
 
+/// A command calling `example:echo/echo` through its unlabelled import and
+/// its labelled ones, `primary` and `backup` (`tests/components/label-guest`).
+pub const LABEL_GUEST: &str = env!("GUEST_LABEL_GUEST");
+
 /// Every guest `build.rs` builds, by crate name: a guest added there without
 /// a constant here fails the `every_guest_has_a_constant` test.
 pub const ALL: &[(&str, &str)] = &[
@@ -60,6 +64,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("echo-relay", ECHO_RELAY),
     ("blobstore-filesystem", BLOBSTORE_FILESYSTEM),
     ("config-guest", CONFIG_GUEST),
+    ("label-guest", LABEL_GUEST),
 ];
 
 #[cfg(test)]
