@@ -63,6 +63,23 @@ wait_line() {
   echo "timed out waiting for '$2' in $1:" >&2; cat "$1" >&2; return 1
 }
 
+# Waits for the extension $1 whose stdout is in file $2 to be ready: `ready`
+# on its stdout says its listeners are bound and take calls; its own
+# `healthcheck` (its /readyz) then says every check passes, its backend's
+# included (up to 30 s).
+wait_ready() {
+  wait_line "$2" '^ready$' >/dev/null
+  local http
+  http=$(grep -m1 '^listening http://' "$2" | sed 's|^listening http://||')
+  for _ in $(seq 1 300); do
+    if "$1" healthcheck "$http" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  echo "$1 (http://$http) is not ready after 30 s:" >&2
+  curl -s "http://$http/readyz" >&2 || true
+  return 1
+}
+
 # redis-server cannot pick its own port: take one the kernel suggests and
 # retry if another process got it first.
 for _ in $(seq 1 20); do
@@ -86,7 +103,7 @@ RUST_LOG=warn target/debug/keyvalue-redis \
   --listen tcp://127.0.0.1:0 --listen "unix://$work/kv.sock" --listen ws://127.0.0.1:0/wrpc \
   --http-addr 127.0.0.1:0 >"$work/ext.out" &
 pids+=($!)
-wait_line "$work/ext.out" '^ready$' >/dev/null
+wait_ready target/debug/keyvalue-redis "$work/ext.out"
 target() { grep -m1 "^listening $1://" "$work/ext.out" | sed 's/^listening //'; }
 
 for target in "$nats_url" "$(target tcp)" "$(target unix)" "$(target ws)"; do
@@ -106,7 +123,7 @@ AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo RUST_LOG=warn target/debug/blo
   --nats-url "$nats_url" --listen tcp://127.0.0.1:0 \
   --http-addr 127.0.0.1:0 >"$work/blob.out" &
 pids+=($!)
-wait_line "$work/blob.out" '^ready$' >/dev/null
+wait_ready target/debug/blobstore-s3 "$work/blob.out"
 tcp_blob="$(grep -m1 '^listening tcp://' "$work/blob.out" | sed 's/^listening //')"
 
 for target in "$tcp_blob" "$nats_url"; do
@@ -122,7 +139,7 @@ log "starting messaging-nats on $nats_url: demo.greetings goes to the handler at
 RUST_LOG=warn target/debug/messaging-nats --nats-url "$nats_url" --http-addr 127.0.0.1:0 \
   --subscribe "subject=demo.greetings,handler=$handler" >"$work/msg.out" &
 pids+=($!)
-wait_line "$work/msg.out" '^ready$' >/dev/null
+wait_ready target/debug/messaging-nats "$work/msg.out"
 log "host run demo/ask.yaml --wrpc-target $nats_url"
 target/debug/host run demo/ask.yaml --wrpc-target "$nats_url"
 log "demo done: visits counted in Redis, objects streamed to S3, and a request answered by another component, through wRPC"

@@ -36,7 +36,7 @@ pub async fn run(args: Args) -> Result<(), Fail> {
     let remote = Remote::connect(&endpoint, headers, Instant::now(), args.options.timeout).await?;
     let text = wit_source::describe(&remote)
         .await
-        .map_err(|err| Fail::call(format!("{endpoint} did not describe itself ({err})")))?;
+        .map_err(|err| err.fail(&endpoint, ""))?;
     let value: Value = serde_json::from_str(&text).map_err(|err| {
         Fail::call(format!(
             "{endpoint} described itself with invalid JSON ({err})"

@@ -150,9 +150,28 @@ fn read_world(path: &Path, world: Option<&str>) -> Result<World, Fail> {
     let (package, _) = resolve
         .push_path(path)
         .map_err(|e| Fail::usage(format!("cannot read WIT at {}: {e:#}", path.display())))?;
-    let world_id = resolve
-        .select_world(package, world)
-        .map_err(|e| Fail::usage(format!("{e:#}")))?;
+    let world_id = resolve.select_world(package, world).map_err(|e| {
+        let worlds: Vec<&str> = resolve.packages[package]
+            .worlds
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let package = &resolve.packages[package].name;
+        let there = match worlds.as_slice() {
+            [] => format!("{package} defines no world"),
+            names => format!("the worlds of {package} are: {}", names.join(", ")),
+        };
+        let why = match world {
+            Some(name) if !worlds.contains(&name) => format!("no world `{name}`"),
+            None if worlds.len() > 1 => "choose a world with --world NAME".to_string(),
+            // wit-parser's message, on one line.
+            _ => format!("{e:#}")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        Fail::usage(format!("{why}; {there}"))
+    })?;
     let w = &resolve.worlds[world_id];
     let mut interfaces = Vec::new();
     for (key, item) in &w.exports {
@@ -410,8 +429,7 @@ sdk.workspace = true
 anyhow.workspace = true
 bytes.workspace = true
 clap.workspace = true
-
-[dev-dependencies]
+# Bound backend calls with tokio::time::timeout; also runs the test.
 tokio.workspace = true
 
 [lints]
@@ -467,9 +485,8 @@ sdk = {sdk}
 anyhow = "1"
 bytes = "1"
 clap = {{ version = "4", features = ["derive", "env"] }}
-
-[dev-dependencies]
-tokio = {{ version = "1", features = ["macros", "rt-multi-thread"] }}
+# Bound backend calls with tokio::time::timeout; also runs the test.
+tokio = {{ version = "1", features = ["macros", "rt-multi-thread", "time"] }}
 
 # As in the sdk's workspace: line tables for backtraces, and no debug info
 # for dependencies in debug builds (smaller, faster-linking tests).

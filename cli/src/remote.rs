@@ -8,6 +8,7 @@ use bytes::Bytes;
 use tokio::io::AsyncReadExt as _;
 use tokio::time::Instant;
 use transport::schema::{ScanPlan, WireType};
+use transport::stream::UnusableTarget;
 use transport::{CallFailure, CallTimer, Endpoint, Invocation, Limits, Target};
 
 use crate::Fail;
@@ -196,15 +197,23 @@ impl Remote {
             rx.read_to_end(&mut out).await?;
             Ok::<_, std::io::Error>(out)
         };
-        let reason = match tokio::time::timeout_at(self.deadline, call).await {
+        let (reason, unusable) = match tokio::time::timeout_at(self.deadline, call).await {
             Ok(Ok(out)) => return Ok(out),
-            Ok(Err(err)) => match err.get_ref().and_then(|e| e.downcast_ref::<CallFailure>()) {
-                Some(failure) => failure.reason(),
-                None => err.to_string(),
-            },
-            Err(_) => format!("no answer within {:?}", self.timeout),
+            Ok(Err(err)) => {
+                let unusable = UnusableTarget::of(&err).is_some();
+                let reason = match err.get_ref().and_then(|e| e.downcast_ref::<CallFailure>()) {
+                    Some(failure) => failure.reason(),
+                    None => err.to_string(),
+                };
+                (reason, unusable)
+            }
+            Err(_) => (format!("no answer within {:?}", self.timeout), false),
         };
-        Err(CallError { what, reason })
+        Err(CallError {
+            what,
+            reason,
+            unusable,
+        })
     }
 }
 
@@ -215,6 +224,21 @@ pub struct CallError {
     pub what: String,
     /// What went wrong, e.g. "the extension failed the call: …".
     pub reason: String,
+    /// Whether no call can succeed there: nothing listens at the target, or
+    /// it is not a wRPC server (`reason` names the target then).
+    pub unusable: bool,
+}
+
+impl CallError {
+    /// The one line to print: the reason alone when it is about the
+    /// target itself, else the call and the reason.
+    pub fn line(&self) -> String {
+        if self.unusable {
+            self.reason.clone()
+        } else {
+            self.to_string()
+        }
+    }
 }
 
 /// `` `instance.func` via TARGET: reason ``.

@@ -119,23 +119,50 @@ fn join<'a>(names: impl Iterator<Item = &'a str>) -> String {
     names.collect::<Vec<_>>().join(", ")
 }
 
+/// Why a target gave no description.
+pub enum Undescribed {
+    /// No call can succeed there (nothing listens, not wRPC): the line says
+    /// so, naming the target.
+    Unusable(String),
+    /// The description failed: why, without naming the call.
+    Failed(String),
+}
+
+impl Undescribed {
+    /// `Fail` for a command that needed the description of `target`;
+    /// `advice` follows a failed (not unusable) description.
+    pub fn fail(self, target: &impl core::fmt::Display, advice: &str) -> Fail {
+        match self {
+            Self::Unusable(line) => Fail::call(line),
+            Self::Failed(why) => {
+                Fail::call(format!("{target} did not describe itself ({why}){advice}"))
+            }
+        }
+    }
+}
+
 /// Calls the target's `describe`: its description as JSON text.
-/// Errors say why, without naming the call.
-pub async fn describe(remote: &Remote) -> Result<String, String> {
+pub async fn describe(remote: &Remote) -> Result<String, Undescribed> {
     describe_at(remote, DISCOVERY, DESCRIBE).await
 }
 
 /// The description as `instance.func` answers it.
-async fn describe_at(remote: &Remote, instance: &str, func: &str) -> Result<String, String> {
+async fn describe_at(remote: &Remote, instance: &str, func: &str) -> Result<String, Undescribed> {
     let bytes = remote
         .call(instance, func, Bytes::new(), &[WireType::String])
         .await
-        .map_err(|err| err.reason)?;
+        .map_err(|err| {
+            if err.unusable {
+                Undescribed::Unusable(err.reason)
+            } else {
+                Undescribed::Failed(err.reason)
+            }
+        })?;
     let mut values = json::decode_all(&[Type::String], &bytes, &Limits::DEFAULT.value())
-        .map_err(|err| format!("its answer: {err}"))?;
+        .map_err(|err| Undescribed::Failed(format!("its answer: {err}")))?;
     match values.pop() {
         Some(Json::String(text)) => Ok(text),
-        _ => Err("its answer is not a string".into()),
+        _ => Err(Undescribed::Failed("its answer is not a string".into())),
     }
 }
 
@@ -147,18 +174,16 @@ async fn describe_at(remote: &Remote, instance: &str, func: &str) -> Result<Stri
 pub async fn fetch_signatures(remote: &Remote, instance: Option<&str>) -> Result<Catalog, Fail> {
     let target = remote.endpoint();
     let per_instance = match instance {
-        Some(instance) => describe_at(remote, instance, PER_INSTANCE).await.ok(),
-        None => None,
+        Some(instance) => describe_at(remote, instance, PER_INSTANCE).await,
+        None => Err(Undescribed::Failed(String::new())),
     };
     let text = match per_instance {
-        Some(text) => Ok(text),
-        None => describe(remote).await,
+        Ok(text) => Ok(text),
+        Err(Undescribed::Unusable(line)) => Err(Undescribed::Unusable(line)),
+        Err(Undescribed::Failed(_)) => describe(remote).await,
     };
-    let text = text.map_err(|err| {
-        Fail::call(format!(
-            "{target} did not describe itself ({err}); pass --wit PATH with the interface's WIT"
-        ))
-    })?;
+    let text =
+        text.map_err(|err| err.fail(target, "; pass --wit PATH with the interface's WIT"))?;
     let description = transport::discovery::Document::parse(&text).map_err(|err| {
         Fail::call(format!(
             "{target} described itself in a form not understood ({err}); pass --wit PATH"

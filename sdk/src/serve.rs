@@ -121,7 +121,9 @@ impl Extension {
     /// extension is ready.
     ///
     /// Each bound address is printed on stdout as `listening URL` (with the
-    /// port actually bound, so `:0` can be used), then `ready`.
+    /// port actually bound, so `:0` can be used), then `ready`: every
+    /// listener is bound and takes calls. Whether the backend answers is
+    /// `/readyz`'s (the `readiness` check), not `ready`'s.
     ///
     /// # Errors
     ///

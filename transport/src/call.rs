@@ -174,6 +174,11 @@ impl CallFailure {
         &self.what
     }
 
+    /// The I/O error the call failed with.
+    pub fn io_error(&self) -> &io::Error {
+        &self.source
+    }
+
     /// What went wrong, without the call's name.
     pub fn reason(&self) -> String {
         match self.source.kind() {

@@ -7,7 +7,8 @@
 //! - **plain**: upstream wRPC 0.17 framing, one connection per call: version
 //!   byte `0x00`, the instance and function names, then frames
 //!   `{path, data}` until the sender shuts down its half of the connection;
-//! - **pooled**: after the preface `FE 77 70 01` both ways, a connection
+//! - **pooled**: after the preface (`FE 77 70 02 0A` or `FE 77 70 01` from
+//!   the client, `FE 77 70 01` from the server), a connection
 //!   carries calls one after another as tagged messages (`CALL`, `DATA`,
 //!   `END`, `GOAWAY`, `ERROR`), so a client keeps it open between calls.
 
@@ -18,8 +19,15 @@ use crate::Limits;
 /// The upstream framing version byte.
 pub const PLAIN_VERSION: u8 = 0x00;
 
-/// The pooled dialect's preface, sent by the client and echoed by the server.
+/// The pooled dialect's preface: the server's answer, and what clients
+/// before the line preface sent.
 pub const POOL_PREFACE: [u8; 4] = [0xFE, b'w', b'p', 0x01];
+
+/// The preface a client sends: [`POOL_PREFACE`] with version 2 and a
+/// newline, which makes a line-oriented server (HTTP, Redis, SMTP…)
+/// answer at once, so the client can tell it is not wRPC. The server
+/// answers [`POOL_PREFACE`] to either.
+pub const LINE_PREFACE: [u8; 5] = [0xFE, b'w', b'p', 0x02, b'\n'];
 
 /// Most bytes of an `ERROR` message's text.
 pub const MAX_ERROR_TEXT: u32 = 4096;
@@ -273,16 +281,13 @@ impl Parser {
                             self.state = State::PlainHeader;
                         }
                         b if b == POOL_PREFACE[0] => {
-                            if buf.len() < POOL_PREFACE.len() {
-                                if !POOL_PREFACE.starts_with(buf) {
-                                    return Err(FrameError::UnsupportedVersion(first));
-                                }
+                            let Some(len) = preface_len(buf) else {
+                                return Err(FrameError::UnsupportedVersion(first));
+                            };
+                            if len == 0 {
                                 return Ok(None);
                             }
-                            if buf[..POOL_PREFACE.len()] != POOL_PREFACE {
-                                return Err(FrameError::UnsupportedVersion(first));
-                            }
-                            buf.advance(POOL_PREFACE.len());
+                            buf.advance(len);
                             self.dialect = Some(Dialect::Pooled);
                             self.state = State::Messages;
                             return Ok(Some(Event::Preface));
@@ -570,9 +575,30 @@ pub fn put_plain_header(buf: &mut BytesMut, instance: &str, func: &str) {
     put_name(buf, func);
 }
 
-/// Appends the pooled preface.
+/// Appends the pooled preface (the server's answer).
 pub fn put_preface(buf: &mut BytesMut) {
     buf.put_slice(&POOL_PREFACE);
+}
+
+/// Appends the client's line preface.
+pub fn put_line_preface(buf: &mut BytesMut) {
+    buf.put_slice(&LINE_PREFACE);
+}
+
+/// The length of the client preface at the front of `buf` (either form);
+/// `Some(0)` when more bytes are needed, `None` when it is neither.
+fn preface_len(buf: &[u8]) -> Option<usize> {
+    let mut partial = false;
+    for preface in [&POOL_PREFACE[..], &LINE_PREFACE[..]] {
+        if buf.len() >= preface.len() {
+            if buf[..preface.len()] == *preface {
+                return Some(preface.len());
+            }
+        } else if preface.starts_with(buf) {
+            partial = true;
+        }
+    }
+    partial.then_some(0)
 }
 
 /// Appends a pooled `CALL`.
@@ -789,5 +815,28 @@ mod tests {
             matches!(p.next(&mut wire), Ok(Some(Event::Data { last: true, ref bytes, .. })) if &bytes[..] == b"456789")
         );
         assert!(p.at_boundary());
+    }
+
+    #[test]
+    fn a_server_takes_either_preface_byte_by_byte() {
+        for preface in [&POOL_PREFACE[..], &LINE_PREFACE[..]] {
+            let mut p = Parser::server(Limits::DEFAULT);
+            let mut wire = BytesMut::new();
+            for (i, b) in preface.iter().enumerate() {
+                wire.put_u8(*b);
+                let want = if i + 1 == preface.len() {
+                    Some(Event::Preface)
+                } else {
+                    None
+                };
+                assert_eq!(p.next(&mut wire), Ok(want));
+            }
+            assert_eq!(p.dialect(), Some(Dialect::Pooled));
+        }
+        let mut wire = BytesMut::from(&[0xFE, b'w', b'p', 0x03][..]);
+        assert_eq!(
+            Parser::server(Limits::DEFAULT).next(&mut wire),
+            Err(FrameError::UnsupportedVersion(0xFE))
+        );
     }
 }

@@ -333,3 +333,68 @@ async fn goaway_on_a_reused_connection_is_retried_once() {
     }
     assert_eq!(seen, ["answered", "goaway", "answered"]);
 }
+
+/// A pooled server from before the line preface closes on `FE 77 70 02`:
+/// the client asks once more with `FE 77 70 01` and keeps the pooled dialect.
+/// A hand-written server closes any connection opening with the line
+/// preface and serves calls on one opening with the first preface.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_the_line_preface_still_pools() {
+    use bytes::BytesMut;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use transport::frame::{self, Dialect, Event, Parser, LINE_PREFACE, POOL_PREFACE};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
+    tokio::spawn(async move {
+        loop {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let seen = seen_tx.clone();
+            tokio::spawn(async move {
+                let mut first = [0u8; 4];
+                sock.read_exact(&mut first).await.unwrap();
+                if first[..] != POOL_PREFACE {
+                    assert_eq!(first[..], LINE_PREFACE[..4]);
+                    seen.send("closed on the line preface").unwrap();
+                    return;
+                }
+                seen.send("pooled").unwrap();
+                let mut buf = BytesMut::from(&POOL_PREFACE[..]);
+                let mut parser = Parser::server(Limits::DEFAULT);
+                loop {
+                    let ev = loop {
+                        if let Some(ev) = parser.next(&mut buf).unwrap() {
+                            break ev;
+                        }
+                        if sock.read_buf(&mut buf).await.unwrap() == 0 {
+                            return;
+                        }
+                    };
+                    let mut out = BytesMut::new();
+                    match ev {
+                        Event::Preface => frame::put_preface(&mut out),
+                        Event::End => {
+                            frame::put_frame(&mut out, Dialect::Pooled, &[], &string("ok"));
+                            frame::put_end(&mut out);
+                        }
+                        _ => continue,
+                    }
+                    sock.write_all(&out).await.unwrap();
+                }
+            });
+        }
+    });
+    let (client, stream) = client(&format!("tcp://{addr}"));
+    assert_eq!(common::echo(&client, "one", &[]).await.unwrap(), "ok");
+    assert_eq!(common::echo(&client, "two", &[]).await.unwrap(), "ok");
+    assert!(!stream.is_plain());
+    let mut seen = Vec::new();
+    while let Ok(s) = seen_rx.try_recv() {
+        seen.push(s);
+    }
+    // A second connection, if the first was not reused yet, opens with the
+    // first preface straight away.
+    assert_eq!(seen[..2], ["closed on the line preface", "pooled"]);
+    assert!(seen[2..].iter().all(|s| *s == "pooled"), "{seen:?}");
+}

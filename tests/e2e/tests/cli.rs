@@ -262,25 +262,73 @@ fn a_function_the_extension_lacks(transport: Transport) {
         .prints("\"echo to anonymous: hi\"\n");
 }
 
-/// Nothing serves the target: exit 1 with one line naming the call and the
-/// target, with and without `--wit`.
+/// Nothing serves the target: exit 1 with one line. On a stream transport
+/// nothing listens there, which the line says, the same with and without
+/// `--wit`; over NATS nobody answers the call.
 fn unreachable_target(transport: Transport) {
     let nats = Nats::start().unwrap();
     let target = unserved_target(transport, &nats);
     let get = format!("{STORE}.get");
-    let line = kv(&target, &get, &["b", "k"]).fails(1).to_string();
-    let prefix = format!("wrpc-ext: `{get}` via {}: ", shown(&target));
-    assert!(line.starts_with(&prefix), "{line}");
-    let line = wrpc_ext(&["call", &target, &get, "b", "k", "--timeout", "5s"])
+    let with_wit = kv(&target, &get, &["b", "k"]).fails(1).to_string();
+    let without = wrpc_ext(&["call", &target, &get, "b", "k", "--timeout", "5s"])
         .fails(1)
         .to_string();
-    assert!(
-        line.starts_with(&format!(
-            "wrpc-ext: {} did not describe itself (",
-            shown(&target)
-        )) && line.ends_with("); pass --wit PATH with the interface's WIT"),
-        "{line}"
-    );
+    let why = match transport {
+        Transport::Nats => {
+            let prefix = format!("wrpc-ext: `{get}` via {}: ", shown(&target));
+            assert!(with_wit.starts_with(&prefix), "{with_wit}");
+            assert!(
+                without.starts_with(&format!(
+                    "wrpc-ext: {} did not describe itself (",
+                    shown(&target)
+                )) && without.ends_with("); pass --wit PATH with the interface's WIT"),
+                "{without}"
+            );
+            return;
+        }
+        Transport::Unix => "no such socket",
+        _ => "connection refused",
+    };
+    let expected = format!("wrpc-ext: nothing listens at {} ({why})", shown(&target));
+    assert_eq!(with_wit, expected);
+    assert_eq!(without, expected);
+}
+
+/// `wrpc-ext` pointed at servers that are not wRPC, both bound by real
+/// processes: a redis-server and an extension's HTTP endpoint
+/// (`/metrics`). `call` (with and without `--wit`) and `describe` fail at
+/// once in one line saying so, with what the server answered.
+#[test]
+fn a_server_that_is_not_wrpc_is_named_as_such() {
+    let redis = Redis::start().unwrap();
+    let served = serve(Transport::Tcp, &example("echo").unwrap(), &[]);
+    let cases = [
+        (
+            format!("tcp://127.0.0.1:{}", redis.port()),
+            "it answered `-ERR unknown command",
+            "(the Redis protocol, RESP)",
+        ),
+        (
+            format!("tcp://{}", served.ext.http_addr()),
+            "it answered `HTTP/1.1 400 Bad Request` (an HTTP server)",
+            "(an HTTP server)",
+        ),
+    ];
+    let get = format!("{STORE}.get");
+    for (target, answered, looks_like) in &cases {
+        let prefix = format!("wrpc-ext: {target} is not a wRPC server: {answered}");
+        for run in [
+            kv(target, &get, &["b", "k"]),
+            wrpc_ext(&["call", target, &get, "b", "k"]),
+            wrpc_ext(&["describe", target]),
+        ] {
+            let line = run.fails(1);
+            assert!(
+                line.starts_with(&prefix) && line.ends_with(looks_like),
+                "{line}"
+            );
+        }
+    }
 }
 
 /// A target that accepts and never answers: `--timeout` bounds the whole
@@ -428,4 +476,67 @@ fn wit_style_arguments() {
         kv(target, &list_keys, &["w", "some(-1)"]).fails(2),
         "wrpc-ext: parameter 2 (cursor): some: expected u64, got -1"
     );
+}
+
+/// `new --world` naming a world the WIT does not define: exit 2, one line
+/// listing the worlds it does define; nothing is created.
+#[test]
+fn new_with_an_unknown_world_lists_the_worlds() {
+    let dir = std::env::temp_dir().join(format!("new-unknown-world-{}", std::process::id()));
+    let sdk = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sdk");
+    let run = wrpc_ext(&[
+        "new",
+        "stock",
+        "--wit",
+        INVENTORY_WIT,
+        "--world",
+        "nope",
+        "--sdk-path",
+        sdk,
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    let line = run.fails(2);
+    assert_eq!(
+        line,
+        "wrpc-ext: no world `nope`; the worlds of example:inventory@0.1.0 are: extension, client"
+    );
+    assert!(!dir.exists());
+}
+
+/// A standalone scaffold has tokio, with its `time` feature, among its
+/// `[dependencies]` (the tutorial bounds backend calls with
+/// `tokio::time::timeout`), and no `[dev-dependencies]` of its own.
+/// (`scripts/check-scaffold.sh` builds, tests and lints such a crate.)
+#[test]
+fn new_puts_tokio_in_the_dependencies() {
+    let dir = std::env::temp_dir().join(format!("new-tokio-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let sdk = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sdk");
+    let run = wrpc_ext(&[
+        "new",
+        "stock",
+        "--wit",
+        INVENTORY_WIT,
+        "--world",
+        "extension",
+        "--sdk-path",
+        sdk,
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let deps = manifest
+        .split("\n[dependencies]\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .unwrap_or_default();
+    assert!(
+        deps.lines()
+            .any(|l| l.starts_with("tokio = ") && l.contains("\"time\"")),
+        "{manifest}"
+    );
+    assert!(!manifest.contains("[dev-dependencies]"), "{manifest}");
 }

@@ -48,9 +48,9 @@ fn echo_extension_not_running(transport: Transport) {
     assert_eq!(run.code, Some(1), "{run:#?}");
     assert!(run.stdout.is_empty(), "{run:#?}");
     let reason = match transport {
-        Transport::Nats => "nothing is serving it (no NATS responders)",
-        Transport::Unix => "No such file or directory",
-        _ => "Connection refused",
+        Transport::Nats => "nothing is serving it (no NATS responders)".to_string(),
+        Transport::Unix => format!("nothing listens at {target} (no such socket)"),
+        _ => format!("nothing listens at {target} (connection refused)"),
     };
     assert!(
         run.stderr.starts_with(&format!(

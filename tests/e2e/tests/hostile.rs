@@ -311,3 +311,50 @@ fn ten_thousand_idle_connections() {
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
 }
+
+/// A guest `set`s a 3 MiB value through the host to keyvalue-redis started
+/// with `--max-frame 1048576`: the guest's error names the extension's
+/// limit and its value (not "Broken pipe"), and the extension still serves.
+fn value_over_max_frame_names_the_limit(scheme: &str) {
+    let stack = Stack::start(&["--max-frame", "1048576"]);
+    let manifest = "name: big\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: { SCENARIO: big, BUCKET: limits }\nwrpc:\n  - wasi:keyvalue\n";
+    let target = if scheme == "nats" {
+        stack.nats.url()
+    } else {
+        stack.target(scheme)
+    };
+    let run = run_host(
+        manifest,
+        KV_GUEST.as_ref(),
+        &["--wrpc-target", &target],
+        RUN_LIMIT,
+    )
+    .unwrap();
+    assert!(
+        run.code != Some(0)
+            && run.stdout.contains("FAIL: set big")
+            && run.stdout.contains("max-frame limit of 1048576"),
+        "the guest must read which limit it broke:\n{run:#?}"
+    );
+    stack.normal_call();
+}
+
+#[test]
+fn value_over_max_frame_names_the_limit_tcp() {
+    value_over_max_frame_names_the_limit("tcp");
+}
+
+#[test]
+fn value_over_max_frame_names_the_limit_unix() {
+    value_over_max_frame_names_the_limit("unix");
+}
+
+#[test]
+fn value_over_max_frame_names_the_limit_ws() {
+    value_over_max_frame_names_the_limit("ws");
+}
+
+#[test]
+fn value_over_max_frame_names_the_limit_nats() {
+    value_over_max_frame_names_the_limit("nats");
+}

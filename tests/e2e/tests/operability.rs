@@ -260,6 +260,40 @@ fn readyz_names_each_listener_and_follows_the_nats_connection() {
     assert!(up.contains("ok listener nats://"), "{up}");
 }
 
+/// `ready` on stdout means the listeners are bound and take calls, not that
+/// the backend answers (docs/WRITING-AN-EXTENSION.md, section 5): started
+/// while its Redis is down, keyvalue-redis prints `ready`, `/readyz`
+/// answers 503 naming the backend and `keyvalue-redis healthcheck` (what
+/// scripts/demo.sh waits on) exits 1; once Redis is up, both say ready.
+#[test]
+fn ready_on_stdout_is_bound_and_readyz_is_the_backend_too() {
+    let mut redis = Redis::start().unwrap();
+    redis.stop();
+    let kv = Extension::start(
+        "keyvalue-redis",
+        &["--redis-url".into(), redis.url()],
+        &["tcp://127.0.0.1:0".into()],
+    )
+    .unwrap();
+    // `Extension::start` returned: `ready` was the last line on its stdout.
+    let (status, body) = kv.http_get("/readyz").unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("FAIL backend"), "{body}");
+    let probe = || {
+        std::process::Command::new(harness::bin("keyvalue-redis").unwrap())
+            .args(["healthcheck", kv.http_addr()])
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(probe(), Some(1));
+
+    redis.restart().unwrap();
+    wait_for(&kv, |status, _| status == 200);
+    assert_eq!(probe(), Some(0));
+}
+
 /// Polls `/readyz` until `cond` holds (NATS' reconnects take their own
 /// time), for at most 30 s; returns the body that satisfied it.
 fn wait_for(ext: &Extension, cond: impl Fn(u16, &str) -> bool) -> String {

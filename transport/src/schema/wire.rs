@@ -324,7 +324,7 @@ pub enum ValueError {
         max: u32,
     },
     /// A string, byte list or resource handle declares more bytes than allowed.
-    #[error("a value of {len} bytes exceeds the limit of {max}")]
+    #[error("a value of {len} bytes exceeds the max-frame limit of {max}")]
     TooManyBytes {
         /// The declared length.
         len: u64,

@@ -83,6 +83,8 @@ pub(crate) struct Demux {
     blocked: Vec<Waker>,
     ending: Ending,
     saw_any: bool,
+    /// The call failed by the peer's `ERROR` (not by the connection).
+    answered_error: bool,
 }
 
 impl Demux {
@@ -98,6 +100,7 @@ impl Demux {
             blocked: Vec::new(),
             ending: Ending::Ended,
             saw_any: false,
+            answered_error: false,
         }
     }
 
@@ -248,6 +251,7 @@ impl Conn {
             blocked: Vec::new(),
             ending: Ending::Open,
             saw_any: false,
+            answered_error: false,
         };
         seq
     }
@@ -290,6 +294,7 @@ impl ReadSide {
                 }
                 Ok(Some(Event::Error(msg))) => {
                     self.demux.saw_any = true;
+                    self.demux.answered_error = true;
                     self.demux.fail(
                         io::ErrorKind::Other,
                         format!("the extension failed the call: {msg}"),
@@ -351,6 +356,32 @@ impl ReadSide {
     /// ended or failed).
     pub(crate) fn poll_first_event(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         self.pump(cx, |d| d.saw_any)
+    }
+
+    /// Why the current call's input was refused (it broke the framing or a
+    /// limit), if it was.
+    pub(crate) fn refusal(&self) -> Option<&str> {
+        match &self.demux.ending {
+            Ending::Failed(io::ErrorKind::InvalidData, msg) => Some(msg),
+            _ => None,
+        }
+    }
+
+    /// What a caller's failed write means: the server's `ERROR`, when one
+    /// is already readable (a server refusing a call's input answers
+    /// `ERROR` naming the limit before it closes), else `err` itself.
+    pub(crate) fn explain_write_error(&mut self, err: io::Error) -> io::Error {
+        if self.demux.side != Side::Client {
+            return err;
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        let _ = self.pump(&mut cx, |_| false);
+        match &self.demux.ending {
+            Ending::Failed(kind, msg) if self.demux.answered_error => {
+                io::Error::new(*kind, msg.clone())
+            }
+            _ => err,
+        }
     }
 
     /// Whether the server refused the current call before answering it
@@ -628,7 +659,11 @@ impl AsyncWrite for CallTx {
             MAX_CHUNK
         };
         let hold = root && self.shared.hold_root;
-        conn.write().poll_frame(cx, &self.path, buf, max, hold)
+        let written = conn.write().poll_frame(cx, &self.path, buf, max, hold);
+        match written {
+            Poll::Ready(Err(err)) => Poll::Ready(Err(conn.read().explain_write_error(err))),
+            other => other,
+        }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -15,7 +15,7 @@ use tracing::{debug, info};
 
 use super::call::{CallRx, CallShared, CallTx, Conn, OnDone, Side};
 use super::io::{poll_fn_mut, Inbound, Outbound};
-use super::{connect_io, StreamTarget};
+use super::{connect_io, StreamTarget, UnusableTarget};
 use crate::frame::{self, Dialect, Event, Parser};
 use crate::schema::ScanPlan;
 use crate::Limits;
@@ -181,7 +181,7 @@ impl StreamClient {
         };
         match sent {
             Ok(Ok(())) => {}
-            Ok(Err(err)) => return Ok(Err(err)),
+            Ok(Err(err)) => return Ok(Err(conn.read().explain_write_error(err))),
             Err(_) => {
                 return Ok(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
@@ -228,12 +228,17 @@ impl StreamClient {
 
     async fn connect(&self, deadline: Instant) -> io::Result<Arc<Conn>> {
         let pool = &self.0;
-        if pool.dialect.load(Ordering::Relaxed) != PLAIN {
-            match self.connect_pooled(deadline).await {
+        // The line preface first; a server closing on it may be one of ours
+        // from before it (asked once more with the first preface), or an
+        // upstream server (which closes on either).
+        let mut line = pool.dialect.load(Ordering::Relaxed) == UNKNOWN;
+        while pool.dialect.load(Ordering::Relaxed) != PLAIN {
+            match self.connect_pooled(deadline, line).await {
                 Ok(conn) => {
                     pool.dialect.store(POOLED, Ordering::Relaxed);
                     return Ok(conn);
                 }
+                Err(Negotiation::Refused(_)) if line => line = false,
                 Err(Negotiation::Refused(why)) => {
                     info!(target = %pool.target, "the server does not keep connections open ({why}); using one connection per call");
                     pool.dialect.store(PLAIN, Ordering::Relaxed);
@@ -249,7 +254,13 @@ impl StreamClient {
         )))
     }
 
-    async fn connect_pooled(&self, deadline: Instant) -> Result<Arc<Conn>, Negotiation> {
+    /// Opens a pooled connection, sending the line preface (`line`) or the
+    /// first one.
+    async fn connect_pooled(
+        &self,
+        deadline: Instant,
+        line: bool,
+    ) -> Result<Arc<Conn>, Negotiation> {
         let pool = &self.0;
         let (rd, wr) = connect_io(&pool.target, &pool.connect_headers, deadline)
             .await
@@ -259,7 +270,11 @@ impl StreamClient {
             Outbound::new(wr, Dialect::Pooled),
             pool.limits,
         ));
-        conn.write().push(frame::put_preface);
+        conn.write().push(if line {
+            frame::put_line_preface
+        } else {
+            frame::put_preface
+        });
         let answer = tokio::time::timeout_at(deadline, async {
             poll_fn_mut(|cx| conn.write().poll_flush(cx)).await?;
             poll_fn_mut(|cx| conn.read().inbound.poll_event(cx))
@@ -271,6 +286,17 @@ impl StreamClient {
             Ok(Ok(Some(Event::Preface))) => Ok(conn),
             Ok(Ok(None)) => Err(Negotiation::Refused("it closed the connection".into())),
             Ok(Ok(Some(other))) => Err(Negotiation::Refused(format!("it answered {other:?}"))),
+            // A wRPC server answers the preface or closes: anything else
+            // answering is not one.
+            Ok(Err(err))
+                if err.kind() == io::ErrorKind::InvalidData
+                    && !conn.read().inbound.buffered().is_empty() =>
+            {
+                Err(Negotiation::Failed(UnusableTarget::not_wrpc(
+                    &pool.target,
+                    conn.read().inbound.buffered(),
+                )))
+            }
             Ok(Err(err)) if is_refusal(&err) => Err(Negotiation::Refused(err.to_string())),
             Ok(Err(err)) => Err(Negotiation::Failed(err)),
             Err(_) => Err(Negotiation::Failed(io::Error::new(

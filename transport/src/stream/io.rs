@@ -66,6 +66,11 @@ impl Inbound {
         &self.parser
     }
 
+    /// The bytes read and not yet parsed.
+    pub(crate) fn buffered(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// The next event; `Ready(Ok(None))` at the end of input.
     pub(crate) fn poll_event(
         &mut self,
@@ -110,6 +115,26 @@ impl Inbound {
                     ))));
                 }
             }
+        }
+    }
+}
+
+impl Inbound {
+    /// Reads and drops the rest of the input, unparsed, until its end (after
+    /// a refused call, whose framing cannot be trusted any more).
+    pub(crate) fn poll_discard(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            if self.eof {
+                return Poll::Ready(Ok(()));
+            }
+            self.buf.clear();
+            self.buf.reserve(BUSY_READ);
+            let n = ready!(tokio_util::io::poll_read_buf(
+                self.rd.as_mut(),
+                cx,
+                &mut self.buf
+            ))?;
+            self.eof = n == 0;
         }
     }
 }

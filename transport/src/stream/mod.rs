@@ -5,6 +5,7 @@ mod call;
 mod client;
 mod io;
 mod server;
+mod unusable;
 pub mod ws;
 
 use core::fmt;
@@ -18,6 +19,7 @@ use tokio::time::Instant;
 pub use call::{CallRx, CallTx, STREAM_BUFFER};
 pub use client::{Request, StreamClient, MAX_IDLE, POOL_IDLE};
 pub use server::{serve, Listener};
+pub use unusable::UnusableTarget;
 
 use self::io::{BoxRead, BoxWrite};
 use crate::endpoint::{Endpoint, WsEndpoint};
@@ -96,12 +98,14 @@ pub(crate) async fn connect_io(
     headers: &[(String, String)],
     deadline: Instant,
 ) -> stdio::Result<(BoxRead, BoxWrite)> {
+    let refused = |err| UnusableTarget::on_connect(target, err);
     match target {
         StreamTarget::Tcp { host, port } => {
             let stream =
                 tokio::time::timeout_at(deadline, TcpStream::connect((host.as_str(), *port)))
                     .await
-                    .map_err(|_| timed_out("connecting"))??;
+                    .map_err(|_| timed_out("connecting"))?
+                    .map_err(refused)?;
             stream.set_nodelay(true)?;
             let (rd, wr) = stream.into_split();
             Ok(boxed(rd, wr))
@@ -109,7 +113,8 @@ pub(crate) async fn connect_io(
         StreamTarget::Unix(path) => {
             let stream = tokio::time::timeout_at(deadline, UnixStream::connect(path))
                 .await
-                .map_err(|_| timed_out("connecting"))??;
+                .map_err(|_| timed_out("connecting"))?
+                .map_err(refused)?;
             let (rd, wr) = stream.into_split();
             Ok(boxed(rd, wr))
         }
@@ -122,7 +127,8 @@ pub(crate) async fn connect_io(
             let left = deadline.saturating_duration_since(Instant::now());
             let stream = ws::connect(&ws.url(), headers, &tls, ws::WsLimits::default(), left)
                 .await
-                .map_err(ws_error)?;
+                .map_err(ws_error)
+                .map_err(refused)?;
             let (rd, wr) = tokio::io::split(stream);
             Ok(boxed(rd, wr))
         }

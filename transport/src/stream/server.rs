@@ -255,7 +255,10 @@ async fn connection(accepted: Accepted, registry: Arc<Registry>, opts: ServeOpti
             Ok(Err(err)) => {
                 let err = io::Error::from(err);
                 return match err.kind() {
-                    io::ErrorKind::InvalidData => warn!(peer = who, "dropped connection: {err}"),
+                    io::ErrorKind::InvalidData => {
+                        warn!(peer = who, "dropped connection: {err}");
+                        Box::pin(refuse(&conn, &err.to_string())).await;
+                    }
                     _ => debug!(peer = who, %err, "connection failed"),
                 };
             }
@@ -364,6 +367,14 @@ async fn serve_call(
     if let Err(why) = &outcome {
         warn!(peer = who, "call to `{instance}.{func}` failed: {why}");
     }
+    let refusal = conn.read().refusal().map(str::to_string);
+    if let Some(why) = refusal {
+        // The input broke the framing or a limit: the caller is told which
+        // (pooled dialect), and the connection closes.
+        conn.write().set_ended(true);
+        Box::pin(refuse(conn, &why)).await;
+        return false;
+    }
     match (outcome, dialect) {
         (Ok(()), Dialect::Pooled) => conn.write().push(frame::put_end),
         (Err(msg), Dialect::Pooled) => conn.write().push(|buf| frame::put_error(buf, &msg)),
@@ -397,6 +408,25 @@ async fn flush(conn: &Conn, limit: Duration) -> io::Result<()> {
     tokio::time::timeout(limit, poll_fn_mut(|cx| conn.write().poll_flush(cx)))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the peer stopped reading"))?
+}
+
+/// Ends a connection whose input broke the framing or a limit (`why` names
+/// it). A pooled peer gets `ERROR` with `why`; then the write side closes
+/// and the input is read and dropped for at most [`GOAWAY_LINGER`], so a
+/// caller still writing the refused call is not reset before it reads why.
+/// The plain dialect (upstream's) has no message for it: its caller reads
+/// only the end of the connection.
+async fn refuse(conn: &Conn, why: &str) {
+    if conn.write().dialect() == Dialect::Pooled {
+        conn.write().push(|buf| {
+            frame::put_error(buf, &format!("refused the call's input: {why}"));
+        });
+    }
+    let _ = tokio::time::timeout(GOAWAY_LINGER, async {
+        poll_fn_mut(|cx| conn.write().poll_shutdown(cx)).await?;
+        poll_fn_mut(|cx| conn.read().inbound.poll_discard(cx)).await
+    })
+    .await;
 }
 
 /// Tells a pooled peer that no further call will be taken, closes the write
