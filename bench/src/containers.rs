@@ -86,7 +86,7 @@ pub fn measure(progress: impl Fn(&str)) -> anyhow::Result<Vec<Row>> {
     drop(msg);
 
     progress("host");
-    let dir = harness::temp_dir("bench-host")?;
+    let dir = harness::TempDir::new("bench-host")?;
     std::fs::copy(guests::MSG_HANDLER, dir.join("handler.wasm"))?;
     std::fs::write(
         dir.join("workload.yaml"),

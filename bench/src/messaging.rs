@@ -73,22 +73,14 @@ pub struct MessagingStack {
     nats: Nats,
     redis: Redis,
     kv: Extension,
-    _dir: TempDir,
-}
-
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    _dir: harness::TempDir,
 }
 
 impl MessagingStack {
     /// Starts nats-server (JetStream), redis-server and keyvalue-redis.
     pub fn start() -> anyhow::Result<Self> {
-        let dir = TempDir(harness::temp_dir("bench-js")?);
-        let store = dir.0.display().to_string();
+        let dir = harness::TempDir::new("bench-js")?;
+        let store = dir.display().to_string();
         let nats = Nats::start_with(&["-js", "-sd", &store])?;
         let redis = Redis::start()?;
         let kv = Extension::start(

@@ -9,11 +9,11 @@
 //! binary it is given (`bench compare` runs two builds' hosts).
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use harness::{example, run_host_at, temp_dir, Extension, HostRun, Nats, Redis};
+use harness::{example, run_host_at, Extension, HostRun, Nats, Redis, TempDir};
 
 use crate::report::{field, Rate, Stats, Transport};
 
@@ -44,7 +44,7 @@ pub struct Stack {
     bytes: Option<Extension>,
     nats: Nats,
     redis: Redis,
-    sockets: PathBuf,
+    sockets: TempDir,
 }
 
 impl Stack {
@@ -62,7 +62,7 @@ impl Stack {
     fn start_with(bytes: bool) -> anyhow::Result<Self> {
         let redis = Redis::start()?;
         let nats = Nats::start()?;
-        let sockets = temp_dir("bench-sockets")?;
+        let sockets = TempDir::new("bench-sockets")?;
         let listen = |name: &str| {
             vec![
                 nats.url(),
@@ -127,12 +127,6 @@ impl Stack {
             Transport::Unix => ext.address("unix").context("no unix listener")?.into(),
             Transport::Ws => ext.address("ws").context("no ws listener")?.into(),
         })
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.sockets);
     }
 }
 

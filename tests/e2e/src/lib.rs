@@ -3,7 +3,7 @@
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use harness::{Extension, HostRun, Nats, Tls};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -13,6 +13,7 @@ pub use guests::{
     BLOBSTORE_FILESYSTEM, BLOB_GUEST, CONFIG_GUEST, ECHO_GUEST, ECHO_RELAY, ECHO_SERVICE,
     INVENTORY_GUEST, KV_GUEST, LABEL_GUEST, MSG_GUEST, MSG_HANDLER, STREAMS_GUEST, STREAMS_SERVICE,
 };
+pub use harness::TempDir;
 
 pub mod s3;
 
@@ -66,30 +67,6 @@ pub struct Served {
     _dir: Option<TempDir>,
 }
 
-/// A temporary directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    /// A new empty directory.
-    pub fn new(what: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "wrpc-e2e-{what}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
 /// Starts the extension at `binary` with `args`, serving on `transport`.
 pub fn serve(transport: Transport, binary: &Path, args: &[String]) -> Served {
     serve_with_env(transport, binary, args, &[])
@@ -114,8 +91,8 @@ pub fn serve_with_env(
         }
         Transport::Tcp => "tcp://127.0.0.1:0".into(),
         Transport::Unix => {
-            let d = TempDir::new("sock");
-            let path = d.0.join("ext.sock");
+            let d = TempDir::new("sock").unwrap();
+            let path = d.path().join("ext.sock");
             dir = Some(d);
             format!("unix://{}", path.display())
         }
@@ -204,7 +181,7 @@ pub fn silent_target(
         }
         Transport::Unix => {
             // The kernel accepts into the backlog; nobody ever reads.
-            let path = dir.0.join("silent.sock");
+            let path = dir.path().join("silent.sock");
             let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
             (format!("unix://{}", path.display()), Box::new(listener))
         }

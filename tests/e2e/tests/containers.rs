@@ -93,7 +93,7 @@ fn host_container_runs_the_workload_through_the_extension_container() {
     require_image(HOST_IMAGE);
     let redis = Redis::start().unwrap();
     let kv = kv_container("kv-for-host", &redis, &["tcp://127.0.0.1:0"], &[]);
-    let dir = harness::temp_dir("host-container").unwrap();
+    let dir = harness::TempDir::new("host-container").unwrap();
     std::fs::copy(KV_GUEST, dir.join("guest.wasm")).unwrap();
     std::fs::write(
         dir.join("workload.yaml"),
@@ -127,7 +127,7 @@ fn stopped_sidecar_gives_error_values_and_a_restart_recovers() {
     let redis = Redis::start().unwrap();
     let nats = Nats::start().unwrap();
     let nats_target = format!("{}/sidecar", nats.url());
-    let dir = harness::temp_dir("sidecar-socket").unwrap();
+    let dir = harness::TempDir::new("sidecar-socket").unwrap();
     make_readable(&dir).unwrap();
     let socket = dir.join("kv.sock");
     let unix = format!("unix://{}", socket.display());
@@ -343,7 +343,7 @@ fn classic_pod_plays_and_its_workload_answers_through_the_sidecars() {
     let classic =
         std::fs::read_to_string(k8s_render::Form::Classic.path(&k8s_render::k8s_dir())).unwrap();
     let mut docs = k8s_render::parse_documents(&classic).unwrap();
-    let components = harness::temp_dir("pod-components").unwrap();
+    let components = harness::TempDir::new("pod-components").unwrap();
     std::fs::copy(e2e::MSG_HANDLER, components.join("msg_handler.wasm")).unwrap();
     make_readable(&components).unwrap();
     for doc in docs.iter_mut() {
@@ -370,7 +370,7 @@ fn classic_pod_plays_and_its_workload_answers_through_the_sidecars() {
         &redis.url(),
     );
     let play = k8s_render::podman::prepare(docs).unwrap();
-    let dir = harness::temp_dir("pod").unwrap();
+    let dir = harness::TempDir::new("pod").unwrap();
     let manifest = dir.join("workload.yaml");
     std::fs::write(&manifest, &play.yaml).unwrap();
     let mut played = Played {

@@ -58,11 +58,11 @@ fn run(name: &str, data: &Path) -> HostRun {
 /// counts on from the first, and the file holds the count.
 #[test]
 fn local_counter_counts_on_across_runs_in_its_file() {
-    let data = TempDir::new("demo-local");
-    let first = run("local", &data.0);
+    let data = TempDir::new("demo-local").unwrap();
+    let first = run("local", data.path());
     assert_success(&first, "hello from the local counter: visit number 1");
-    assert!(data.0.join("counter.kv").is_file(), "{first:#?}");
-    let second = run("local", &data.0);
+    assert!(data.path().join("counter.kv").is_file(), "{first:#?}");
+    let second = run("local", data.path());
     assert_success(&second, "hello from the local counter: visit number 2");
 }
 
@@ -70,9 +70,9 @@ fn local_counter_counts_on_across_runs_in_its_file() {
 /// container listed through `blobstore-s3:admin` and deleted at the end.
 #[test]
 fn local_blob_demo_runs_on_a_directory() {
-    let data = TempDir::new("demo-local-blob");
-    std::fs::create_dir(data.0.join("blobs")).unwrap();
-    let run = run("local-blob", &data.0);
+    let data = TempDir::new("demo-local-blob").unwrap();
+    std::fs::create_dir(data.path().join("blobs")).unwrap();
+    let run = run("local-blob", data.path());
     assert_success(&run, "containers: demo-photos");
     assert!(
         run.stdout
@@ -83,16 +83,16 @@ fn local_blob_demo_runs_on_a_directory() {
         run.stdout.contains("deleted container demo-photos"),
         "{run:#?}"
     );
-    assert!(!data.0.join("blobs/demo-photos").exists(), "{run:#?}");
+    assert!(!data.path().join("blobs/demo-photos").exists(), "{run:#?}");
 }
 
 /// The same blob demo through another component of the workload, linked in
 /// process: `files` exports wasi:blobstore on its preopened directory.
 #[test]
 fn linked_blob_demo_runs_through_the_other_component() {
-    let data = TempDir::new("demo-linked");
-    std::fs::create_dir(data.0.join("linked")).unwrap();
-    let run = run("linked", &data.0);
+    let data = TempDir::new("demo-linked").unwrap();
+    std::fs::create_dir(data.path().join("linked")).unwrap();
+    let run = run("linked", data.path());
     assert_success(&run, "containers: demo-photos");
     assert!(
         run.stdout
@@ -104,7 +104,7 @@ fn linked_blob_demo_runs_through_the_other_component() {
         "{run:#?}"
     );
     assert!(
-        data.0.join("linked/.blobstore-partial").is_dir(),
+        data.path().join("linked/.blobstore-partial").is_dir(),
         "the bodies were staged by `files` in its directory: {run:#?}"
     );
 }

@@ -81,8 +81,8 @@ fn keyvalue_in_memory_serves_every_call_without_a_backend() {
 /// not in `beta`), and a counter counts on across runs.
 #[test]
 fn keyvalue_file_keeps_the_data_across_host_runs() {
-    let dir = TempDir::new("embedded-kv");
-    let file = dir.0.join("kv.db");
+    let dir = TempDir::new("embedded-kv").unwrap();
+    let file = dir.path().join("kv.db");
     let host = kv_file(&file, "");
     let first = kv(&[("SCENARIO", "full"), ("BUCKET", "alpha")], &host, NO_WRPC);
     assert_success(&first, "atomics: ok");
@@ -141,8 +141,8 @@ fn keyvalue_value_over_the_bound_is_an_error_value() {
 /// naming the file, before anything runs; the file is left as it was.
 #[test]
 fn keyvalue_corrupt_file_refuses_the_workload() {
-    let dir = TempDir::new("embedded-kv-corrupt");
-    let file = dir.0.join("kv.db");
+    let dir = TempDir::new("embedded-kv-corrupt").unwrap();
+    let file = dir.path().join("kv.db");
     std::fs::write(&file, "not: a keyvalue file\n").unwrap();
     let run = kv(&[("SCENARIO", "counter")], &kv_file(&file, ""), NO_WRPC);
     assert_refused(
@@ -187,10 +187,10 @@ fn unknown_options_and_a_missing_dir_are_refused_by_name() {
         &run,
         &["`host:` entry `wasi:keyvalue`: unknown option `max_bytes`"],
     );
-    let dir = TempDir::new("embedded-blob-options");
+    let dir = TempDir::new("embedded-blob-options").unwrap();
     let run = blob(
         &[("SCENARIO", "exists")],
-        &blob_dir(&dir.0, "    colour: red\n"),
+        &blob_dir(dir.path(), "    colour: red\n"),
     );
     assert_refused(
         &run,
@@ -209,8 +209,8 @@ fn unknown_options_and_a_missing_dir_are_refused_by_name() {
 /// their container, and the directory is left empty.
 #[test]
 fn blobstore_demo_and_full_scenarios_on_a_directory() {
-    let dir = TempDir::new("embedded-blob");
-    let host = blob_dir(&dir.0, "");
+    let dir = TempDir::new("embedded-blob").unwrap();
+    let host = blob_dir(dir.path(), "");
     let demo = blob(&[("SCENARIO", "demo"), ("SIZE", "4194304")], &host);
     assert_success(&demo, "deleted container demo-photos");
     assert!(
@@ -235,13 +235,13 @@ fn blobstore_demo_and_full_scenarios_on_a_directory() {
         &host,
     );
     assert_success(&full, "full: ok");
-    let left: Vec<String> = listing(&dir.0)
+    let left: Vec<String> = listing(dir.path())
         .into_iter()
         .filter(|n| n != ".partial")
         .collect();
     assert!(left.is_empty(), "both containers are gone: {left:?}");
     assert!(
-        listing(&dir.0.join(".partial")).is_empty(),
+        listing(&dir.path().join(".partial")).is_empty(),
         "nothing staged is left"
     );
 }
@@ -264,9 +264,9 @@ fn listing(dir: &Path) -> Vec<String> {
 /// with the same SHA-256; files put there are listed as objects.
 #[test]
 fn blobstore_objects_are_files_in_the_directory() {
-    let dir = TempDir::new("embedded-blob-files");
-    let host = blob_dir(&dir.0, "");
-    std::fs::create_dir(dir.0.join("photos")).unwrap();
+    let dir = TempDir::new("embedded-blob-files").unwrap();
+    let host = blob_dir(dir.path(), "");
+    std::fs::create_dir(dir.path().join("photos")).unwrap();
     let object = [("CONTAINER", "photos"), ("NAME", "pic.raw")];
     let write = blob(
         &[&object[..], &[("SCENARIO", "write"), ("SIZE", "3000000")]].concat(),
@@ -274,13 +274,13 @@ fn blobstore_objects_are_files_in_the_directory() {
     );
     assert_success(&write, "write: ok ");
     let hash = write.stdout.split("write: ok ").nth(1).unwrap().trim();
-    let stored = dir.0.join("photos/pic.raw").metadata().unwrap();
+    let stored = dir.path().join("photos/pic.raw").metadata().unwrap();
     assert_eq!(stored.len(), 3_000_000, "the object is a file of its size");
     let read = blob(&[&object[..], &[("SCENARIO", "read")]].concat(), &host);
     assert_success(&read, &format!("read: ok 3000000 {hash} "));
 
     for i in 0..250 {
-        std::fs::write(dir.0.join(format!("photos/extra-{i:03}")), [i as u8]).unwrap();
+        std::fs::write(dir.path().join(format!("photos/extra-{i:03}")), [i as u8]).unwrap();
     }
     let list = [
         ("SCENARIO", "list"),
@@ -296,8 +296,8 @@ fn blobstore_objects_are_files_in_the_directory() {
 /// naming them, and nothing is written outside it.
 #[test]
 fn blobstore_names_escaping_the_directory_are_refused() {
-    let dir = TempDir::new("embedded-blob-escape");
-    let store = dir.0.join("store");
+    let dir = TempDir::new("embedded-blob-escape").unwrap();
+    let store = dir.path().join("store");
     std::fs::create_dir_all(store.join("c")).unwrap();
     let host = blob_dir(&store, "");
     let up = [
@@ -320,7 +320,7 @@ fn blobstore_names_escaping_the_directory_are_refused() {
         &blob(&write, &host),
         "error: write: write-data: invalid object name \"../../escaped\": it contains a path separator",
     );
-    assert_eq!(listing(&dir.0), ["store"], "nothing beside the store");
+    assert_eq!(listing(dir.path()), ["store"], "nothing beside the store");
     assert!(
         listing(&store.join("c")).is_empty(),
         "nothing in the container"
@@ -331,9 +331,9 @@ fn blobstore_names_escaping_the_directory_are_refused() {
 /// object appears, whole or partial, and nothing staged is left.
 #[test]
 fn blobstore_object_over_the_bound_is_never_stored() {
-    let dir = TempDir::new("embedded-blob-bound");
-    std::fs::create_dir(dir.0.join("c")).unwrap();
-    let host = blob_dir(&dir.0, "    max_object_bytes: 1048576\n");
+    let dir = TempDir::new("embedded-blob-bound").unwrap();
+    std::fs::create_dir(dir.path().join("c")).unwrap();
+    let host = blob_dir(dir.path(), "    max_object_bytes: 1048576\n");
     let write = [
         ("SCENARIO", "write"),
         ("CONTAINER", "c"),
@@ -346,9 +346,12 @@ fn blobstore_object_over_the_bound_is_never_stored() {
         &run,
         "error: write: the object is larger than max_object_bytes (1048576 bytes)",
     );
-    assert!(listing(&dir.0.join("c")).is_empty(), "no object: {run:#?}");
     assert!(
-        listing(&dir.0.join(".partial")).is_empty(),
+        listing(&dir.path().join("c")).is_empty(),
+        "no object: {run:#?}"
+    );
+    assert!(
+        listing(&dir.path().join(".partial")).is_empty(),
         "nothing staged is left"
     );
 }
@@ -357,8 +360,8 @@ fn blobstore_object_over_the_bound_is_never_stored() {
 /// its `host:` entry.
 #[test]
 fn blobstore_switched_off_refuses_the_workload() {
-    let dir = TempDir::new("embedded-blob-off");
-    let manifest = manifest(&[("SCENARIO", "exists")], &blob_dir(&dir.0, ""));
+    let dir = TempDir::new("embedded-blob-off").unwrap();
+    let manifest = manifest(&[("SCENARIO", "exists")], &blob_dir(dir.path(), ""));
     let run = spawn_host_with_env(
         &manifest,
         BLOB_GUEST.as_ref(),

@@ -66,7 +66,7 @@ fn echo_extension_not_running(transport: Transport) {
 /// target and the deadline.
 fn echo_extension_silent(transport: Transport) {
     let nats = Nats::start().unwrap();
-    let dir = e2e::TempDir::new("silent");
+    let dir = e2e::TempDir::new("silent").unwrap();
     let (target, _silent) = e2e::silent_target(transport, &nats, &dir);
     let manifest = format!(
         "name: echoer\nnamespace: tests\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ MESSAGE: hi, COUNT: 1 }}\nwrpc:\n  - interface: example:echo/echo\n    target: \"{target}\"\n    timeout: 1s\n    check: false\n"

@@ -32,12 +32,12 @@ impl Stack {
     fn start(extra: &[&str]) -> Self {
         let redis = Redis::start().unwrap();
         let nats = Nats::start().unwrap();
-        let dir = TempDir::new("hostile");
+        let dir = TempDir::new("hostile").unwrap();
         let mut args = vec!["--redis-url".to_string(), redis.url()];
         args.extend(extra.iter().map(|a| a.to_string()));
         let listen = [
             "tcp://127.0.0.1:0".to_string(),
-            format!("unix://{}/kv.sock", dir.0.display()),
+            format!("unix://{}/kv.sock", dir.path().display()),
             "ws://127.0.0.1:0/wrpc".to_string(),
             nats.url(),
         ];

@@ -202,7 +202,7 @@ fn extension_not_running(transport: Transport) {
 /// Something accepts the call but never answers: the declared deadline ends it.
 fn extension_silent(transport: Transport) {
     let nats = Nats::start().unwrap();
-    let dir = e2e::TempDir::new("silent");
+    let dir = e2e::TempDir::new("silent").unwrap();
     let (target, _silent) = e2e::silent_target(transport, &nats, &dir);
     let wrpc = format!("  - interface: wasi:keyvalue\n    target: \"{target}\"\n    timeout: 1s\n");
     let run = run_host(

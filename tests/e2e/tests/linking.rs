@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use e2e::{assert_success, BLOBSTORE_FILESYSTEM, BLOB_GUEST, ECHO_GUEST, ECHO_RELAY, ECHO_SERVICE};
 use harness::workload::{Component, Workload};
-use harness::{temp_dir, HostRun};
+use harness::{HostRun, TempDir};
 
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 const ECHO: &str = "example:echo/echo@0.1.0";
@@ -52,7 +52,7 @@ fn an_import_is_served_by_another_components_export_in_process() {
 /// objects really are files in the directory.
 #[test]
 fn blobstore_resources_cross_between_components_in_process() {
-    let data = temp_dir("linked-blobs").unwrap();
+    let data = TempDir::new("linked-blobs").unwrap();
     let workload = |scenario: &str, extra: &[(&str, &str)]| {
         let mut guest = Component::new("app", BLOB_GUEST)
             .config("SCENARIO", scenario)

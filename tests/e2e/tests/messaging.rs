@@ -44,8 +44,8 @@ struct Stack {
 
 impl Stack {
     fn start() -> Self {
-        let js_dir = e2e::TempDir::new("jetstream");
-        let store = js_dir.0.display().to_string();
+        let js_dir = e2e::TempDir::new("jetstream").unwrap();
+        let store = js_dir.path().display().to_string();
         let nats = Nats::start_with(&["-js", "-sd", &store]).unwrap();
         let redis = Redis::start().unwrap();
         let kv = Extension::start(

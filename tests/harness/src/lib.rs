@@ -234,13 +234,13 @@ enum Start {
 
 /// A CA and a server certificate for 127.0.0.1, made with `openssl`.
 pub struct Tls {
-    dir: PathBuf,
+    dir: TempDir,
 }
 
 impl Tls {
     /// Generates a fresh CA and a server certificate signed by it.
     pub fn generate() -> anyhow::Result<Self> {
-        let dir = temp_dir("tls")?;
+        let dir = TempDir::new("tls")?;
         let openssl = |args: &[&str]| -> anyhow::Result<()> {
             let out = Command::new("openssl")
                 .args(args)
@@ -316,12 +316,6 @@ impl Tls {
     /// The server certificate's private key (PEM).
     pub fn key_file(&self) -> PathBuf {
         self.dir.join("server.key")
-    }
-}
-
-impl Drop for Tls {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -740,7 +734,7 @@ pub fn spawn_host_with_env_at(
     if !host.exists() {
         bail!("host binary {} not found", host.display());
     }
-    let dir = temp_dir("workload")?;
+    let dir = TempDir::new("workload")?;
     std::fs::copy(component, dir.join("guest.wasm")).context("copy component")?;
     spawn_host_in(dir, &[host.into(), "run".into()], manifest, args, env)
 }
@@ -753,7 +747,7 @@ pub fn spawn_host_manifest(
     env: &[(&str, &str)],
 ) -> anyhow::Result<HostProcess> {
     let command = [bin("host")?.into(), "run".into()];
-    spawn_host_in(temp_dir("workload")?, &command, manifest, args, env)
+    spawn_host_in(TempDir::new("workload")?, &command, manifest, args, env)
 }
 
 /// Like [`spawn_host_manifest`], running `command` (a program and its first
@@ -764,11 +758,11 @@ pub fn spawn_manifest_with(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> anyhow::Result<HostProcess> {
-    spawn_host_in(temp_dir("workload")?, command, manifest, args, env)
+    spawn_host_in(TempDir::new("workload")?, command, manifest, args, env)
 }
 
 fn spawn_host_in(
-    dir: PathBuf,
+    dir: TempDir,
     command: &[std::ffi::OsString],
     manifest: &str,
     args: &[&str],
@@ -820,7 +814,7 @@ fn spawn_host_in(
     });
     Ok(HostProcess {
         child,
-        dir,
+        _dir: dir,
         seen,
         seen_err,
         out: Some(out),
@@ -831,7 +825,8 @@ fn spawn_host_in(
 /// A running `host run`.
 pub struct HostProcess {
     child: Child,
-    dir: PathBuf,
+    /// The manifest's directory, removed with it.
+    _dir: TempDir,
     /// Its standard output so far.
     seen: std::sync::Arc<std::sync::Mutex<String>>,
     out: Option<std::thread::JoinHandle<()>>,
@@ -844,7 +839,6 @@ impl HostProcess {
     /// Waits for it to finish (killing it after `limit`) and returns what it did.
     pub fn wait(mut self, limit: Duration) -> anyhow::Result<HostRun> {
         let status = wait_timeout(&mut self.child, limit)?;
-        let _ = std::fs::remove_dir_all(&self.dir);
         let Some(status) = status else {
             let _ = self.child.kill();
             let _ = self.child.wait();
@@ -954,7 +948,6 @@ impl Drop for HostProcess {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -971,13 +964,51 @@ fn wait_timeout(child: &mut Child, limit: Duration) -> anyhow::Result<Option<Exi
     }
 }
 
-/// A new empty directory under the system temp dir.
-pub fn temp_dir(tag: &str) -> anyhow::Result<PathBuf> {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("wrpc-{tag}-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+/// A new empty directory under the system temp dir, removed (with what it
+/// holds) when dropped: the one temporary-directory helper of the tests
+/// and benchmarks. It dereferences to its path.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A fresh directory named after `tag`, this process and a counter.
+    ///
+    /// # Errors
+    ///
+    /// It cannot be created.
+    pub fn new(tag: &str) -> anyhow::Result<Self> {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("wrpc-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(Self(dir))
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// An S3-compatible server (moto in server mode, from PyPI: `scripts/install.sh`),
