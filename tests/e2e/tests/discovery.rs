@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use e2e::{serve, Transport, ECHO_GUEST, KV_GUEST};
-use harness::{bin, example, run_host, Extension, Nats};
+use harness::workload::{Component, Workload};
+use harness::{bin, example, Extension, Nats};
 
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
@@ -25,22 +26,23 @@ macro_rules! per_stream_transport {
 
 per_stream_transport!(a_target_serving_other_interfaces_fails_the_workload_at_start);
 
-/// A key-value workload whose `wrpc:` entry ends with `extra`.
-fn kv_manifest(target: &str, extra: &str) -> String {
-    format!(
-        "name: discovery\nnamespace: tests\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ SCENARIO: expect-error, BUCKET: b }}\nwrpc:\n  - interface: wasi:keyvalue\n    target: \"{target}\"\n    timeout: 5s\n{extra}"
-    )
+/// A key-value workload whose `wrpc:` entry ends with `extra` (mapping lines).
+fn kv_manifest(target: &str, extra: &str) -> Workload {
+    Workload::new("discovery")
+        .namespace("tests")
+        .component(
+            Component::new("api", KV_GUEST)
+                .config("SCENARIO", "expect-error")
+                .config("BUCKET", "b"),
+        )
+        .wrpc_entry(&format!(
+            "interface: wasi:keyvalue\ntarget: \"{target}\"\ntimeout: 5s\n{extra}"
+        ))
 }
 
 /// Runs the key-value guest (one `get` expected to fail) routed to `target`.
 fn run_kv(target: &str, extra: &str, args: &[&str]) -> harness::HostRun {
-    run_host(
-        &kv_manifest(target, extra),
-        KV_GUEST.as_ref(),
-        args,
-        RUN_LIMIT,
-    )
-    .unwrap()
+    kv_manifest(target, extra).run(args, RUN_LIMIT).unwrap()
 }
 
 #[test]
@@ -107,7 +109,7 @@ fn a_target_serving_other_interfaces_fails_the_workload_at_start(transport: Tran
 #[test]
 fn check_false_skips_the_question_and_the_call_says_not_served() {
     let served = serve(Transport::Tcp, &example("echo").unwrap(), &[]);
-    let run = run_kv(&served.target, "    check: false\n", &[]);
+    let run = run_kv(&served.target, "check: false", &[]);
     assert!(
         run.stdout
             .contains("`wrpc:keyvalue/store@0.2.0-draft.get` is not served by this extension"),
@@ -147,11 +149,19 @@ fn over_nats_only_an_extension_serving_the_instance_answers() {
     let listen = [nats.url()];
     let echo = Extension::start_at(&example("echo").unwrap(), &[], &listen).unwrap();
     let _inventory = Extension::start_at(&bin("inventory").unwrap(), &[], &listen).unwrap();
-    let manifest = format!(
-        "name: echoer\nnamespace: tests\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ MESSAGE: hi, COUNT: 1 }}\nwrpc:\n  - interface: example:echo/echo\n    target: \"{}\"\n    timeout: 5s\n",
-        nats.url()
-    );
-    let run = run_host(&manifest, ECHO_GUEST.as_ref(), &[], RUN_LIMIT).unwrap();
+    let run = Workload::new("echoer")
+        .namespace("tests")
+        .component(
+            Component::new("api", ECHO_GUEST)
+                .config("MESSAGE", "hi")
+                .config("COUNT", 1),
+        )
+        .wrpc_entry(&format!(
+            "interface: example:echo/echo\ntarget: \"{}\"\ntimeout: 5s",
+            nats.url()
+        ))
+        .run(&[], RUN_LIMIT)
+        .unwrap();
     assert_eq!(run.code, Some(0), "{run:#?}");
     assert!(run.stdout.contains("echo to echoer: hi #0"), "{run:#?}");
     let (_, metrics) = echo.http_get("/metrics").unwrap();

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use e2e::{assert_success, per_transport, serve, unserved_target, Transport, ECHO_GUEST};
-use harness::{example, run_host, Nats};
+use harness::workload::{Component, Workload};
+use harness::{example, Nats};
 
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
@@ -14,10 +15,22 @@ per_transport!(
     echo_extension_silent
 );
 
-fn manifest(target: &str) -> String {
-    format!(
-        "name: echoer\nnamespace: tests\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ MESSAGE: hi, COUNT: 3 }}\nwrpc:\n  - interface: example:echo/echo\n    target: \"{target}\"\n    timeout: 5s\n"
-    )
+/// The echo guest (`COUNT` calls) routed to `target` with `route`'s extra lines.
+fn workload(count: u32, target: &str, route: &str) -> Workload {
+    Workload::new("echoer")
+        .namespace("tests")
+        .component(
+            Component::new("api", ECHO_GUEST)
+                .config("MESSAGE", "hi")
+                .config("COUNT", count),
+        )
+        .wrpc_entry(&format!(
+            "interface: example:echo/echo\ntarget: \"{target}\"\n{route}"
+        ))
+}
+
+fn manifest(target: &str) -> Workload {
+    workload(3, target, "timeout: 5s")
 }
 
 /// Three calls through the generic path; the extension sees the calling
@@ -25,13 +38,7 @@ fn manifest(target: &str) -> String {
 /// the WebSocket upgrade request).
 fn echo_roundtrip(transport: Transport) {
     let served = serve(transport, &example("echo").unwrap(), &[]);
-    let run = run_host(
-        &manifest(&served.target),
-        ECHO_GUEST.as_ref(),
-        &[],
-        RUN_LIMIT,
-    )
-    .unwrap();
+    let run = manifest(&served.target).run(&[], RUN_LIMIT).unwrap();
     assert_success(&run, "echo to echoer: hi #0");
     assert!(run.stdout.contains("echo to echoer: hi #2"), "{run:#?}");
 }
@@ -44,7 +51,7 @@ fn echo_roundtrip(transport: Transport) {
 fn echo_extension_not_running(transport: Transport) {
     let nats = Nats::start().unwrap();
     let target = unserved_target(transport, &nats);
-    let run = run_host(&manifest(&target), ECHO_GUEST.as_ref(), &[], RUN_LIMIT).unwrap();
+    let run = manifest(&target).run(&[], RUN_LIMIT).unwrap();
     assert_eq!(run.code, Some(1), "{run:#?}");
     assert!(run.stdout.is_empty(), "{run:#?}");
     let reason = match transport {
@@ -68,10 +75,9 @@ fn echo_extension_silent(transport: Transport) {
     let nats = Nats::start().unwrap();
     let dir = e2e::TempDir::new("silent").unwrap();
     let (target, _silent) = e2e::silent_target(transport, &nats, &dir);
-    let manifest = format!(
-        "name: echoer\nnamespace: tests\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ MESSAGE: hi, COUNT: 1 }}\nwrpc:\n  - interface: example:echo/echo\n    target: \"{target}\"\n    timeout: 1s\n    check: false\n"
-    );
-    let run = run_host(&manifest, ECHO_GUEST.as_ref(), &[], RUN_LIMIT).unwrap();
+    let run = workload(1, &target, "timeout: 1s\ncheck: false")
+        .run(&[], RUN_LIMIT)
+        .unwrap();
     assert_eq!(run.code, Some(1), "{run:#?}");
     assert_eq!(
         run.stderr.trim_end(),

@@ -6,16 +6,20 @@
 use std::time::Duration;
 
 use e2e::{per_transport, serve, unserved_target, Transport, INVENTORY_GUEST};
-use harness::{bin, run_host, Nats};
+use harness::workload::{Component, Workload};
+use harness::{bin, Nats};
 
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
 per_transport!(inventory_roundtrip);
 
-fn manifest(target: &str) -> String {
-    format!(
-        "name: shop\nnamespace: tests\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ ITEM: apple }}\nwrpc:\n  - interface: example:inventory/stock\n    target: \"{target}\"\n    timeout: 5s\n"
-    )
+fn manifest(target: &str) -> Workload {
+    Workload::new("shop")
+        .namespace("tests")
+        .component(Component::new("api", INVENTORY_GUEST).config("ITEM", "apple"))
+        .wrpc_entry(&format!(
+            "interface: example:inventory/stock\ntarget: \"{target}\"\ntimeout: 5s"
+        ))
 }
 
 /// Every function over the wire against a fresh extension: successes, and
@@ -25,13 +29,7 @@ fn manifest(target: &str) -> String {
 /// host exits 1).
 fn inventory_roundtrip(transport: Transport) {
     let served = serve(transport, &bin("inventory").unwrap(), &[]);
-    let run = run_host(
-        &manifest(&served.target),
-        INVENTORY_GUEST.as_ref(),
-        &[],
-        RUN_LIMIT,
-    )
-    .unwrap();
+    let run = manifest(&served.target).run(&[], RUN_LIMIT).unwrap();
     assert_eq!(run.code, Some(0), "{run:#?}");
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(
@@ -58,7 +56,7 @@ fn inventory_roundtrip(transport: Transport) {
 fn inventory_extension_not_running() {
     let nats = Nats::start().unwrap();
     let target = unserved_target(Transport::Tcp, &nats);
-    let run = run_host(&manifest(&target), INVENTORY_GUEST.as_ref(), &[], RUN_LIMIT).unwrap();
+    let run = manifest(&target).run(&[], RUN_LIMIT).unwrap();
     assert_eq!(run.code, Some(1), "{run:#?}");
     assert!(run.stdout.is_empty(), "{run:#?}");
     assert!(

@@ -6,20 +6,23 @@
 //! and back, streamed while it is written, a stream of strings back, a
 //! stream of numbers out for a future back, and a future out.
 
-use std::path::Path;
 use std::time::Duration;
 
 use e2e::{assert_success, per_transport, serve, Transport, STREAMS_GUEST, STREAMS_SERVICE};
-use harness::{example, run_host, spawn_host, HostProcess, HostRun, Nats};
+use harness::workload::{Component, Workload};
+use harness::{example, HostProcess, HostRun, Nats};
 
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
 per_transport!(streams_to_an_sdk_extension);
 
-fn manifest(target: &str, size: usize) -> String {
-    format!(
-        "name: streamer\nnamespace: tests\ncomponents:\n  - name: client\n    file: ./guest.wasm\n    config: {{ SIZE: \"{size}\" }}\nwrpc:\n  - interface: example:streams/bytes\n    target: \"{target}\"\n    timeout: 10s\n"
-    )
+fn manifest(target: &str, size: usize) -> Workload {
+    Workload::new("streamer")
+        .namespace("tests")
+        .component(Component::new("client", STREAMS_GUEST).config("SIZE", size))
+        .wrpc_entry(&format!(
+            "interface: example:streams/bytes\ntarget: \"{target}\"\ntimeout: 10s"
+        ))
 }
 
 /// The guest succeeded, was greeted by `by`, and printed the tally and the
@@ -47,22 +50,19 @@ fn assert_streamed(run: &HostRun, size: usize, by: &str) {
 fn streams_to_an_sdk_extension(transport: Transport) {
     let served = serve(transport, &example("bytes").unwrap(), &[]);
     let size = 1 << 20;
-    let run = run_host(
-        &manifest(&served.target, size),
-        STREAMS_GUEST.as_ref(),
-        &[],
-        RUN_LIMIT,
-    )
-    .unwrap();
+    let run = manifest(&served.target, size).run(&[], RUN_LIMIT).unwrap();
     assert_streamed(&run, size, "the bytes extension (called by streamer)");
 }
 
 /// A host serving the WASI 0.3 component's `example:streams/bytes` at `serve`.
 fn service_host(serve: &str) -> (HostProcess, String) {
-    let manifest = format!(
-        "name: service\ncomponents:\n  - name: bytes\n    file: ./guest.wasm\nexports:\n  - interface: example:streams/bytes\n    serve: {serve}\n    timeout: 30s\n"
-    );
-    let host = spawn_host(&manifest, Path::new(STREAMS_SERVICE), &[]).unwrap();
+    let host = Workload::new("service")
+        .component(Component::new("bytes", STREAMS_SERVICE))
+        .export_entry(&format!(
+            "interface: example:streams/bytes\nserve: \"{serve}\"\ntimeout: 30s"
+        ))
+        .spawn(&[], &[])
+        .unwrap();
     let served = host.await_exports(Duration::from_secs(30)).unwrap();
     let (_, address) = served
         .into_iter()
@@ -77,13 +77,9 @@ fn service_host(serve: &str) -> (HostProcess, String) {
 fn host_to_host(serve: &str, target: impl FnOnce(&str) -> String) {
     let (_service, address) = service_host(serve);
     let size = 1 << 20;
-    let run = run_host(
-        &manifest(&target(&address), size),
-        STREAMS_GUEST.as_ref(),
-        &[],
-        RUN_LIMIT,
-    )
-    .unwrap();
+    let run = manifest(&target(&address), size)
+        .run(&[], RUN_LIMIT)
+        .unwrap();
     assert_streamed(&run, size, "a WASI 0.3 component");
 }
 
@@ -103,13 +99,7 @@ fn a_wasi_p3_export_served_over_nats() {
 #[test]
 fn an_empty_stream_goes_out_and_back() {
     let served = serve(Transport::Tcp, &example("bytes").unwrap(), &[]);
-    let run = run_host(
-        &manifest(&served.target, 0),
-        STREAMS_GUEST.as_ref(),
-        &[],
-        RUN_LIMIT,
-    )
-    .unwrap();
+    let run = manifest(&served.target, 0).run(&[], RUN_LIMIT).unwrap();
     assert_success(&run, "all 0 bytes went out and came back");
     assert!(run.stdout.contains("tally: 0 bytes, sum 0"), "{run:#?}");
 }
