@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use e2e::{assert_refused, assert_success, TempDir, BLOB_GUEST, KV_GUEST};
-use harness::{run_host, spawn_host_with_env, HostRun};
+use harness::workload::{Component, Workload};
+use harness::HostRun;
 
 /// A hang guard for each host run, far above what any run here takes.
 const RUN_LIMIT: Duration = Duration::from_secs(300);
@@ -15,47 +16,49 @@ const RUN_LIMIT: Duration = Duration::from_secs(300);
 /// No wRPC at all: what runs is served in process.
 const NO_WRPC: &[&str] = &["--disable-plugin", "wrpc"];
 
-/// A workload of one component, `guest.wasm` with `config`, and `host`
-/// (the lines under `host:`).
-fn manifest(config: &[(&str, &str)], host: &str) -> String {
-    let config: Vec<String> = config
-        .iter()
-        .map(|(k, v)| format!("{k}: \"{v}\""))
-        .collect();
-    format!(
-        "name: embedded\nnamespace: tests\ncomponents:\n  - name: app\n    file: ./guest.wasm\n    config: {{ {} }}\nhost:\n{host}",
-        config.join(", ")
-    )
+/// A workload of one component, `guest` with `config`, and `host` (the
+/// `host:` entries: an interface name, or mapping lines).
+fn manifest(guest: &str, config: &[(&str, &str)], host: &[impl AsRef<str>]) -> Workload {
+    let mut app = Component::new("app", guest);
+    for (k, v) in config {
+        app = app.config(k, v);
+    }
+    let mut w = Workload::new("embedded").namespace("tests").component(app);
+    for entry in host {
+        w = w.host_entry(entry.as_ref());
+    }
+    w
 }
 
-fn kv(config: &[(&str, &str)], host: &str, args: &[&str]) -> HostRun {
-    run_host(&manifest(config, host), KV_GUEST.as_ref(), args, RUN_LIMIT).unwrap()
+fn kv(config: &[(&str, &str)], host: &[impl AsRef<str>], args: &[&str]) -> HostRun {
+    manifest(KV_GUEST, config, host)
+        .run(args, RUN_LIMIT)
+        .unwrap()
 }
 
-fn blob(config: &[(&str, &str)], host: &str) -> HostRun {
-    run_host(
-        &manifest(config, host),
-        BLOB_GUEST.as_ref(),
-        NO_WRPC,
-        RUN_LIMIT,
-    )
-    .unwrap()
+fn blob(config: &[(&str, &str)], host: &[impl AsRef<str>]) -> HostRun {
+    manifest(BLOB_GUEST, config, host)
+        .run(NO_WRPC, RUN_LIMIT)
+        .unwrap()
 }
 
 /// A keyvalue entry kept in `file`, with more option lines.
-fn kv_file(file: &Path, more: &str) -> String {
-    format!(
-        "  - interface: wasi:keyvalue\n    path: \"{}\"\n{more}",
+fn kv_file(file: &Path, more: &str) -> [String; 1] {
+    [format!(
+        "interface: wasi:keyvalue\npath: \"{}\"\n{more}",
         file.display()
-    )
+    )]
 }
 
 /// The blobstore and admin entries on `dir`, with more option lines.
-fn blob_dir(dir: &Path, more: &str) -> String {
-    format!(
-        "  - interface: wasi:blobstore\n    dir: \"{}\"\n{more}  - blobstore-s3:admin\n",
-        dir.display()
-    )
+fn blob_dir(dir: &Path, more: &str) -> [String; 2] {
+    [
+        format!(
+            "interface: wasi:blobstore\ndir: \"{}\"\n{more}",
+            dir.display()
+        ),
+        "blobstore-s3:admin".into(),
+    ]
 }
 
 /// Every store, atomics and batch call of the kv guest, served in process
@@ -64,7 +67,7 @@ fn blob_dir(dir: &Path, more: &str) -> String {
 fn keyvalue_in_memory_serves_every_call_without_a_backend() {
     let run = kv(
         &[("SCENARIO", "full"), ("BUCKET", "alpha")],
-        "  - wasi:keyvalue\n",
+        &["wasi:keyvalue"],
         NO_WRPC,
     );
     assert_success(&run, "atomics: ok");
@@ -123,7 +126,7 @@ fn keyvalue_file_keeps_the_data_across_host_runs() {
 #[test]
 fn keyvalue_value_over_the_bound_is_an_error_value() {
     let big = [("SCENARIO", "big"), ("BUCKET", "b"), ("SIZE", "3145728")];
-    let refused = kv(&big, "  - wasi:keyvalue\n", NO_WRPC);
+    let refused = kv(&big, &["wasi:keyvalue"], NO_WRPC);
     assert_eq!(refused.code, Some(1), "{refused:#?}");
     assert!(
         refused.stdout.contains(
@@ -133,8 +136,8 @@ fn keyvalue_value_over_the_bound_is_an_error_value() {
     );
     assert!(!refused.stderr.contains("trap"), "{refused:#?}");
 
-    let raised = "  - interface: wasi:keyvalue\n    max_value_bytes: 4194304\n    max_total_bytes: 8388608\n";
-    assert_success(&kv(&big, raised, NO_WRPC), "big: ok 3145728 bytes");
+    let raised = ["interface: wasi:keyvalue\nmax_value_bytes: 4194304\nmax_total_bytes: 8388608"];
+    assert_success(&kv(&big, &raised, NO_WRPC), "big: ok 3145728 bytes");
 }
 
 /// A file that is not a keyvalue file refuses the workload, in one line
@@ -164,7 +167,7 @@ fn keyvalue_corrupt_file_refuses_the_workload() {
 fn keyvalue_switched_off_refuses_the_workload() {
     let run = kv(
         &[("SCENARIO", "counter")],
-        "  - wasi:keyvalue\n",
+        &["wasi:keyvalue"],
         &["--disable-plugin", "keyvalue"],
     );
     assert_refused(
@@ -180,7 +183,7 @@ fn keyvalue_switched_off_refuses_the_workload() {
 fn unknown_options_and_a_missing_dir_are_refused_by_name() {
     let run = kv(
         &[("SCENARIO", "counter")],
-        "  - interface: wasi:keyvalue\n    max_bytes: 10\n",
+        &["interface: wasi:keyvalue\nmax_bytes: 10"],
         NO_WRPC,
     );
     assert_refused(
@@ -190,7 +193,7 @@ fn unknown_options_and_a_missing_dir_are_refused_by_name() {
     let dir = TempDir::new("embedded-blob-options").unwrap();
     let run = blob(
         &[("SCENARIO", "exists")],
-        &blob_dir(dir.path(), "    colour: red\n"),
+        &blob_dir(dir.path(), "colour: red"),
     );
     assert_refused(
         &run,
@@ -198,7 +201,7 @@ fn unknown_options_and_a_missing_dir_are_refused_by_name() {
     );
     let run = blob(
         &[("SCENARIO", "exists")],
-        "  - wasi:blobstore\n  - blobstore-s3:admin\n",
+        &["wasi:blobstore", "blobstore-s3:admin"],
     );
     assert_refused(&run, &["`host:` entry `wasi:blobstore`: `dir` is required"]);
 }
@@ -333,7 +336,7 @@ fn blobstore_names_escaping_the_directory_are_refused() {
 fn blobstore_object_over_the_bound_is_never_stored() {
     let dir = TempDir::new("embedded-blob-bound").unwrap();
     std::fs::create_dir(dir.path().join("c")).unwrap();
-    let host = blob_dir(dir.path(), "    max_object_bytes: 1048576\n");
+    let host = blob_dir(dir.path(), "max_object_bytes: 1048576");
     let write = [
         ("SCENARIO", "write"),
         ("CONTAINER", "c"),
@@ -361,13 +364,12 @@ fn blobstore_object_over_the_bound_is_never_stored() {
 #[test]
 fn blobstore_switched_off_refuses_the_workload() {
     let dir = TempDir::new("embedded-blob-off").unwrap();
-    let manifest = manifest(&[("SCENARIO", "exists")], &blob_dir(dir.path(), ""));
-    let run = spawn_host_with_env(
-        &manifest,
-        BLOB_GUEST.as_ref(),
-        &[],
-        &[("HOST_DISABLE_PLUGINS", "blobstore")],
+    let run = manifest(
+        BLOB_GUEST,
+        &[("SCENARIO", "exists")],
+        &blob_dir(dir.path(), ""),
     )
+    .spawn(&[], &[("HOST_DISABLE_PLUGINS", "blobstore")])
     .unwrap()
     .wait(RUN_LIMIT)
     .unwrap();

@@ -8,6 +8,7 @@ use e2e::{
     assert_success, per_transport, pooled_call, raw_nats, serve, unserved_target, RawConn, Served,
     Transport, KV_GUEST,
 };
+use harness::workload::{Component, Workload};
 use harness::{run_host, HostRun, Nats, Redis};
 
 /// A hang guard for each host run, far above any deadline used here.
@@ -44,26 +45,30 @@ impl Stack {
 
     /// Like [`Stack::run`], in namespace `namespace`.
     fn run_in(&self, namespace: &str, workload: &str, scenario: &str, bucket: &str) -> HostRun {
-        let manifest = manifest_in(namespace, workload, scenario, bucket, "  - wasi:keyvalue\n");
         let args = ["--wrpc-target", self.served.target.as_str()];
-        run_host(&manifest, KV_GUEST.as_ref(), &args, RUN_LIMIT).unwrap()
+        manifest_in(namespace, workload, scenario, bucket)
+            .wrpc("wasi:keyvalue")
+            .run(&args, RUN_LIMIT)
+            .unwrap()
     }
 }
 
-fn manifest(workload: &str, scenario: &str, bucket: &str, wrpc: &str) -> String {
-    manifest_in("tests", workload, scenario, bucket, wrpc)
+/// The kv guest running `scenario` on `bucket`, with no `wrpc:` entry yet.
+fn manifest(workload: &str, scenario: &str, bucket: &str) -> Workload {
+    manifest_in("tests", workload, scenario, bucket)
 }
 
-fn manifest_in(
-    namespace: &str,
-    workload: &str,
-    scenario: &str,
-    bucket: &str,
-    wrpc: &str,
-) -> String {
-    format!(
-        "name: {workload}\nnamespace: {namespace}\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ SCENARIO: {scenario}, BUCKET: {bucket} }}\nwrpc:\n{wrpc}"
+fn manifest_in(namespace: &str, workload: &str, scenario: &str, bucket: &str) -> Workload {
+    Workload::new(workload).namespace(namespace).component(
+        Component::new("api", KV_GUEST)
+            .config("SCENARIO", scenario)
+            .config("BUCKET", bucket),
     )
+}
+
+/// A `wrpc:` entry routing `wasi:keyvalue` to `target` with `timeout`.
+fn route(target: &str, timeout: &str) -> String {
+    format!("interface: wasi:keyvalue\ntarget: \"{target}\"\ntimeout: {timeout}")
 }
 
 per_transport!(
@@ -183,14 +188,10 @@ fn roundtrip(transport: Transport) {
 fn extension_not_running(transport: Transport) {
     let nats = Nats::start().unwrap();
     let target = unserved_target(transport, &nats);
-    let wrpc = format!("  - interface: wasi:keyvalue\n    target: \"{target}\"\n    timeout: 5s\n");
-    let run = run_host(
-        &manifest("orphan", "expect-error", "b", &wrpc),
-        KV_GUEST.as_ref(),
-        &[],
-        RUN_LIMIT,
-    )
-    .unwrap();
+    let run = manifest("orphan", "expect-error", "b")
+        .wrpc_entry(&route(&target, "5s"))
+        .run(&[], RUN_LIMIT)
+        .unwrap();
     assert_success(&run, "error: other: wasi:keyvalue/store@0.2.0-draft.get");
     assert!(
         run.stdout
@@ -204,14 +205,10 @@ fn extension_silent(transport: Transport) {
     let nats = Nats::start().unwrap();
     let dir = e2e::TempDir::new("silent").unwrap();
     let (target, _silent) = e2e::silent_target(transport, &nats, &dir);
-    let wrpc = format!("  - interface: wasi:keyvalue\n    target: \"{target}\"\n    timeout: 1s\n");
-    let run = run_host(
-        &manifest("patient", "expect-error", "b", &wrpc),
-        KV_GUEST.as_ref(),
-        &[],
-        RUN_LIMIT,
-    )
-    .unwrap();
+    let run = manifest("patient", "expect-error", "b")
+        .wrpc_entry(&route(&target, "1s"))
+        .run(&[], RUN_LIMIT)
+        .unwrap();
     assert_success(&run, &format!("no answer from {target} within 1s"));
 }
 
@@ -271,16 +268,10 @@ fn extension_killed_mid_call(transport: Transport) {
         redis_cli(&["CLIENT", "PAUSE", "60000", "WRITE"]).trim(),
         "OK"
     );
-    let wrpc = format!(
-        "  - interface: wasi:keyvalue\n    target: \"{}\"\n    timeout: 5s\n",
-        stack.served.target
-    );
-    let host = harness::spawn_host(
-        &manifest("victim", "counter", "visits", &wrpc),
-        KV_GUEST.as_ref(),
-        &[],
-    )
-    .unwrap();
+    let host = manifest("victim", "counter", "visits")
+        .wrpc_entry(&route(&stack.served.target, "5s"))
+        .spawn(&[], &[])
+        .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !redis_cli(&["CLIENT", "LIST"])
         .lines()
@@ -321,21 +312,19 @@ fn redis_over_tls() {
     let ext =
         harness::Extension::start("keyvalue-redis", &args, &["tcp://127.0.0.1:0".into()]).unwrap();
     let target = ext.address("tcp").unwrap().to_string();
-    let manifest = manifest("tls", "full", "secure", "  - wasi:keyvalue\n");
-    let run = run_host(
-        &manifest,
-        KV_GUEST.as_ref(),
-        &["--wrpc-target", &target],
-        RUN_LIMIT,
-    )
-    .unwrap();
+    let run = manifest("tls", "full", "secure")
+        .wrpc("wasi:keyvalue")
+        .run(&["--wrpc-target", &target], RUN_LIMIT)
+        .unwrap();
     assert_success(&run, "atomics: ok");
 }
 
 #[test]
 fn undeclared_import_fails_at_load() {
-    let manifest = "name: bare\ncomponents:\n  - name: api\n    file: ./guest.wasm\n";
-    let run = run_host(manifest, KV_GUEST.as_ref(), &[], RUN_LIMIT).unwrap();
+    let run = Workload::new("bare")
+        .component(Component::new("api", KV_GUEST))
+        .run(&[], RUN_LIMIT)
+        .unwrap();
     assert_eq!(run.code, Some(1), "{run:#?}");
     assert!(
         run.stderr
@@ -346,6 +335,8 @@ fn undeclared_import_fails_at_load() {
     assert!(run.stdout.is_empty(), "nothing may run: {run:#?}");
 }
 
+/// The manifest's text is the subject here (the line and column of the
+/// bad target), so it stays YAML.
 #[test]
 fn malformed_manifest_names_line_and_column() {
     let manifest = "name: broken\ncomponents:\n  - name: api\n    file: ./guest.wasm\nwrpc:\n  - interface: wasi:keyvalue\n    target: udp://127.0.0.1:1\n";
@@ -361,9 +352,11 @@ fn malformed_manifest_names_line_and_column() {
 
 #[test]
 fn unknown_default_target_is_a_usage_error() {
-    let manifest =
-        "name: x\ncomponents:\n  - name: api\n    file: ./guest.wasm\nwrpc:\n  - wasi:keyvalue\n";
-    let run = run_host(manifest, KV_GUEST.as_ref(), &[], RUN_LIMIT).unwrap();
+    let run = Workload::new("x")
+        .component(Component::new("api", KV_GUEST))
+        .wrpc("wasi:keyvalue")
+        .run(&[], RUN_LIMIT)
+        .unwrap();
     assert_eq!(run.code, Some(1), "{run:#?}");
     assert!(
         run.stderr.contains("`wasi:keyvalue` has no target"),
