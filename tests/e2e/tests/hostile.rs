@@ -10,7 +10,8 @@
 use std::time::{Duration, Instant};
 
 use e2e::{assert_success, pooled_call, raw_nats, RawConn, TempDir, KV_GUEST};
-use harness::{run_host, Extension, Nats, Redis};
+use harness::workload::{Component, Workload};
+use harness::{Extension, Nats, Redis};
 
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 const GET: (&str, &str) = ("wrpc:keyvalue/store@0.2.0-draft", "get");
@@ -19,6 +20,18 @@ const GET_MANY: (&str, &str) = ("wrpc:keyvalue/batch@0.2.0-draft", "get-many");
 /// before anything it declares is allocated. (Before the limits, two 4 GiB
 /// frames took keyvalue-redis from 13 MiB to 2,091 MiB.)
 const MARGIN_KIB: u64 = 32 * 1024;
+
+/// Workload `name`: the kv guest running `scenario` on `bucket`, routed by
+/// the host's default target.
+fn kv_workload(name: &str, scenario: &str, bucket: &str) -> Workload {
+    Workload::new(name)
+        .component(
+            Component::new("api", KV_GUEST)
+                .config("SCENARIO", scenario)
+                .config("BUCKET", bucket),
+        )
+        .wrpc("wasi:keyvalue")
+}
 
 /// keyvalue-redis on TCP, a Unix socket, a WebSocket and NATS at once.
 struct Stack {
@@ -56,14 +69,9 @@ impl Stack {
 
     /// A whole keyvalue scenario over TCP: succeeds, or the test fails.
     fn normal_call(&self) {
-        let manifest = "name: bystander\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: { SCENARIO: counter, BUCKET: calm }\nwrpc:\n  - wasi:keyvalue\n";
-        let run = run_host(
-            manifest,
-            KV_GUEST.as_ref(),
-            &["--wrpc-target", &self.target("tcp")],
-            RUN_LIMIT,
-        )
-        .unwrap();
+        let run = kv_workload("bystander", "counter", "calm")
+            .run(&["--wrpc-target", &self.target("tcp")], RUN_LIMIT)
+            .unwrap();
         assert_success(&run, "visit number");
     }
 
@@ -317,19 +325,14 @@ fn open_fds(pid: u32) -> usize {
 /// limit and its value (not "Broken pipe"), and the extension still serves.
 fn value_over_max_frame_names_the_limit(scheme: &str) {
     let stack = Stack::start(&["--max-frame", "1048576"]);
-    let manifest = "name: big\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: { SCENARIO: big, BUCKET: limits }\nwrpc:\n  - wasi:keyvalue\n";
     let target = if scheme == "nats" {
         stack.nats.url()
     } else {
         stack.target(scheme)
     };
-    let run = run_host(
-        manifest,
-        KV_GUEST.as_ref(),
-        &["--wrpc-target", &target],
-        RUN_LIMIT,
-    )
-    .unwrap();
+    let run = kv_workload("big", "big", "limits")
+        .run(&["--wrpc-target", &target], RUN_LIMIT)
+        .unwrap();
     assert!(
         run.code != Some(0)
             && run.stdout.contains("FAIL: set big")
