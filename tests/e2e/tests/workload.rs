@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use e2e::{assert_refused, assert_success, KV_GUEST};
-use harness::{run_host, spawn_host_with_env, Extension, HostRun, Nats, Redis};
+use harness::workload::{Component, Workload};
+use harness::{run_host, Extension, HostRun, Nats, Redis};
 
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
@@ -13,9 +14,22 @@ fn run(manifest: &str, args: &[&str]) -> HostRun {
     run_host(manifest, KV_GUEST.as_ref(), args, RUN_LIMIT).unwrap()
 }
 
+/// The kv workload as YAML text, for the tests about the text itself (a
+/// value's escapes, the line an error names); `wrpc` is the lines under
+/// `wrpc:`.
 fn kv_manifest(name: &str, namespace: &str, component: &str, wrpc: &str) -> String {
     format!(
         "name: {name}\nnamespace: {namespace}\ncomponents:\n  - name: {component}\n    file: ./guest.wasm\n    config: {{ SCENARIO: counter, BUCKET: b }}\nwrpc:\n{wrpc}"
+    )
+}
+
+/// Workload `c` in namespace `d`: the kv guest counting visits, with no
+/// `wrpc:` entry yet.
+fn kv_workload() -> Workload {
+    Workload::new("c").namespace("d").component(
+        Component::new("api", KV_GUEST)
+            .config("SCENARIO", "counter")
+            .config("BUCKET", "b"),
     )
 }
 
@@ -77,19 +91,20 @@ fn durations_out_of_range_are_refused() {
 /// before the import it failed to cover is reported as unprovided.
 #[test]
 fn unmatched_declarations_name_the_closest_import() {
-    let typo = kv_manifest("c", "d", "api", "  - wasi:keyvaleu\n");
+    let typo = kv_workload().wrpc("wasi:keyvaleu");
     assert_refused(
-        &run(&typo, &["--wrpc-target", "tcp://127.0.0.1:1"]),
+        &typo
+            .run(&["--wrpc-target", "tcp://127.0.0.1:1"], RUN_LIMIT)
+            .unwrap(),
         &["`wrpc:` entry `wasi:keyvaleu` matches no import of any component (did you mean `wasi:keyvalue`?)"],
     );
-    let version = kv_manifest(
-        "c",
-        "d",
-        "api",
-        "  - wasi:keyvalue\n  - interface: wasi:keyvalue/store@0.2.0\n    target: tcp://127.0.0.1:1\n",
-    );
+    let version = kv_workload()
+        .wrpc("wasi:keyvalue")
+        .wrpc_entry("interface: wasi:keyvalue/store@0.2.0\ntarget: tcp://127.0.0.1:1");
     assert_refused(
-        &run(&version, &["--wrpc-target", "tcp://127.0.0.1:1"]),
+        &version
+            .run(&["--wrpc-target", "tcp://127.0.0.1:1"], RUN_LIMIT)
+            .unwrap(),
         &[
             "`wasi:keyvalue/store@0.2.0`",
             "did you mean `wasi:keyvalue/store@0.2.0-draft`?",
@@ -111,16 +126,16 @@ fn nats_credentials_are_used_and_never_shown() {
         std::slice::from_ref(&url),
     )
     .unwrap();
-    let ok = run(
-        &kv_manifest("c", "d", "api", "  - wasi:keyvalue\n"),
-        &["--wrpc-target", &url],
-    );
+    let ok = kv_workload()
+        .wrpc("wasi:keyvalue")
+        .run(&["--wrpc-target", &url], RUN_LIMIT)
+        .unwrap();
     assert_success(&ok, "visit number 1");
     let wrong = format!("nats://wrpc:wrong-pass@127.0.0.1:{}", nats.port());
-    let refused = run(
-        &kv_manifest("c", "d", "api", "  - wasi:keyvalue\n"),
-        &["--wrpc-target", &wrong],
-    );
+    let refused = kv_workload()
+        .wrpc("wasi:keyvalue")
+        .run(&["--wrpc-target", &wrong], RUN_LIMIT)
+        .unwrap();
     assert_refused(
         &refused,
         &["cannot connect to NATS at nats://wrpc:***@127.0.0.1:"],
@@ -141,19 +156,15 @@ fn nats_token_from_the_environment() {
     )
     .unwrap();
     let target = format!("nats://127.0.0.1:{}?token_env=KV_TEST_TOKEN", nats.port());
-    let wrpc = format!("  - interface: wasi:keyvalue\n    target: \"{target}\"\n");
-    let manifest = kv_manifest("c", "d", "api", &wrpc);
-    let ok = spawn_host_with_env(
-        &manifest,
-        KV_GUEST.as_ref(),
-        &[],
-        &[("KV_TEST_TOKEN", "t0ken-value")],
-    )
-    .unwrap()
-    .wait(RUN_LIMIT)
-    .unwrap();
+    let workload =
+        kv_workload().wrpc_entry(&format!("interface: wasi:keyvalue\ntarget: \"{target}\""));
+    let ok = workload
+        .spawn(&[], &[("KV_TEST_TOKEN", "t0ken-value")])
+        .unwrap()
+        .wait(RUN_LIMIT)
+        .unwrap();
     assert_success(&ok, "visit number 1");
-    let unset = run(&manifest, &[]);
+    let unset = workload.run(&[], RUN_LIMIT).unwrap();
     assert_refused(
         &unset,
         &["`token_env=KV_TEST_TOKEN`: environment variable KV_TEST_TOKEN is not set"],
@@ -180,13 +191,19 @@ fn nats_over_tls_with_a_private_ca() {
         std::slice::from_ref(&url),
     )
     .unwrap();
-    let wrpc = format!("  - interface: wasi:keyvalue\n    target: \"{url}\"\n");
-    let ok = run(&kv_manifest("c", "d", "api", &wrpc), &[]);
+    let ok = kv_workload()
+        .wrpc_entry(&format!("interface: wasi:keyvalue\ntarget: \"{url}\""))
+        .run(&[], RUN_LIMIT)
+        .unwrap();
     assert_success(&ok, "visit number 1");
     // Without the CA the server's certificate is not trusted.
     let untrusted = format!("nats://127.0.0.1:{}?tls=required", nats.port());
-    let wrpc = format!("  - interface: wasi:keyvalue\n    target: \"{untrusted}\"\n");
-    let refused = run(&kv_manifest("c", "d", "api", &wrpc), &[]);
+    let refused = kv_workload()
+        .wrpc_entry(&format!(
+            "interface: wasi:keyvalue\ntarget: \"{untrusted}\""
+        ))
+        .run(&[], RUN_LIMIT)
+        .unwrap();
     assert_refused(&refused, &["cannot connect to NATS at", "?tls=required"]);
 }
 
@@ -196,11 +213,17 @@ fn nats_over_tls_with_a_private_ca() {
 /// component runs. (`wasi:io` stands for any such interface here.)
 #[test]
 fn an_interface_with_resources_is_refused_naming_the_resource() {
-    let wrpc = "  - wasi:keyvalue\n  - interface: wasi:io/error\n    target: tcp://127.0.0.1:1\n    check: false\n";
-    let run = run(
-        &kv_manifest("counter", "demo", "api", wrpc),
-        &["--wrpc-target", "tcp://127.0.0.1:1"],
-    );
+    let run = Workload::new("counter")
+        .namespace("demo")
+        .component(
+            Component::new("api", KV_GUEST)
+                .config("SCENARIO", "counter")
+                .config("BUCKET", "b"),
+        )
+        .wrpc("wasi:keyvalue")
+        .wrpc_entry("interface: wasi:io/error\ntarget: tcp://127.0.0.1:1\ncheck: false")
+        .run(&["--wrpc-target", "tcp://127.0.0.1:1"], RUN_LIMIT)
+        .unwrap();
     assert_refused(
         &run,
         &[
