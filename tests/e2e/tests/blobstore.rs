@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use e2e::s3::Direct;
 use e2e::{assert_success, per_transport, serve_with_env, Served, Transport, BLOB_GUEST};
-use harness::{run_host, spawn_host, HostRun, S3};
+use harness::workload::{Component, Workload};
+use harness::{HostRun, S3};
 
 /// A hang guard for each host run, far above any deadline used here.
 const RUN_LIMIT: Duration = Duration::from_secs(300);
@@ -49,26 +50,22 @@ impl Stack {
         components: &[(&str, &[(&str, &str)])],
         timeout: &str,
         idle: &str,
-    ) -> String {
-        let mut m = String::from("name: blobs\nnamespace: tests\ncomponents:\n");
+    ) -> Workload {
+        let mut w = Workload::new("blobs").namespace("tests");
         for (name, config) in components {
-            let config: Vec<String> = config
-                .iter()
-                .map(|(k, v)| format!("{k}: \"{v}\""))
-                .collect();
-            m.push_str(&format!(
-                "  - name: {name}\n    file: ./guest.wasm\n    config: {{ {} }}\n",
-                config.join(", ")
-            ));
+            let mut c = Component::new(name, BLOB_GUEST);
+            for (k, v) in *config {
+                c = c.config(k, v);
+            }
+            w = w.component(c);
         }
         let target = &self.served.target;
         for interface in ["wasi:blobstore", "blobstore-s3:admin"] {
-            m.push_str(&format!(
-                "{}  - interface: {interface}\n    target: \"{target}\"\n    timeout: {timeout}\n    idle_timeout: {idle}\n",
-                if interface == "wasi:blobstore" { "wrpc:\n" } else { "" }
+            w = w.wrpc_entry(&format!(
+                "interface: {interface}\ntarget: \"{target}\"\ntimeout: {timeout}\nidle_timeout: {idle}"
             ));
         }
-        m
+        w
     }
 
     /// Runs one guest with `config`.
@@ -77,8 +74,9 @@ impl Stack {
     }
 
     fn run_with(&self, config: &[(&str, &str)], timeout: &str, idle: &str) -> HostRun {
-        let manifest = self.manifest(&[("blob", config)], timeout, idle);
-        run_host(&manifest, BLOB_GUEST.as_ref(), &[], RUN_LIMIT).unwrap()
+        self.manifest(&[("blob", config)], timeout, idle)
+            .run(&[], RUN_LIMIT)
+            .unwrap()
     }
 
     fn direct(&self) -> Direct {
@@ -182,7 +180,7 @@ fn host_killed_mid_write_leaves_nothing(transport: Transport) {
         "10s",
         "10s",
     );
-    let mut host = spawn_host(&manifest, BLOB_GUEST.as_ref(), &[]).unwrap();
+    let mut host = manifest.spawn(&[], &[]).unwrap();
     host.await_stdout("written ", Duration::from_secs(120))
         .unwrap();
     host.kill();
@@ -364,7 +362,7 @@ fn nats_slow_transfer_does_not_stall_other_calls() {
         "10s",
         "10s",
     );
-    let run = run_host(&manifest, BLOB_GUEST.as_ref(), &[], RUN_LIMIT).unwrap();
+    let run = manifest.run(&[], RUN_LIMIT).unwrap();
     assert_success(&run, &format!("read: ok 33554432 {hash}"));
     assert_success(&run, "ops: ok");
     let field = |prefix: &str, key: &str| -> u128 {

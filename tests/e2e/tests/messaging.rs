@@ -5,12 +5,12 @@
 //! keyvalue-redis), guest components built from tests/components.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use e2e::{MSG_GUEST, MSG_HANDLER};
-use harness::{run_host, spawn_host, Extension, HostProcess, Nats, Redis};
+use harness::workload::{Component, Workload};
+use harness::{Extension, HostProcess, Nats, Redis};
 
 const HANDLER: &str = "wasmcloud:messaging/handler@0.2.0";
 const WAIT: Duration = Duration::from_secs(90);
@@ -90,29 +90,21 @@ impl Stack {
             Via::Nats => format!("{}/handlers", self.nats.url()),
             Via::Tcp => "tcp://127.0.0.1:0".to_string(),
         };
-        let manifest = format!(
-            r#"
-name: handlers
-components:
-  - name: handler
-    file: ./guest.wasm
-    config: {{ {config} }}
-wrpc:
-  - interface: wasi:keyvalue
-    target: tcp://{kv}
-  - interface: wasmcloud:messaging
-    target: {consumer}
-exports:
-  - interface: {HANDLER}
-    serve: {serve}
-    max_concurrency: {max_concurrency}
-    timeout: {timeout}
-"#,
-            config = flow_map(config),
-            kv = self.kv.tcp_addr().unwrap(),
-            consumer = self.consumer_target(),
-        );
-        let host = spawn_host(&manifest, Path::new(MSG_HANDLER), &[]).unwrap();
+        let host = Workload::new("handlers")
+            .component(with_config(Component::new("handler", MSG_HANDLER), config))
+            .wrpc_entry(&format!(
+                "interface: wasi:keyvalue\ntarget: \"tcp://{}\"",
+                self.kv.tcp_addr().unwrap()
+            ))
+            .wrpc_entry(&format!(
+                "interface: wasmcloud:messaging\ntarget: \"{}\"",
+                self.consumer_target()
+            ))
+            .export_entry(&format!(
+                "interface: {HANDLER}\nserve: \"{serve}\"\nmax_concurrency: {max_concurrency}\ntimeout: {timeout}"
+            ))
+            .spawn(&[], &[])
+            .unwrap();
         let served = host.await_exports(Duration::from_secs(30)).unwrap();
         let (interface, addr) = served
             .first()
@@ -145,27 +137,14 @@ exports:
 
     /// A publisher or requester component run to the end.
     fn run_guest(&self, config: &[(&str, &str)]) -> harness::HostRun {
-        let manifest = format!(
-            r#"
-name: publisher
-components:
-  - name: publisher
-    file: ./guest.wasm
-    config: {{ {config} }}
-wrpc:
-  - interface: wasmcloud:messaging
-    target: {consumer}
-"#,
-            config = flow_map(config),
-            consumer = self.consumer_target(),
-        );
-        run_host(
-            &manifest,
-            Path::new(MSG_GUEST),
-            &[],
-            Duration::from_secs(60),
-        )
-        .unwrap()
+        Workload::new("publisher")
+            .component(with_config(Component::new("publisher", MSG_GUEST), config))
+            .wrpc_entry(&format!(
+                "interface: wasmcloud:messaging\ntarget: \"{}\"",
+                self.consumer_target()
+            ))
+            .run(&[], Duration::from_secs(60))
+            .unwrap()
     }
 
     fn redis(&self) -> redis::Connection {
@@ -302,12 +281,9 @@ wrpc:
 }
 
 /// `config` as the entries of a YAML flow map, values quoted.
-fn flow_map(config: &[(&str, &str)]) -> String {
-    let entries: Vec<String> = config
-        .iter()
-        .map(|(k, v)| format!("{k}: \"{v}\""))
-        .collect();
-    entries.join(", ")
+/// `component` with each of `config`.
+fn with_config(component: Component, config: &[(&str, &str)]) -> Component {
+    config.iter().fold(component, |c, (k, v)| c.config(k, v))
 }
 
 fn ids(prefix: &str, n: usize) -> Vec<String> {
@@ -782,18 +758,15 @@ fn an_unreachable_handler_keeps_jetstream_messages_until_it_serves() {
 
 #[test]
 fn a_consumer_call_to_an_unreachable_extension_is_an_error_value() {
-    let manifest = r#"
-name: publisher
-components:
-  - name: publisher
-    file: ./guest.wasm
-    config: { SCENARIO: expect-error, SUBJECT: demo.x }
-wrpc:
-  - interface: wasmcloud:messaging
-    target: tcp://127.0.0.1:1
-    timeout: 2s
-"#;
-    let run = run_host(manifest, Path::new(MSG_GUEST), &[], Duration::from_secs(30)).unwrap();
+    let run = Workload::new("publisher")
+        .component(
+            Component::new("publisher", MSG_GUEST)
+                .config("SCENARIO", "expect-error")
+                .config("SUBJECT", "demo.x"),
+        )
+        .wrpc_entry("interface: wasmcloud:messaging\ntarget: tcp://127.0.0.1:1\ntimeout: 2s")
+        .run(&[], Duration::from_secs(30))
+        .unwrap();
     assert_eq!(
         run.code,
         Some(0),
@@ -810,27 +783,13 @@ wrpc:
 
 #[test]
 fn an_export_the_component_lacks_fails_the_workload_in_one_line() {
-    let manifest = r#"
-name: handlers
-components:
-  - name: handler
-    file: ./guest.wasm
-wrpc:
-  - interface: wasmcloud:messaging
-    target: tcp://127.0.0.1:1
-  - interface: wasi:keyvalue
-    target: tcp://127.0.0.1:1
-exports:
-  - interface: wasmcloud:messaging/handlr@0.2.0
-    serve: tcp://127.0.0.1:0
-"#;
-    let run = run_host(
-        manifest,
-        Path::new(MSG_HANDLER),
-        &[],
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let run = Workload::new("handlers")
+        .component(Component::new("handler", MSG_HANDLER))
+        .wrpc_entry("interface: wasmcloud:messaging\ntarget: tcp://127.0.0.1:1")
+        .wrpc_entry("interface: wasi:keyvalue\ntarget: tcp://127.0.0.1:1")
+        .export("wasmcloud:messaging/handlr@0.2.0", "tcp://127.0.0.1:0")
+        .run(&[], Duration::from_secs(30))
+        .unwrap();
     assert_eq!(run.code, Some(1));
     let lines: Vec<&str> = run
         .stderr

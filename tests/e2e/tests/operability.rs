@@ -3,11 +3,11 @@
 //! `/readyz` names each listener and follows the NATS connection, and a
 //! caller's W3C trace continues through the host into the extension.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use e2e::MSG_HANDLER;
-use harness::{http_get, metric, spawn_host_with_env, Extension, HostProcess, Nats, Redis};
+use harness::workload::{Component, Workload};
+use harness::{http_get, metric, Extension, HostProcess, Nats, Redis};
 use sdk::messaging::{handle_message, BrokerMessage, HANDLER};
 use sdk::{Outbound, OutboundOptions, TraceContext};
 
@@ -51,42 +51,39 @@ impl Stack {
         }
     }
 
-    /// A host serving the handler component over TCP, with its own
-    /// health endpoint; returns it, the handler's address and the endpoint.
-    fn handler_host(&self, config: &str) -> (HostProcess, String, String) {
+    /// A host serving the handler component (`BUCKET: ops` and `config`)
+    /// over TCP, with its own health endpoint; returns it, the handler's
+    /// address and the endpoint.
+    fn handler_host(&self, config: &[(&str, &str)]) -> (HostProcess, String, String) {
         self.handler_host_with(config, &[])
     }
 
     /// Like [`Stack::handler_host`], the host with `extra` flags.
-    fn handler_host_with(&self, config: &str, extra: &[&str]) -> (HostProcess, String, String) {
-        let manifest = format!(
-            r#"
-name: ops
-components:
-  - name: handler
-    file: ./guest.wasm
-    config: {{ BUCKET: ops{config} }}
-wrpc:
-  - interface: wasi:keyvalue
-    target: tcp://{kv}
-  - interface: wasmcloud:messaging
-    target: {nats}/ext
-exports:
-  - interface: {HANDLER}
-    serve: tcp://127.0.0.1:0
-"#,
-            kv = self.kv.tcp_addr().unwrap(),
-            nats = self.nats.url(),
-        );
+    fn handler_host_with(
+        &self,
+        config: &[(&str, &str)],
+        extra: &[&str],
+    ) -> (HostProcess, String, String) {
+        let mut handler = Component::new("handler", MSG_HANDLER).config("BUCKET", "ops");
+        for (k, v) in config {
+            handler = handler.config(k, v);
+        }
+        let workload = Workload::new("ops")
+            .component(handler)
+            .wrpc_entry(&format!(
+                "interface: wasi:keyvalue\ntarget: \"tcp://{}\"",
+                self.kv.tcp_addr().unwrap()
+            ))
+            .wrpc_entry(&format!(
+                "interface: wasmcloud:messaging\ntarget: \"{}/ext\"",
+                self.nats.url()
+            ))
+            .export(HANDLER, "tcp://127.0.0.1:0");
         let mut args = vec!["--http-addr", "127.0.0.1:0", "--log-format", "json"];
         args.extend(extra);
-        let host = spawn_host_with_env(
-            &manifest,
-            Path::new(MSG_HANDLER),
-            &args,
-            &[("RUST_LOG", "warn,transport=debug")],
-        )
-        .unwrap();
+        let host = workload
+            .spawn(&args, &[("RUST_LOG", "warn,transport=debug")])
+            .unwrap();
         let served = host.await_exports(WAIT).unwrap();
         let addr = served.first().expect("an export").1.clone();
         let http = host.http_addr(WAIT).unwrap();
@@ -138,7 +135,7 @@ fn scrape(addr: &str) -> String {
 #[test]
 fn metrics_count_each_call_by_interface_function_and_outcome() {
     let stack = Stack::start();
-    let (host, addr, http) = stack.handler_host("");
+    let (host, addr, http) = stack.handler_host(&[]);
     let before = scrape(stack.kv.http_addr());
     let outcomes = deliver(
         &addr,
@@ -338,7 +335,7 @@ fn served_spans(log: &[String], function: &str) -> Vec<(String, String, Option<S
 #[test]
 fn a_callers_trace_continues_through_the_host_into_the_extension() {
     let stack = Stack::start();
-    let (host, addr, _) = stack.handler_host(", REPLICA: r1");
+    let (host, addr, _) = stack.handler_host(&[("REPLICA", "r1")]);
     let caller = TraceContext::root();
     let headers = vec![("traceparent".to_string(), caller.to_string())];
     assert_eq!(deliver(&addr, &["traced"], &headers), vec![Ok(())]);
@@ -470,7 +467,7 @@ fn spans_reach_an_otlp_collector_with_the_ids_on_the_wire() {
     let endpoint = format!("http://{}", collector.addr);
     let otlp = ["--otlp-endpoint", endpoint.as_str()];
     let stack = Stack::start_with(&otlp);
-    let (host, addr, _) = stack.handler_host_with("", &otlp);
+    let (host, addr, _) = stack.handler_host_with(&[], &otlp);
     let caller = TraceContext::root();
     let headers = vec![("traceparent".to_string(), caller.to_string())];
     assert_eq!(deliver(&addr, &["exported"], &headers), vec![Ok(())]);
