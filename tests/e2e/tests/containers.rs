@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use e2e::KV_GUEST;
 use harness::container::{make_readable, podman, require_image, stdout, Container};
-use harness::{http_get, metric, run_host, spawn_host, HostRun, Nats, Redis};
+use harness::workload::{Component, Workload};
+use harness::{http_get, metric, HostRun, Nats, Redis};
 
 const KV_IMAGE: &str = "wrpc-ext/keyvalue-redis:dev";
 const HOST_IMAGE: &str = "wrpc-ext/host:dev";
@@ -34,22 +35,24 @@ fn kv_container(name: &str, redis: &Redis, listen: &[&str], run_opts: &[&str]) -
     Container::start(KV_IMAGE, name, &opts, &args)
 }
 
-/// A workload running the key-value guest's `scenario` through `target`,
-/// each call bounded by `timeout`.
-fn manifest(workload: &str, scenario: &str, target: &str, timeout: &str) -> String {
-    format!(
-        "name: {workload}\ncomponents:\n  - name: api\n    file: ./guest.wasm\n    config: {{ SCENARIO: {scenario}, BUCKET: visits }}\nwrpc:\n  - interface: wasi:keyvalue\n    target: \"{target}\"\n    timeout: {timeout}\n"
-    )
+/// A workload running the key-value guest at `guest` (its `scenario`)
+/// through `target`, each call bounded by `timeout`.
+fn manifest(workload: &str, guest: &str, scenario: &str, target: &str, timeout: &str) -> Workload {
+    Workload::new(workload)
+        .component(
+            Component::new("api", guest)
+                .config("SCENARIO", scenario)
+                .config("BUCKET", "visits"),
+        )
+        .wrpc_entry(&format!(
+            "interface: wasi:keyvalue\ntarget: \"{target}\"\ntimeout: {timeout}"
+        ))
 }
 
 fn run_scenario(workload: &str, scenario: &str, target: &str) -> HostRun {
-    run_host(
-        &manifest(workload, scenario, target, "5s"),
-        KV_GUEST.as_ref(),
-        &[],
-        WAIT,
-    )
-    .unwrap()
+    manifest(workload, KV_GUEST, scenario, target, "5s")
+        .run(&[], WAIT)
+        .unwrap()
 }
 
 fn run_counter(workload: &str, target: &str) -> HostRun {
@@ -97,7 +100,15 @@ fn host_container_runs_the_workload_through_the_extension_container() {
     std::fs::copy(KV_GUEST, dir.join("guest.wasm")).unwrap();
     std::fs::write(
         dir.join("workload.yaml"),
-        manifest("in-a-container", "counter", &kv.address("tcp"), "5s"),
+        // The guest's path inside the host container, where `dir` is mounted.
+        manifest(
+            "in-a-container",
+            "./guest.wasm",
+            "counter",
+            &kv.address("tcp"),
+            "5s",
+        )
+        .to_yaml(),
     )
     .unwrap();
     make_readable(&dir).unwrap();
@@ -213,12 +224,9 @@ fn sigterm_under_load_lets_calls_in_flight_finish() {
     let target = kv.address("tcp");
     let hosts: Vec<_> = (0..3)
         .map(|i| {
-            spawn_host(
-                &manifest(&format!("load-{i}"), "counter", &target, "60s"),
-                KV_GUEST.as_ref(),
-                &[],
-            )
-            .unwrap()
+            manifest(&format!("load-{i}"), KV_GUEST, "counter", &target, "60s")
+                .spawn(&[], &[])
+                .unwrap()
         })
         .collect();
     let in_flight = || {
