@@ -19,6 +19,7 @@ mod baselines;
 mod blob;
 mod compare;
 mod containers;
+mod local;
 mod messaging;
 mod report;
 mod workloads;
@@ -127,6 +128,11 @@ enum Cmd {
     /// over every transport, throughput, the messaging rows, each row old
     /// then new; and a WASI 0.3 guest's async import (new host only).
     Compare(compare::CompareArgs),
+    /// What stays in the host process next to the same calls over a socket:
+    /// a component → component echo linked in process next to the echo
+    /// extension over Unix and TCP, and the embedded `wasi:keyvalue` (in
+    /// memory) next to keyvalue-redis over Unix.
+    Local(local::LocalArgs),
     /// Rewrites the generated part of a document from the sections of runs.
     #[command(hide = true)]
     Document {
@@ -149,6 +155,10 @@ enum Cmd {
         /// compare markers, naming this old build's commit.
         #[arg(long, value_name = "OLD_COMMIT")]
         compare: Option<String>,
+        /// The sections are `bench local`'s: rewrite the part between the
+        /// local markers.
+        #[arg(long, conflicts_with = "compare")]
+        local: bool,
         /// Markdown sections written by `--markdown`, in order.
         sections: Vec<PathBuf>,
     },
@@ -189,6 +199,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Cmd::Compare(args)) => compare::main(&args, progress),
+        Some(Cmd::Local(args)) => local::main(&args, progress),
         Some(Cmd::Document {
             doc,
             commit,
@@ -196,12 +207,14 @@ fn main() -> anyhow::Result<()> {
             nproc,
             reproduce,
             compare: old_commit,
+            local,
             sections,
         }) => document(
             &doc,
             &Run {
                 commit: &commit,
                 old_commit: old_commit.as_deref(),
+                local,
                 date: &date,
                 nproc: &nproc,
                 reproduce: &reproduce,
@@ -365,13 +378,16 @@ struct Run<'a> {
     commit: &'a str,
     /// The old build's commit (`bench compare`).
     old_commit: Option<&'a str>,
+    /// The sections are `bench local`'s.
+    local: bool,
     date: &'a str,
     nproc: &'a str,
     reproduce: &'a str,
 }
 
 /// Rewrites the part of `doc` between the markers (the compare markers when
-/// the run names an old commit): the run's context, how to reproduce it,
+/// the run names an old commit, the local markers for `bench local`'s): the
+/// run's context, how to reproduce it,
 /// then each placement's section.
 fn document(doc: &std::path::Path, run: &Run<'_>, sections: &[PathBuf]) -> anyhow::Result<()> {
     let version = |cmd: &str| -> String {
@@ -398,6 +414,7 @@ fn document(doc: &std::path::Path, run: &Run<'_>, sections: &[PathBuf]) -> anyho
     let Run {
         commit,
         old_commit,
+        local,
         date,
         nproc,
         reproduce,
@@ -422,6 +439,8 @@ fn document(doc: &std::path::Path, run: &Run<'_>, sections: &[PathBuf]) -> anyho
     let old = std::fs::read_to_string(doc).with_context(|| format!("reading {}", doc.display()))?;
     let (begin, end) = if old_commit.is_some() {
         (compare::BEGIN, compare::END)
+    } else if *local {
+        (local::BEGIN, local::END)
     } else {
         (report::BEGIN, report::END)
     };
