@@ -61,9 +61,11 @@ impl Stack {
         }
         let target = &self.served.target;
         for interface in ["wasi:blobstore", "blobstore-s3:admin"] {
-            w = w.wrpc_entry(&format!(
-                "interface: {interface}\ntarget: \"{target}\"\ntimeout: {timeout}\nidle_timeout: {idle}"
-            ));
+            w = w.route(
+                interface,
+                target,
+                &format!("timeout: {timeout}\nidle_timeout: {idle}"),
+            );
         }
         w
     }

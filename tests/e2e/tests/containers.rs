@@ -44,9 +44,7 @@ fn manifest(workload: &str, guest: &str, scenario: &str, target: &str, timeout: 
                 .config("SCENARIO", scenario)
                 .config("BUCKET", "visits"),
         )
-        .wrpc_entry(&format!(
-            "interface: wasi:keyvalue\ntarget: \"{target}\"\ntimeout: {timeout}"
-        ))
+        .route("wasi:keyvalue", target, &format!("timeout: {timeout}"))
 }
 
 fn run_scenario(workload: &str, scenario: &str, target: &str) -> HostRun {

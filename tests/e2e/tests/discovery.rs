@@ -35,9 +35,7 @@ fn kv_manifest(target: &str, extra: &str) -> Workload {
                 .config("SCENARIO", "expect-error")
                 .config("BUCKET", "b"),
         )
-        .wrpc_entry(&format!(
-            "interface: wasi:keyvalue\ntarget: \"{target}\"\ntimeout: 5s\n{extra}"
-        ))
+        .route("wasi:keyvalue", target, &format!("timeout: 5s\n{extra}"))
 }
 
 /// Runs the key-value guest (one `get` expected to fail) routed to `target`.
@@ -156,10 +154,7 @@ fn over_nats_only_an_extension_serving_the_instance_answers() {
                 .config("MESSAGE", "hi")
                 .config("COUNT", 1),
         )
-        .wrpc_entry(&format!(
-            "interface: example:echo/echo\ntarget: \"{}\"\ntimeout: 5s",
-            nats.url()
-        ))
+        .route("example:echo/echo", &nats.url(), "timeout: 5s")
         .run(&[], RUN_LIMIT)
         .unwrap();
     assert_eq!(run.code, Some(0), "{run:#?}");

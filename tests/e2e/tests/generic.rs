@@ -24,9 +24,7 @@ fn workload(count: u32, target: &str, route: &str) -> Workload {
                 .config("MESSAGE", "hi")
                 .config("COUNT", count),
         )
-        .wrpc_entry(&format!(
-            "interface: example:echo/echo\ntarget: \"{target}\"\n{route}"
-        ))
+        .route("example:echo/echo", target, route)
 }
 
 fn manifest(target: &str) -> Workload {

@@ -17,9 +17,7 @@ fn manifest(target: &str) -> Workload {
     Workload::new("shop")
         .namespace("tests")
         .component(Component::new("api", INVENTORY_GUEST).config("ITEM", "apple"))
-        .wrpc_entry(&format!(
-            "interface: example:inventory/stock\ntarget: \"{target}\"\ntimeout: 5s"
-        ))
+        .route("example:inventory/stock", target, "timeout: 5s")
 }
 
 /// Every function over the wire against a fresh extension: successes, and

@@ -66,11 +66,6 @@ fn manifest_in(namespace: &str, workload: &str, scenario: &str, bucket: &str) ->
     )
 }
 
-/// A `wrpc:` entry routing `wasi:keyvalue` to `target` with `timeout`.
-fn route(target: &str, timeout: &str) -> String {
-    format!("interface: wasi:keyvalue\ntarget: \"{target}\"\ntimeout: {timeout}")
-}
-
 per_transport!(
     roundtrip,
     stalled_caller,
@@ -189,7 +184,7 @@ fn extension_not_running(transport: Transport) {
     let nats = Nats::start().unwrap();
     let target = unserved_target(transport, &nats);
     let run = manifest("orphan", "expect-error", "b")
-        .wrpc_entry(&route(&target, "5s"))
+        .route("wasi:keyvalue", &target, "timeout: 5s")
         .run(&[], RUN_LIMIT)
         .unwrap();
     assert_success(&run, "error: other: wasi:keyvalue/store@0.2.0-draft.get");
@@ -206,7 +201,7 @@ fn extension_silent(transport: Transport) {
     let dir = e2e::TempDir::new("silent").unwrap();
     let (target, _silent) = e2e::silent_target(transport, &nats, &dir);
     let run = manifest("patient", "expect-error", "b")
-        .wrpc_entry(&route(&target, "1s"))
+        .route("wasi:keyvalue", &target, "timeout: 1s")
         .run(&[], RUN_LIMIT)
         .unwrap();
     assert_success(&run, &format!("no answer from {target} within 1s"));
@@ -269,7 +264,7 @@ fn extension_killed_mid_call(transport: Transport) {
         "OK"
     );
     let host = manifest("victim", "counter", "visits")
-        .wrpc_entry(&route(&stack.served.target, "5s"))
+        .route("wasi:keyvalue", &stack.served.target, "timeout: 5s")
         .spawn(&[], &[])
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

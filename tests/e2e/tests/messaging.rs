@@ -92,17 +92,17 @@ impl Stack {
         };
         let host = Workload::new("handlers")
             .component(with_config(Component::new("handler", MSG_HANDLER), config))
-            .wrpc_entry(&format!(
-                "interface: wasi:keyvalue\ntarget: \"tcp://{}\"",
-                self.kv.tcp_addr().unwrap()
-            ))
-            .wrpc_entry(&format!(
-                "interface: wasmcloud:messaging\ntarget: \"{}\"",
-                self.consumer_target()
-            ))
-            .export_entry(&format!(
-                "interface: {HANDLER}\nserve: \"{serve}\"\nmax_concurrency: {max_concurrency}\ntimeout: {timeout}"
-            ))
+            .route(
+                "wasi:keyvalue",
+                &format!("tcp://{}", self.kv.tcp_addr().unwrap()),
+                "",
+            )
+            .route("wasmcloud:messaging", &self.consumer_target(), "")
+            .export_with(
+                HANDLER,
+                &serve,
+                &format!("max_concurrency: {max_concurrency}\ntimeout: {timeout}"),
+            )
             .spawn(&[], &[])
             .unwrap();
         let served = host.await_exports(Duration::from_secs(30)).unwrap();
@@ -139,10 +139,7 @@ impl Stack {
     fn run_guest(&self, config: &[(&str, &str)]) -> harness::HostRun {
         Workload::new("publisher")
             .component(with_config(Component::new("publisher", MSG_GUEST), config))
-            .wrpc_entry(&format!(
-                "interface: wasmcloud:messaging\ntarget: \"{}\"",
-                self.consumer_target()
-            ))
+            .route("wasmcloud:messaging", &self.consumer_target(), "")
             .run(&[], Duration::from_secs(60))
             .unwrap()
     }

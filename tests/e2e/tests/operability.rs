@@ -70,14 +70,16 @@ impl Stack {
         }
         let workload = Workload::new("ops")
             .component(handler)
-            .wrpc_entry(&format!(
-                "interface: wasi:keyvalue\ntarget: \"tcp://{}\"",
-                self.kv.tcp_addr().unwrap()
-            ))
-            .wrpc_entry(&format!(
-                "interface: wasmcloud:messaging\ntarget: \"{}/ext\"",
-                self.nats.url()
-            ))
+            .route(
+                "wasi:keyvalue",
+                &format!("tcp://{}", self.kv.tcp_addr().unwrap()),
+                "",
+            )
+            .route(
+                "wasmcloud:messaging",
+                &format!("{}/ext", self.nats.url()),
+                "",
+            )
             .export(HANDLER, "tcp://127.0.0.1:0");
         let mut args = vec!["--http-addr", "127.0.0.1:0", "--log-format", "json"];
         args.extend(extra);

@@ -20,9 +20,7 @@ fn manifest(target: &str, size: usize) -> Workload {
     Workload::new("streamer")
         .namespace("tests")
         .component(Component::new("client", STREAMS_GUEST).config("SIZE", size))
-        .wrpc_entry(&format!(
-            "interface: example:streams/bytes\ntarget: \"{target}\"\ntimeout: 10s"
-        ))
+        .route("example:streams/bytes", target, "timeout: 10s")
 }
 
 /// The guest succeeded, was greeted by `by`, and printed the tally and the
@@ -58,9 +56,7 @@ fn streams_to_an_sdk_extension(transport: Transport) {
 fn service_host(serve: &str) -> (HostProcess, String) {
     let host = Workload::new("service")
         .component(Component::new("bytes", STREAMS_SERVICE))
-        .export_entry(&format!(
-            "interface: example:streams/bytes\nserve: \"{serve}\"\ntimeout: 30s"
-        ))
+        .export_with("example:streams/bytes", serve, "timeout: 30s")
         .spawn(&[], &[])
         .unwrap();
     let served = host.await_exports(Duration::from_secs(30)).unwrap();

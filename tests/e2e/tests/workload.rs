@@ -156,8 +156,7 @@ fn nats_token_from_the_environment() {
     )
     .unwrap();
     let target = format!("nats://127.0.0.1:{}?token_env=KV_TEST_TOKEN", nats.port());
-    let workload =
-        kv_workload().wrpc_entry(&format!("interface: wasi:keyvalue\ntarget: \"{target}\""));
+    let workload = kv_workload().route("wasi:keyvalue", &target, "");
     let ok = workload
         .spawn(&[], &[("KV_TEST_TOKEN", "t0ken-value")])
         .unwrap()
@@ -192,16 +191,14 @@ fn nats_over_tls_with_a_private_ca() {
     )
     .unwrap();
     let ok = kv_workload()
-        .wrpc_entry(&format!("interface: wasi:keyvalue\ntarget: \"{url}\""))
+        .route("wasi:keyvalue", &url, "")
         .run(&[], RUN_LIMIT)
         .unwrap();
     assert_success(&ok, "visit number 1");
     // Without the CA the server's certificate is not trusted.
     let untrusted = format!("nats://127.0.0.1:{}?tls=required", nats.port());
     let refused = kv_workload()
-        .wrpc_entry(&format!(
-            "interface: wasi:keyvalue\ntarget: \"{untrusted}\""
-        ))
+        .route("wasi:keyvalue", &untrusted, "")
         .run(&[], RUN_LIMIT)
         .unwrap();
     assert_refused(&refused, &["cannot connect to NATS at", "?tls=required"]);

@@ -7,8 +7,12 @@
 //!     .component(Component::new("api", "/tmp/api.wasm").config("COUNT", "3"))
 //!     .host("wasi:keyvalue")
 //!     .wrpc_entry("interface: example:echo/echo\ntarget: tcp://127.0.0.1:7762")
+//!     .route("wasi:blobstore", "tcp://127.0.0.1:7763", "timeout: 5s")
 //!     .to_yaml();
 //! assert!(yaml.contains("  - name: \"api\""));
+//! assert!(yaml.contains(
+//!     "  - interface: \"wasi:blobstore\"\n    target: \"tcp://127.0.0.1:7763\"\n    timeout: 5s\n"
+//! ));
 //! ```
 
 use std::fmt::Write as _;
@@ -127,6 +131,18 @@ impl Workload {
         self
     }
 
+    /// Adds a `wrpc:` entry routing `interface` to `target` (both written
+    /// quoted, so a target's `?`, `&` or `:` need no care), then `more`
+    /// mapping lines (`timeout: 5s`, `check: false`, …; may be empty).
+    #[must_use]
+    pub fn route(self, interface: &str, target: &str, more: &str) -> Self {
+        self.wrpc_entry(&format!(
+            "interface: {}\ntarget: {}\n{more}",
+            quote(interface),
+            quote(target)
+        ))
+    }
+
     /// Adds an `exports:` entry serving `interface` at `serve`.
     #[must_use]
     pub fn export(mut self, interface: &str, serve: &str) -> Self {
@@ -136,6 +152,17 @@ impl Workload {
             quote(serve)
         )));
         self
+    }
+
+    /// Like [`Workload::export`], then `more` mapping lines
+    /// (`timeout: 30s`, `max_concurrency: 4`, …).
+    #[must_use]
+    pub fn export_with(self, interface: &str, serve: &str, more: &str) -> Self {
+        self.export_entry(&format!(
+            "interface: {}\nserve: {}\n{more}",
+            quote(interface),
+            quote(serve)
+        ))
     }
 
     /// Adds a long `exports:` entry: YAML mapping lines.
