@@ -99,7 +99,7 @@ pub async fn run(args: Args) -> Result<(), Fail> {
     let bytes = remote
         .call(instance, func, params.into(), &function.signature().results)
         .await
-        .map_err(|err| Fail::call(err.line()))?;
+        .map_err(|err| Fail::call(remote::line(&err)))?;
     let values =
         json::decode_all(&function.results, &bytes, &Limits::DEFAULT.value()).map_err(|err| {
             let why = if matches!(err, DecodeError::Incomplete) {

@@ -2,14 +2,12 @@
 
 use core::time::Duration;
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use tokio::io::AsyncReadExt as _;
 use tokio::time::Instant;
-use transport::schema::{ScanPlan, WireType};
-use transport::stream::UnusableTarget;
-use transport::{CallFailure, CallTimer, Endpoint, Invocation, Limits, Target};
+use transport::client::{Call, CallErrorKind, Deadline};
+use transport::schema::WireType;
+use transport::{CallError, CallOptions, Connector, Endpoint, Prepared, Target};
 
 use crate::Fail;
 
@@ -124,26 +122,21 @@ impl Remote {
             })
             .cloned()
             .collect();
-        let connect_timeout = deadline.saturating_duration_since(Instant::now());
-        let target = tokio::time::timeout_at(
-            deadline,
-            Target::connect(
-                endpoint,
-                CLIENT_NAME,
-                Limits::DEFAULT,
-                upgrade,
-                connect_timeout,
-                timeout,
-                timeout,
-            ),
-        )
-        .await
-        .map_err(|_| {
-            Fail::call(format!(
-                "cannot connect to {endpoint}: no answer within {timeout:?}"
-            ))
-        })?
-        .map_err(|err| Fail::call(err.to_string()))?;
+        let connector = Connector::new(CLIENT_NAME)
+            .connect_headers(upgrade)
+            .connect_timeout(deadline.saturating_duration_since(Instant::now()));
+        let opts = CallOptions {
+            timeout,
+            idle_timeout: timeout,
+        };
+        let target = tokio::time::timeout_at(deadline, connector.target(endpoint, opts))
+            .await
+            .map_err(|_| {
+                Fail::call(format!(
+                    "cannot connect to {endpoint}: no answer within {timeout:?}"
+                ))
+            })?
+            .map_err(|err| Fail::call(err.to_string()))?;
         Ok(Self {
             target,
             headers,
@@ -158,7 +151,8 @@ impl Remote {
     }
 
     /// Calls `instance.func` with the encoded synchronous `params`, and
-    /// returns the result bytes, checked against `results`.
+    /// returns the result bytes, checked against `results`. The error names
+    /// the function as `` `instance.func` ``.
     pub async fn call(
         &self,
         instance: &str,
@@ -166,84 +160,42 @@ impl Remote {
         params: Bytes,
         results: &[WireType],
     ) -> Result<Vec<u8>, CallError> {
-        let what = format!("`{instance}.{func}` via {}", self.endpoint());
-        let timer = Arc::new(CallTimer::new(
-            what.clone(),
-            Some(self.deadline),
-            self.timeout,
-        ));
+        let prepared = Prepared::answering(instance, func, results);
         let headers: Vec<(&str, &str)> = self
             .headers
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let call = async {
-            let (tx, mut rx) = self
-                .target
-                .client()
-                .invoke(Invocation {
-                    instance,
-                    func,
-                    headers: &headers,
-                    params,
-                    params_complete: true,
-                    results: Some(ScanPlan::new(results)),
-                    result_paths: Arc::from([]),
-                    timer,
-                })
-                .await?;
+            let call = Call::new(&prepared, params)
+                .headers(&headers)
+                .deadline(Deadline::At(self.deadline));
+            let (tx, mut rx) = self.target.invoke(call).await?;
             drop(tx);
             let mut out = Vec::new();
             rx.read_to_end(&mut out).await?;
             Ok::<_, std::io::Error>(out)
         };
-        let (reason, unusable) = match tokio::time::timeout_at(self.deadline, call).await {
-            Ok(Ok(out)) => return Ok(out),
-            Ok(Err(err)) => {
-                let unusable = UnusableTarget::of(&err).is_some();
-                let reason = match err.get_ref().and_then(|e| e.downcast_ref::<CallFailure>()) {
-                    Some(failure) => failure.reason(),
-                    None => err.to_string(),
-                };
-                (reason, unusable)
-            }
-            Err(_) => (format!("no answer within {:?}", self.timeout), false),
-        };
-        Err(CallError {
-            what,
-            reason,
-            unusable,
-        })
-    }
-}
-
-/// A call that failed in transit (the transport's error).
-#[derive(Debug)]
-pub struct CallError {
-    /// The call and its target: `` `instance.func` via TARGET ``.
-    pub what: String,
-    /// What went wrong, e.g. "the extension failed the call: …".
-    pub reason: String,
-    /// Whether no call can succeed there: nothing listens at the target, or
-    /// it is not a wRPC server (`reason` names the target then).
-    pub unusable: bool,
-}
-
-impl CallError {
-    /// The one line to print: the reason alone when it is about the
-    /// target itself, else the call and the reason.
-    pub fn line(&self) -> String {
-        if self.unusable {
-            self.reason.clone()
-        } else {
-            self.to_string()
+        match tokio::time::timeout_at(self.deadline, call).await {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(err)) => Err(CallError::of_io(prepared.name(), &self.target, err)),
+            Err(_) => Err(CallError::new(
+                prepared.name(),
+                self.endpoint().clone(),
+                CallErrorKind::Timeout(self.timeout),
+                format!("no answer within {:?}", self.timeout),
+            )),
         }
     }
 }
 
+/// The one line to print for a failed call: the reason alone when it is
+/// about the target itself (nothing listens there, it is not wRPC), else
 /// `` `instance.func` via TARGET: reason ``.
-impl core::fmt::Display for CallError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{}: {}", self.what, self.reason)
+pub fn line(err: &CallError) -> String {
+    if err.is_unusable() {
+        err.reason().to_string()
+    } else {
+        format!("{} via {}: {}", err.function(), err.target(), err.reason())
     }
 }

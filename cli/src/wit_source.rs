@@ -152,10 +152,10 @@ async fn describe_at(remote: &Remote, instance: &str, func: &str) -> Result<Stri
         .call(instance, func, Bytes::new(), &[WireType::String])
         .await
         .map_err(|err| {
-            if err.unusable {
-                Undescribed::Unusable(err.reason)
+            if err.is_unusable() {
+                Undescribed::Unusable(err.reason().to_string())
             } else {
-                Undescribed::Failed(err.reason)
+                Undescribed::Failed(err.reason().to_string())
             }
         })?;
     let mut values = json::decode_all(&[Type::String], &bytes, &Limits::DEFAULT.value())

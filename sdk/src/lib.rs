@@ -61,7 +61,7 @@ pub use dispatch::{Functions, RegisterError};
 pub use ops::metrics::backend_error;
 pub use ops::probe::health_check_command;
 pub use ops::LogFormat;
-pub use outbound::{failure_reason, is_unreachable, Outbound, OutboundError, OutboundOptions};
+pub use outbound::{CallError, Outbound, OutboundError, OutboundOptions};
 /// Generates the wRPC bindings of a WIT world and the registration of every
 /// function it exports, so an extension is only its handler methods.
 ///

@@ -50,7 +50,7 @@ pub fn serve<H: Handler>(handler: H) -> impl Exports {
 
 /// Delivers `msg` to the component handler `outbound` calls. `Ok(Err(…))`
 /// is the handler's own error; `Err(…)` a failed call (see
-/// [`crate::failure_reason`]).
+/// [`Outbound::call_error`]).
 ///
 /// # Errors
 ///

@@ -18,9 +18,6 @@ type Probe = Arc<
     dyn Fn() -> core::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync,
 >;
 
-/// How long connecting to NATS may take at start-up.
-const NATS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// What an extension exports: its functions, registered with the WIT that
 /// types them. The sdk's wire modules (e.g. [`crate::keyvalue`]) implement it
 /// for handler types.
@@ -169,7 +166,7 @@ impl Extension {
             &name,
             Arc::clone(&registry),
             opts,
-            NATS_CONNECT_TIMEOUT,
+            transport::client::NATS_CONNECT_TIMEOUT,
         )
         .await?;
         for listener in serving.listeners() {

@@ -1,4 +1,21 @@
-//! The client side of every transport behind one type.
+//! The client side of every transport behind one type, and the one typed
+//! call all clients make: [`Connector`] turns endpoints into clients (one
+//! NATS connection per server set), [`Target`] adds the deadlines from
+//! [`CallOptions`] (whose defaults live in [`defaults`]), [`Prepared`] is a
+//! function's types and [`Call`] one call of it, and every failed call is a
+//! [`CallError`].
+
+mod connector;
+pub mod defaults;
+mod error;
+mod prepared;
+mod typed;
+
+pub use connector::Connector;
+pub use defaults::{CallOptions, CALL_TIMEOUT, IDLE_TIMEOUT, NATS_CONNECT_TIMEOUT};
+pub use error::{CallError, CallErrorKind};
+pub use prepared::{Call, Deadline, Prepared, ResultPaths};
+pub use typed::{Headers, TypedClient, TypedClientError};
 
 use core::time::Duration;
 
@@ -11,7 +28,7 @@ use crate::call::{CallTimer, InKind, OutKind};
 use crate::metrics::ClientStats;
 use crate::schema::ScanPlan;
 use crate::stream::{Request, StreamClient};
-use crate::{Endpoint, Incoming, Limits, Outgoing};
+use crate::{Endpoint, Incoming, Outgoing};
 
 /// One call to make, on any transport.
 pub struct Invocation<'a> {
@@ -137,44 +154,6 @@ impl Target {
         }
     }
 
-    /// Connects to `endpoint`: over NATS one connection named `client_name`
-    /// (bounded by `connect_timeout`); TCP, Unix and WebSocket connect per
-    /// call or from their pool, sending `connect_headers` on WebSocket upgrades.
-    ///
-    /// # Errors
-    ///
-    /// [`TargetError`] when NATS cannot be reached or subscribed to.
-    pub async fn connect(
-        endpoint: &Endpoint,
-        client_name: &str,
-        limits: Limits,
-        connect_headers: Vec<(String, String)>,
-        connect_timeout: Duration,
-        timeout: Duration,
-        idle_timeout: Duration,
-    ) -> Result<Self, TargetError> {
-        let fail = |reason: String| TargetError {
-            endpoint: endpoint.to_string(),
-            reason,
-        };
-        let client = match endpoint {
-            Endpoint::Nats(nats) => {
-                let conn = crate::nats::connect(nats, client_name, connect_timeout)
-                    .await
-                    .map_err(|err| fail(err.to_string()))?;
-                let client = crate::nats::NatsClient::new(conn, &nats.prefix, limits)
-                    .await
-                    .map_err(|err| fail(err.to_string()))?;
-                Client::Nats(client)
-            }
-            other => Client::Stream(
-                StreamClient::for_endpoint(other, limits, connect_headers)
-                    .ok_or_else(|| fail("not a client endpoint".into()))?,
-            ),
-        };
-        Ok(Self::new(endpoint.clone(), client, timeout, idle_timeout))
-    }
-
     /// Whether calls can go now, as far as the client knows without calling:
     /// the state of a NATS connection. TCP, Unix and WebSocket targets
     /// connect per call or from their pool and are always `Ok` here.
@@ -187,6 +166,11 @@ impl Target {
             Client::Nats(nats) => crate::nats::check_connected(nats.nats()),
             Client::Stream(_) => Ok(()),
         }
+    }
+
+    /// `via ENDPOINT`, as a call's errors name the target.
+    pub(crate) fn via(&self) -> Arc<str> {
+        Arc::clone(&self.via)
     }
 
     /// The client.

@@ -10,6 +10,9 @@
 //!   accepting upstream wRPC's one connection per call;
 //! - [`Incoming`] and [`Outgoing`]: a call's streams, bounded in time, the
 //!   same on every transport;
+//! - [`client`]: the one client call: [`Connector`] (endpoints to clients,
+//!   NATS connections shared), [`Target`], [`Prepared`] functions,
+//!   [`TypedClient`], [`CallError`], and the default deadlines;
 //! - [`schema`]: value shapes, so synchronous values are checked before an
 //!   upstream decoder sees them;
 //! - [`server`]: the registry of served functions and the options listeners share;
@@ -36,7 +39,10 @@ mod value;
 
 pub use call::{CallFailure, CallTimer, Incoming, Outgoing};
 pub use caller::{headers, Caller, CallerContext, IdentityError, Peer, Transport};
-pub use client::{Client, Invocation, Target, TargetError};
+pub use client::{
+    CallError, CallErrorKind, CallOptions, Client, Connector, Invocation, Prepared, Target,
+    TargetError, TypedClient,
+};
 pub use endpoint::{Endpoint, EndpointError};
 pub use limits::{parse_duration, Limits, MAX_DURATION};
 #[cfg(feature = "clap")]

@@ -5,14 +5,8 @@
 //! means that over NATS, where extensions share a prefix, only an extension
 //! serving the instance answers.
 
-use core::time::Duration;
-
-use std::sync::Arc;
-
-use bytes::Bytes;
-use transport::schema::{ScanPlan, WireType};
-use transport::{discovery, Incoming, Invocation, Outgoing, Target};
-use wrpc_transport::{Invoke, InvokeExt as _};
+use transport::schema::WireType;
+use transport::{discovery, CallErrorKind, Prepared, Target, TypedClient};
 
 /// What an extension said it serves.
 pub(crate) struct Described {
@@ -36,20 +30,25 @@ pub(crate) enum Answer {
 /// Asks `target` through `instance.func` what it serves, within the target's
 /// deadline.
 pub(crate) async fn ask(target: &Target, instance: &str, func: &str) -> Answer {
-    let direct = Direct { target };
-    let no_paths: [[Option<usize>; 0]; 0] = [];
-    match direct
-        .invoke_values_blocking::<_, (), (String,)>((), instance, func, (), no_paths)
+    let client = TypedClient::new(
+        target.clone(),
+        [Prepared::answering(instance, func, &[WireType::String])],
+    );
+    match client
+        .call::<(), (String,)>(Vec::new(), instance, func, ())
         .await
     {
         Ok((json,)) => match parse(&json) {
             Ok(described) => Answer::Described(described),
             Err(why) => Answer::Failed(format!("its description is not valid: {why}")),
         },
-        Err(err) if transport::call::failure_kind(&err).is_some() => {
-            Answer::Unreachable(transport::call::failure_reason(&err))
+        Err(err) => {
+            let err = client.call_error(format!("`{instance}.{func}`"), &err);
+            match err.kind() {
+                CallErrorKind::Failed => Answer::Failed(err.reason().to_string()),
+                _ => Answer::Unreachable(err.reason().to_string()),
+            }
         }
-        Err(err) => Answer::Failed(transport::call::failure_reason(&err)),
     }
 }
 
@@ -65,48 +64,4 @@ fn parse(json: &str) -> Result<Described, String> {
         instances: doc.instances().map(str::to_string).collect(),
         name: doc.name,
     })
-}
-
-/// Calls a target directly, outside the routes (discovery is not declared).
-struct Direct<'a> {
-    target: &'a Target,
-}
-
-impl Invoke for Direct<'_> {
-    type Context = ();
-    type Outgoing = Outgoing;
-    type Incoming = Incoming;
-
-    async fn invoke<P>(
-        &self,
-        (): (),
-        instance: &str,
-        func: &str,
-        params: Bytes,
-        _paths: impl AsRef<[P]> + Send,
-    ) -> anyhow::Result<(Outgoing, Incoming)>
-    where
-        P: AsRef<[Option<usize>]> + Send + Sync,
-    {
-        let timer = self.target.timer(
-            Arc::from(format!("`{instance}.{func}`")),
-            Duration::ZERO,
-            None,
-        );
-        let call = self
-            .target
-            .client()
-            .invoke(Invocation {
-                instance,
-                func,
-                headers: &[],
-                params,
-                params_complete: true,
-                results: Some(ScanPlan::new(&[WireType::String])),
-                result_paths: Arc::from([]),
-                timer,
-            })
-            .await?;
-        Ok(call)
-    }
 }

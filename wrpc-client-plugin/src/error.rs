@@ -1,53 +1,17 @@
 //! Why a routed call or the plugin's set-up failed.
 
-use core::time::Duration;
-
-use transport::Endpoint;
-
 use crate::InterfaceName;
 
 /// Why a call to an extension failed. Its message names the interface, the
-/// function and the target.
+/// function and, once routed, the target.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CallError {
-    /// No answer arrived before the call's deadline.
-    #[error("{interface}.{func}: no answer from {target} within {timeout:?}")]
-    Timeout {
-        /// The interface called.
-        interface: String,
-        /// The function called.
-        func: String,
-        /// Where the call went.
-        target: Endpoint,
-        /// The deadline.
-        timeout: Duration,
-    },
-    /// Nothing is serving the interface at the target.
-    #[error("{interface}.{func}: extension unreachable at {target}: {reason}")]
-    Unreachable {
-        /// The interface called.
-        interface: String,
-        /// The function called.
-        func: String,
-        /// Where the call went.
-        target: Endpoint,
-        /// What the transport said.
-        reason: String,
-    },
-    /// The call started but broke (connection lost, malformed reply, the
-    /// extension failed it, …).
-    #[error("{interface}.{func}: call to {target} failed: {reason}")]
-    Transport {
-        /// The interface called.
-        interface: String,
-        /// The function called.
-        func: String,
-        /// Where the call went.
-        target: Endpoint,
-        /// What the transport said.
-        reason: String,
-    },
+    /// The call failed in transit: no answer within the deadline, the
+    /// extension unreachable, or the call broke (the transport's one call
+    /// error, naming the function as `interface.func`).
+    #[error(transparent)]
+    Call(#[from] transport::CallError),
     /// The interface has no route (it was not declared under `wrpc:`).
     #[error("{interface}.{func}: not routed (declare it under `wrpc:`)")]
     NotRouted {

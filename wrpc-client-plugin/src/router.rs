@@ -4,29 +4,23 @@
 use core::time::Duration;
 
 use std::collections::HashMap;
-use std::io;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
 
 use anyhow::anyhow;
 use bytes::Bytes;
 use tracing::{debug, info};
-use transport::endpoint::NatsEndpoint;
-use transport::metrics::ClientStats;
-use transport::nats::NatsClient;
-use transport::schema::{ScanPlan, Signature, Signatures};
-use transport::stream::StreamClient;
+use transport::client::{Call, CallOptions, Deadline, ResultPaths};
+use transport::schema::{Signature, Signatures};
 use transport::{
-    headers, Caller, Client, Endpoint, Incoming, Invocation, Limits, Outgoing, Target,
+    headers, Caller, Connector, Endpoint, Incoming, Limits, Outgoing, Prepared, Target,
 };
 use wrpc_transport::Invoke;
 
 use crate::{adapted, CallError, Declaration, InterfaceName, SetupError};
 
-/// How long connecting to a NATS server may take at start-up.
-const NATS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Host-wide defaults for declarations that leave things out, and the
-/// limits results are checked against.
+/// limits results are checked against. The deadlines default to the
+/// transport's ([`transport::client::defaults`]).
 #[derive(Clone, Debug)]
 pub struct Defaults {
     /// Target for short-form declarations.
@@ -43,8 +37,8 @@ impl Default for Defaults {
     fn default() -> Self {
         Self {
             target: None,
-            timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(30),
+            timeout: transport::client::CALL_TIMEOUT,
+            idle_timeout: transport::client::IDLE_TIMEOUT,
             limits: Limits::DEFAULT,
         }
     }
@@ -76,20 +70,15 @@ impl Route {
     }
 }
 
-/// What the router knows of one function's types.
-struct Prepared {
-    /// `` `instance.func` ``, for errors.
-    name: Arc<str>,
-    params_complete: bool,
-    results: Option<Arc<ScanPlan>>,
+/// What the router knows of one function: its types, and the route it goes by.
+struct Learned {
+    prepared: Prepared,
     /// The index of the route the function's instance goes by, if known.
     route: Option<usize>,
-    /// Where its calls are counted, made on the first call.
-    stats: OnceLock<Arc<ClientStats>>,
 }
 
 /// What the router knows of each function, by instance and name.
-type Functions = HashMap<String, HashMap<String, Arc<Prepared>>>;
+type Functions = HashMap<String, HashMap<String, Arc<Learned>>>;
 
 /// Routes a workload's declared interfaces to their extensions.
 pub struct Router {
@@ -98,7 +87,7 @@ pub struct Router {
     limits: Limits,
     functions: RwLock<Functions>,
     /// Shared by every call whose results have no async values.
-    no_paths: Arc<[Box<[Option<usize>]>]>,
+    no_paths: ResultPaths,
 }
 
 impl Router {
@@ -127,7 +116,10 @@ impl Router {
                 workload.namespace.clone(),
             ),
         ];
-        let mut nats: HashMap<NatsEndpoint, async_nats::Client> = HashMap::new();
+        // One NATS connection per server set and credentials, whatever the prefix.
+        let connector = Connector::new("wrpc-client-plugin")
+            .limits(defaults.limits)
+            .connect_headers(connect_headers);
         let mut routes: Vec<Route> = Vec::with_capacity(declarations.len());
         let router = Self {
             routes: Vec::new(),
@@ -144,55 +136,33 @@ impl Router {
                 .clone()
                 .or_else(|| defaults.target.clone())
                 .ok_or_else(|| SetupError::NoTarget(decl.interface.clone()))?;
-            let client = match &target {
-                Endpoint::Nats(endpoint) => {
-                    let fail = |reason: String| SetupError::Nats {
+            let timeout = decl.timeout.unwrap_or(defaults.timeout);
+            let idle_timeout = decl.idle_timeout.unwrap_or(defaults.idle_timeout);
+            let opts = CallOptions {
+                timeout,
+                idle_timeout,
+            };
+            let connected = connector.target(&target, opts).await.map_err(|err| {
+                if let Endpoint::Nats(_) = target {
+                    SetupError::Nats {
                         url: target.to_string(),
                         interface: decl.interface.clone(),
-                        reason,
-                    };
-                    // One connection per server set and credentials, whatever the prefix.
-                    let key = NatsEndpoint {
-                        prefix: String::new(),
-                        queue_group: None,
-                        ..endpoint.clone()
-                    };
-                    let conn = match nats.get(&key) {
-                        Some(conn) => conn.clone(),
-                        None => {
-                            let conn = transport::nats::connect(
-                                endpoint,
-                                "wrpc-client-plugin",
-                                NATS_CONNECT_TIMEOUT,
-                            )
-                            .await
-                            .map_err(|err| fail(err.to_string()))?;
-                            nats.insert(key, conn.clone());
-                            conn
-                        }
-                    };
-                    let client = NatsClient::new(conn, &endpoint.prefix, defaults.limits)
-                        .await
-                        .map_err(|err| fail(err.to_string()))?;
-                    Client::Nats(client)
+                        reason: err.reason,
+                    }
+                } else {
+                    SetupError::NoTarget(decl.interface.clone())
                 }
-                other => Client::Stream(
-                    StreamClient::for_endpoint(other, defaults.limits, connect_headers.clone())
-                        .ok_or_else(|| SetupError::NoTarget(decl.interface.clone()))?,
-                ),
-            };
+            })?;
             let adapted = adapted::for_package(&decl.interface.package);
             let wire = adapted.map(|a| a.wire_name(&decl.interface));
             if let Some(adapted) = adapted {
                 router.learn_wit(adapted.wire_wit, adapted.wire, routes.len());
             }
-            let timeout = decl.timeout.unwrap_or(defaults.timeout);
-            let idle_timeout = decl.idle_timeout.unwrap_or(defaults.idle_timeout);
             info!(interface = %decl.interface, %target, ?timeout, "routing over wRPC");
             routes.push(Route {
                 declared: decl.interface.clone(),
                 wire,
-                target: Target::new(target, client, timeout, idle_timeout),
+                target: connected,
                 check: decl.check,
             });
         }
@@ -300,7 +270,7 @@ impl Router {
                 .map(|functions| {
                     functions
                         .iter()
-                        .filter(|(_, fns)| fns.values().any(|p| p.route == Some(i)))
+                        .filter(|(_, fns)| fns.values().any(|l| l.route == Some(i)))
                         .map(|(instance, _)| instance.clone())
                         .collect()
                 })
@@ -328,18 +298,15 @@ impl Router {
     }
 
     fn learn_at(&self, instance: &str, func: &str, signature: &Signature, route: Option<usize>) {
-        let prepared = Prepared {
+        let learned = Learned {
+            prepared: Prepared::new(instance, func, signature),
             route,
-            name: format!("`{instance}.{func}`").into(),
-            params_complete: !signature.has_async_params(),
-            results: Some(ScanPlan::new(&signature.results)),
-            stats: OnceLock::new(),
         };
         if let Ok(mut functions) = self.functions.write() {
             functions
                 .entry(instance.to_string())
                 .or_default()
-                .insert(func.to_string(), Arc::new(prepared));
+                .insert(func.to_string(), Arc::new(learned));
         }
     }
 
@@ -356,7 +323,7 @@ impl Router {
         }
     }
 
-    fn prepared(&self, instance: &str, func: &str) -> Option<Arc<Prepared>> {
+    fn learned(&self, instance: &str, func: &str) -> Option<Arc<Learned>> {
         let functions = self.functions.read().ok()?;
         functions.get(instance)?.get(func).cloned()
     }
@@ -404,33 +371,13 @@ impl Router {
         func: &str,
         err: &anyhow::Error,
     ) -> CallError {
-        let (interface, func) = (interface.to_string(), func.to_string());
         let Some(route) = self.route(instance) else {
-            return CallError::NotRouted { interface, func };
+            return CallError::NotRouted {
+                interface: interface.to_string(),
+                func: func.to_string(),
+            };
         };
-        let target = route.target.endpoint().clone();
-        // The message already names the call: keep only what went wrong.
-        let reason = transport::call::failure_reason(err);
-        match transport::call::failure_kind(err) {
-            Some(io::ErrorKind::TimedOut) => CallError::Timeout {
-                interface,
-                func,
-                target,
-                timeout: route.target.timeout(),
-            },
-            Some(_) => CallError::Unreachable {
-                interface,
-                func,
-                target,
-                reason,
-            },
-            None => CallError::Transport {
-                interface,
-                func,
-                target,
-                reason,
-            },
-        }
+        transport::CallError::of(format!("{interface}.{func}"), &route.target, err).into()
     }
 }
 
@@ -497,21 +444,21 @@ impl Router {
     where
         P: AsRef<[Option<usize>]> + Send + Sync,
     {
-        let prepared = self.prepared(instance, func);
-        let route = prepared
+        let learned = self.learned(instance, func);
+        let route = learned
             .as_ref()
-            .and_then(|p| self.routes.get(p.route?))
+            .and_then(|l| self.routes.get(l.route?))
             .or_else(|| self.route(instance))
             .ok_or_else(|| anyhow!("`{instance}` is not routed"))?;
-        let name = prepared.as_ref().map_or_else(
-            || Arc::from(format!("`{instance}.{func}`")),
-            |p| Arc::clone(&p.name),
-        );
-        let stats = prepared
-            .as_ref()
-            .map(|p| p.stats.get_or_init(|| route.target.stats(instance, func)));
-        let timer = route.target.timer(name, extra, stats);
-        let result_paths: Arc<[Box<[Option<usize>]>]> = if paths.as_ref().is_empty() {
+        let untyped;
+        let prepared = match &learned {
+            Some(learned) => &learned.prepared,
+            None => {
+                untyped = Prepared::untyped(instance, func);
+                &untyped
+            }
+        };
+        let result_paths: ResultPaths = if paths.as_ref().is_empty() {
             Arc::clone(&self.no_paths)
         } else {
             paths
@@ -536,20 +483,11 @@ impl Router {
                 &with_trace[..3]
             }
         };
-        let (tx, rx) = route
-            .target
-            .client()
-            .invoke(Invocation {
-                instance,
-                func,
-                headers,
-                params,
-                params_complete: prepared.as_ref().is_some_and(|p| p.params_complete),
-                results: prepared.and_then(|p| p.results.clone()),
-                result_paths,
-                timer,
-            })
-            .await?;
+        let call = Call::new(prepared, params)
+            .headers(headers)
+            .result_paths(result_paths)
+            .deadline(Deadline::After(extra));
+        let (tx, rx) = route.target.invoke(call).await?;
         Ok((tx, rx))
     }
 }

@@ -27,7 +27,8 @@ use async_nats::jetstream::{self, consumer::pull, AckKind};
 use async_nats::HeaderMap;
 use futures::StreamExt as _;
 use sdk::messaging::{handle_message, BrokerMessage};
-use sdk::{failure_reason, is_unreachable, Outbound, OutboundOptions};
+use sdk::outbound::Connector;
+use sdk::{Outbound, OutboundOptions};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -105,16 +106,18 @@ impl Route {
         match handle_message(&self.outbound, trace, msg).await {
             Ok(Ok(())) => Outcome::Handled,
             Ok(Err(why)) => Outcome::Failed(format!("the handler returned an error: {why}")),
-            Err(err) if is_unreachable(&err) => Outcome::Unreachable(format!(
-                "handler unreachable at {}: {}",
-                self.outbound.endpoint(),
-                failure_reason(&err)
-            )),
-            Err(err) => Outcome::Failed(format!(
-                "delivery to {} failed: {}",
-                self.outbound.endpoint(),
-                failure_reason(&err)
-            )),
+            Err(err) => {
+                let err = self.outbound.call_error(sdk::messaging::HANDLER, &err);
+                let target = err.target();
+                if err.is_unreachable() {
+                    Outcome::Unreachable(format!(
+                        "handler unreachable at {target}: {}",
+                        err.reason()
+                    ))
+                } else {
+                    Outcome::Failed(format!("delivery to {target} failed: {}", err.reason()))
+                }
+            }
         }
     }
 }
@@ -140,15 +143,17 @@ impl Deliveries {
         };
         // Stops what already started if a later subscription fails.
         let stop_on_error = this.stop.clone().drop_guard();
+        // Handlers on one NATS server set share a connection.
+        let connector = Connector::new("messaging-nats");
         for sub in subs {
             let fail = |reason: String| StartError {
                 subscription: sub.to_string(),
                 reason,
             };
             let timeout = sub.timeout_or(default_timeout);
-            let outbound = Outbound::connect(
+            let outbound = Outbound::connect_with(
+                &connector,
                 &sub.handler,
-                "messaging-nats",
                 &[sdk::messaging::WIT],
                 OutboundOptions {
                     timeout,

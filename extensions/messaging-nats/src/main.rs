@@ -22,9 +22,6 @@ struct Config {
     messaging: config::MessagingArgs,
 }
 
-/// How long connecting to the application's NATS may take at start-up.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
 fn main() -> ExitCode {
     sdk::main("messaging-nats", run)
 }
@@ -39,14 +36,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let Config { serve, messaging } = config;
     messaging.check()?;
     let endpoint = messaging.nats(&serve).map_err(anyhow::Error::msg)?;
-    let nats = transport::nats::connect(&endpoint, "messaging-nats", CONNECT_TIMEOUT)
-        .await
-        .map_err(|err| {
-            anyhow::anyhow!(
-                "cannot connect to the application's NATS at {}: {err}",
-                endpoint.servers.join(",")
-            )
-        })?;
+    let nats = transport::nats::connect(
+        &endpoint,
+        "messaging-nats",
+        transport::client::NATS_CONNECT_TIMEOUT,
+    )
+    .await
+    .map_err(|err| {
+        anyhow::anyhow!(
+            "cannot connect to the application's NATS at {}: {err}",
+            endpoint.servers.join(",")
+        )
+    })?;
     let grace = serve.shutdown_grace;
     // Subscribed before `ready` is announced: a message published once the
     // extension says it is ready reaches a subscription.

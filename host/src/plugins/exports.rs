@@ -26,9 +26,6 @@ use wrpc_client_plugin::values;
 
 use call::Exported;
 
-/// How long connecting to a NATS server to serve on may take.
-const NATS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Serves what workloads list under `exports:`.
 #[derive(Default)]
 pub struct ExportsPlugin {
@@ -141,7 +138,7 @@ async fn serve_entry(
         name,
         Arc::new(registry),
         opts,
-        NATS_CONNECT_TIMEOUT,
+        transport::client::NATS_CONNECT_TIMEOUT,
     )
     .await
     .map_err(|err| {

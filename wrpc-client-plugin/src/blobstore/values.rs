@@ -35,7 +35,7 @@ impl HostOutgoingValue for BlobstoreView<'_> {
             .wire()
             .router()
             .idle_timeout(INSTANCE)
-            .unwrap_or(core::time::Duration::from_secs(30));
+            .unwrap_or(transport::client::IDLE_TIMEOUT);
         let entry = self.table.get_mut(&value)?;
         if entry.body_taken {
             return Ok(Err(()));
