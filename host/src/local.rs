@@ -217,10 +217,16 @@ impl Trampoline {
                 self.exporter.name
             )
         })?;
-        let mut params = params.to_vec();
-        Proxies::to_exporter(&mut store, &self.exporter, &mut params)?;
+        // Only an exporter with resources has handles to swap for proxies.
+        let proxied = !self.exporter.resources.is_empty();
+        let mut swapped = Vec::new();
+        if proxied {
+            swapped = params.to_vec();
+            Proxies::to_exporter(&mut store, &self.exporter, &mut swapped)?;
+        }
+        let params = if proxied { &swapped[..] } else { params };
         let before = store.data_mut().enter(member);
-        let outcome = func.call_async(&mut store, &params, results).await;
+        let outcome = func.call_async(&mut store, params, results).await;
         store.data_mut().enter(before);
         outcome.map_err(|err| {
             err.context(format!(
@@ -228,7 +234,10 @@ impl Trampoline {
                 self.exporter.name, self.what
             ))
         })?;
-        Proxies::to_importer(&mut store, instance, &self.exporter, results)
+        if proxied {
+            Proxies::to_importer(&mut store, instance, &self.exporter, results)?;
+        }
+        Ok(())
     }
 }
 

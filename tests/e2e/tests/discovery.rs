@@ -94,7 +94,7 @@ fn a_target_serving_other_interfaces_fails_the_workload_at_start(transport: Tran
     assert_eq!(
         run.stderr,
         format!(
-            "host: `wasi:keyvalue` is routed to {}, but the extension there (echo) does not serve `wrpc:keyvalue/atomics@0.2.0-draft`; it serves example:echo/echo@0.1.0\n",
+            "host: plugin `wrpc`: `wasi:keyvalue` is routed to {}, but the extension there (echo) does not serve `wrpc:keyvalue/atomics@0.2.0-draft`; it serves example:echo/echo@0.1.0\n",
             served.target
         ),
         "{run:#?}"
