@@ -17,4 +17,5 @@ cargo build --workspace --all-targets --locked
 # the workspace (an out-of-tree extension), and its image runs (reusing
 # the static release dependencies just built).
 "$(dirname "${BASH_SOURCE[0]}")/check-scaffold.sh"
-cargo test --workspace --locked "$@"
+# Every test target runs even after one fails, so a run reports all failures.
+cargo test --workspace --locked --no-fail-fast "$@"

@@ -83,7 +83,7 @@ mod tests {
             (super::ECHO, 1),
             (super::EXTENSION, 1),
             (super::TEST_STREAMS, 3),
-            (super::STREAMS, 3),
+            (super::STREAMS, 6),
             (super::BLOBSTORE_ADMIN, 1),
             (super::MESSAGING, 3),
         ] {
