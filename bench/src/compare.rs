@@ -23,8 +23,6 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Context as _;
-
 use crate::messaging::{self, MessagingRow, MessagingStack};
 use crate::report::{Placement, Stats, Transport};
 use crate::workloads::{self, Guest, Stack};
@@ -684,11 +682,7 @@ impl Comparison {
 /// `bench compare`: measures, prints the tables, writes `--markdown`.
 pub fn main(args: &CompareArgs, progress: impl Fn(&str)) -> anyhow::Result<()> {
     let comparison = run(args, &progress)?;
-    let markdown = comparison.markdown();
-    println!("{markdown}");
-    if let Some(path) = &args.markdown {
-        std::fs::write(path, &markdown).with_context(|| format!("writing {}", path.display()))?;
-    }
+    crate::report::print_and_save(&comparison.markdown(), args.markdown.as_deref())?;
     progress(&format!("compare: done in {:.0} s", comparison.secs));
     Ok(())
 }

@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use harness::workload::{Component, Workload};
 
 use crate::report::{Placement, Stats, Transport};
@@ -378,11 +378,7 @@ impl Local {
 /// `bench local`: measures, prints the tables, writes `--markdown`.
 pub fn main(args: &LocalArgs, progress: impl Fn(&str)) -> anyhow::Result<()> {
     let local = run_all(args, &progress)?;
-    let markdown = local.markdown();
-    println!("{markdown}");
-    if let Some(path) = &args.markdown {
-        std::fs::write(path, &markdown).with_context(|| format!("writing {}", path.display()))?;
-    }
+    crate::report::print_and_save(&local.markdown(), args.markdown.as_deref())?;
     progress(&format!("local: done in {:.0} s", local.secs));
     Ok(())
 }

@@ -480,6 +480,19 @@ impl Report {
     }
 }
 
+/// Prints a subcommand's `markdown` and, if asked, writes it to `path`.
+///
+/// # Errors
+///
+/// The file cannot be written.
+pub fn print_and_save(markdown: &str, path: Option<&std::path::Path>) -> anyhow::Result<()> {
+    println!("{markdown}");
+    if let Some(path) = path {
+        std::fs::write(path, markdown).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// Replaces what lies between the markers `begin` and `end` in `doc` (e.g.
 /// [`BEGIN`] and [`END`], or `bench compare`'s [`crate::compare::BEGIN`] and
 /// [`crate::compare::END`]) with `generated`, keeping everything else;
