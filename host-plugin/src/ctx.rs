@@ -116,6 +116,31 @@ impl Ctx {
         Some((member.slots.get()?, &mut self.table))
     }
 
+    /// As [`with_table`](Self::with_table), the state made by `init` if its
+    /// plugin put none in (for host functions every member may call).
+    pub fn with_table_or<S: Send + 'static>(
+        &mut self,
+        init: impl FnOnce() -> S,
+    ) -> (&mut S, &mut ResourceTable) {
+        let member = &mut self.members[self.current];
+        if member.slots.get::<S>().is_none() {
+            member.slots.insert(init());
+        }
+        let state = member
+            .slots
+            .get()
+            .unwrap_or_else(|| unreachable!("just put in"));
+        (state, &mut self.table)
+    }
+
+    /// Makes the store's calls continue `trace` from now on (a store made
+    /// ahead of the request it serves learns its trace when it arrives).
+    pub fn set_trace(&mut self, trace: Option<TraceContext>) {
+        for member in &mut self.members {
+            member.identity.trace = trace;
+        }
+    }
+
     /// State of the whole store, of type `S`, made by `init` on first use.
     pub fn shared<S: Send + 'static>(&mut self, init: impl FnOnce() -> S) -> &mut S {
         if self.shared.get::<S>().is_none() {

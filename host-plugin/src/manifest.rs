@@ -2,6 +2,7 @@
 //! what goes over wRPC, and what is served to the outside.
 
 mod entries;
+mod http;
 #[cfg(test)]
 mod tests;
 
@@ -16,6 +17,7 @@ pub use entries::{
     Declaration, ExportEntry, HostEntry, ImportChoice, DEFAULT_EXPORT_CONCURRENCY,
     DEFAULT_EXPORT_TIMEOUT,
 };
+pub use http::{HttpRoute, DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_REQUEST_BYTES};
 
 /// A named set of components plus config, and where their imports come from.
 #[derive(Debug, Clone, Deserialize)]
@@ -38,6 +40,9 @@ pub struct Workload {
     /// Interfaces the components export, served by the host over wRPC.
     #[serde(default)]
     pub exports: Vec<ExportEntry>,
+    /// Requests on the host's HTTP listener that it answers.
+    #[serde(default)]
+    pub http: Option<HttpRoute>,
 }
 
 fn default_namespace() -> String {
@@ -74,6 +79,10 @@ pub struct ComponentSpec {
     /// Which component serves an import that several components export.
     #[serde(default)]
     pub imports: Vec<ImportChoice>,
+    /// Instances kept instantiated ahead of the requests, served calls and
+    /// messages they handle, so one pays no instantiation (0: none).
+    #[serde(default)]
+    pub pool_size: usize,
 }
 
 /// A config value: any YAML scalar, kept as text.
@@ -290,6 +299,9 @@ impl Workload {
             for c in h.components.iter().flatten() {
                 known(&format!("`host:` entry `{}`", h.interface), c)?;
             }
+        }
+        if let Some(c) = self.http.as_ref().and_then(|h| h.component.as_ref()) {
+            known("`http.component`", c)?;
         }
         Ok(())
     }

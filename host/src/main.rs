@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use host::plugins::Builtin;
+use host::plugins::{Builtin, HttpLimits, HttpServer};
 use host::{Builtins, Host, Workload};
 use ops::{LogFormat, Readiness};
 use tokio_util::sync::CancellationToken;
@@ -48,11 +48,15 @@ struct Cli {
     #[arg(long, env = "WRPC_HTTP_ADDR", global = true)]
     http_addr: Option<SocketAddr>,
 
+    /// Answer HTTP requests here (HOST:PORT; port 0 picks one, printed as `serving HTTP on http://…`): workloads with an `http:` route. Off when unset.
+    #[arg(long, env = "HOST_HTTP_LISTEN", global = true)]
+    http_listen: Option<SocketAddr>,
+
     /// Do not ask `wrpc:` targets at start whether they serve what is declared (as `check: false` on every entry).
     #[arg(long, env = "WRPC_NO_CHECK_SERVED", global = true)]
     no_check_served: bool,
 
-    /// Switch off built-in plugins (comma-separated ids: wrpc, exports, logging, config, keyvalue, blobstore).
+    /// Switch off built-in plugins (comma-separated ids: wrpc, exports, logging, config, keyvalue, blobstore, http).
     #[arg(
         long = "disable-plugin",
         env = "HOST_DISABLE_PLUGINS",
@@ -104,7 +108,7 @@ fn main() -> ExitCode {
             if cli.no_check_served {
                 workload.skip_served_checks();
             }
-            let builtins = Builtins {
+            let mut builtins = Builtins {
                 wrpc: Defaults {
                     target: cli.wrpc_target,
                     timeout: cli.wrpc_timeout,
@@ -112,6 +116,8 @@ fn main() -> ExitCode {
                     limits: cli.limits.limits(),
                 },
                 off: cli.disable_plugins,
+                shutdown_grace: cli.shutdown_grace,
+                ..Builtins::default()
             };
             // Every export call may run at once, beside every component's run.
             let instances = workload
@@ -131,6 +137,12 @@ fn main() -> ExitCode {
                     // Lives as long as the process: /readyz says `draining`
                     // during the drain.
                     endpoint.spawn(readiness.clone(), CancellationToken::new());
+                }
+                if let Some(addr) = cli.http_listen {
+                    let server = HttpServer::bind(addr, HttpLimits::default()).await?;
+                    // For scripts and tests: the port actually bound.
+                    println!("serving HTTP on http://{}", server.local_addr());
+                    builtins.http = Some(std::sync::Arc::new(server));
                 }
                 let host = Host::builder()
                     .with_builtins(&builtins)

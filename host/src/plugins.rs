@@ -3,7 +3,11 @@
 //! - `wrpc`: what `wrpc:` declares goes to extensions over wRPC;
 //! - `exports`: what `exports:` lists is served over wRPC;
 //! - `logging`, `config`, `keyvalue`, `blobstore`: what `host:` asks for is
-//!   served in process (each a cargo feature, on by default).
+//!   served in process;
+//! - `http`: `http:` routes on the host's HTTP listener, and `wasi:http`
+//!   imports (outgoing requests to the hosts a workload allows).
+//!
+//! Each but `wrpc` and `exports` is a cargo feature, on by default.
 
 #[cfg(feature = "config")]
 mod config;
@@ -26,6 +30,8 @@ pub use exports::ExportsPlugin;
 pub use logging::LoggingPlugin;
 #[cfg(feature = "blobstore")]
 pub use plugin_blobstore::BlobstorePlugin;
+#[cfg(feature = "http")]
+pub use plugin_http::{HttpLimits, HttpPlugin, HttpServer};
 #[cfg(feature = "keyvalue")]
 pub use plugin_keyvalue::KeyvaluePlugin;
 
@@ -44,17 +50,20 @@ pub enum Builtin {
     Keyvalue,
     /// `blobstore`: `wasi:blobstore` on a directory.
     Blobstore,
+    /// `http`: `wasi:http` handlers on the HTTP listener, outgoing requests.
+    Http,
 }
 
 impl Builtin {
     /// Every built-in, in the order a host asks them.
-    pub const ALL: [Builtin; 6] = [
+    pub const ALL: [Builtin; 7] = [
         Builtin::Wrpc,
         Builtin::Exports,
         Builtin::Logging,
         Builtin::Config,
         Builtin::Keyvalue,
         Builtin::Blobstore,
+        Builtin::Http,
     ];
 
     /// Its id.
@@ -66,6 +75,7 @@ impl Builtin {
             Builtin::Config => "config",
             Builtin::Keyvalue => "keyvalue",
             Builtin::Blobstore => "blobstore",
+            Builtin::Http => "http",
         }
     }
 
@@ -77,6 +87,7 @@ impl Builtin {
             Builtin::Config => cfg!(feature = "config"),
             Builtin::Keyvalue => cfg!(feature = "keyvalue"),
             Builtin::Blobstore => cfg!(feature = "blobstore"),
+            Builtin::Http => cfg!(feature = "http"),
         }
     }
 }
@@ -102,12 +113,29 @@ impl FromStr for Builtin {
 }
 
 /// Which built-in plugins a host runs, and the wRPC plugin's defaults.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Builtins {
     /// Defaults for `wrpc:` entries.
     pub wrpc: Defaults,
     /// The built-ins switched off.
     pub off: Vec<Builtin>,
+    /// The HTTP listener `http:` routes are served on, if any.
+    #[cfg(feature = "http")]
+    pub http: Option<Arc<HttpServer>>,
+    /// How long open HTTP connections may finish when the host stops.
+    pub shutdown_grace: core::time::Duration,
+}
+
+impl Default for Builtins {
+    fn default() -> Self {
+        Self {
+            wrpc: Defaults::default(),
+            off: Vec::new(),
+            #[cfg(feature = "http")]
+            http: None,
+            shutdown_grace: core::time::Duration::from_secs(10),
+        }
+    }
 }
 
 impl Builtins {
@@ -129,6 +157,10 @@ impl Builtins {
                 Builtin::Keyvalue => plugins.push(Arc::new(KeyvaluePlugin::default())),
                 #[cfg(feature = "blobstore")]
                 Builtin::Blobstore => plugins.push(Arc::new(BlobstorePlugin::default())),
+                #[cfg(feature = "http")]
+                Builtin::Http => plugins.push(Arc::new(
+                    HttpPlugin::new(self.http.clone()).with_grace(self.shutdown_grace),
+                )),
                 #[allow(unreachable_patterns)]
                 _ => {}
             }

@@ -19,6 +19,8 @@ const GUESTS: &[&str] = &[
     "blobstore-filesystem",
     "config-guest",
     "label-guest",
+    "http-counter",
+    "http-p3",
 ];
 
 /// Guests with labelled imports (`import primary: ns:pkg/iface;`): linked

@@ -11,10 +11,12 @@ use transport::Endpoint;
 
 pub use guests::{
     BLOBSTORE_FILESYSTEM, BLOB_GUEST, CONFIG_GUEST, ECHO_GUEST, ECHO_RELAY, ECHO_SERVICE,
-    INVENTORY_GUEST, KV_GUEST, LABEL_GUEST, MSG_GUEST, MSG_HANDLER, STREAMS_GUEST, STREAMS_SERVICE,
+    HTTP_COUNTER, HTTP_P3, INVENTORY_GUEST, KV_GUEST, LABEL_GUEST, MSG_GUEST, MSG_HANDLER,
+    STREAMS_GUEST, STREAMS_SERVICE,
 };
 pub use harness::TempDir;
 
+pub mod http;
 pub mod s3;
 
 /// The wRPC transports every end-to-end scenario runs over.

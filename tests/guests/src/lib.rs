@@ -49,6 +49,15 @@ pub const CONFIG_GUEST: &str = env!("GUEST_CONFIG_GUEST");
 /// its labelled ones, `primary` and `backup` (`tests/components/label-guest`).
 pub const LABEL_GUEST: &str = env!("GUEST_LABEL_GUEST");
 
+/// A WASI 0.2 `wasi:http/incoming-handler` counting hits in
+/// `wasi:keyvalue`, echoing, sleeping, trapping and fetching by path
+/// (`tests/components/http-counter`).
+pub const HTTP_COUNTER: &str = env!("GUEST_HTTP_COUNTER");
+
+/// A WASI 0.3 `wasi:http/handler@0.3.0` greeting and streaming request
+/// bodies back (`tests/components/http-p3`).
+pub const HTTP_P3: &str = env!("GUEST_HTTP_P3");
+
 /// Every guest `build.rs` builds, by crate name: a guest added there without
 /// a constant here fails the `every_guest_has_a_constant` test.
 pub const ALL: &[(&str, &str)] = &[
@@ -65,6 +74,8 @@ pub const ALL: &[(&str, &str)] = &[
     ("blobstore-filesystem", BLOBSTORE_FILESYSTEM),
     ("config-guest", CONFIG_GUEST),
     ("label-guest", LABEL_GUEST),
+    ("http-counter", HTTP_COUNTER),
+    ("http-p3", HTTP_P3),
 ];
 
 #[cfg(test)]

@@ -915,6 +915,16 @@ impl HostProcess {
             .context("no `listening http://` line")
     }
 
+    /// `host:port` of its HTTP listener (`--http-listen`), once it printed it.
+    pub fn http_listen(&self, limit: Duration) -> anyhow::Result<String> {
+        self.await_stdout("serving HTTP on http://", limit)?;
+        let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        seen.lines()
+            .find_map(|l| l.strip_prefix("serving HTTP on http://"))
+            .map(str::to_string)
+            .context("no `serving HTTP on http://` line")
+    }
+
     /// Waits until it serves its exports (`ready` on stdout) and returns the
     /// address each is served at, from its `serving INTERFACE at ADDR` lines.
     pub fn await_exports(&self, limit: Duration) -> anyhow::Result<Vec<(String, String)>> {

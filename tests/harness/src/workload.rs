@@ -29,6 +29,7 @@ pub struct Component {
     config: Vec<(String, String)>,
     dirs: Vec<(String, PathBuf)>,
     imports: Vec<(String, String)>,
+    pool_size: usize,
 }
 
 impl Component {
@@ -40,7 +41,15 @@ impl Component {
             config: Vec::new(),
             dirs: Vec::new(),
             imports: Vec::new(),
+            pool_size: 0,
         }
+    }
+
+    /// Keeps `size` instances made ahead of requests.
+    #[must_use]
+    pub fn pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size;
+        self
     }
 
     /// Adds a config value (an environment variable of the component).
@@ -74,6 +83,7 @@ pub struct Workload {
     host: Vec<String>,
     wrpc: Vec<String>,
     exports: Vec<String>,
+    http: Option<String>,
 }
 
 impl Workload {
@@ -86,7 +96,16 @@ impl Workload {
             host: Vec::new(),
             wrpc: Vec::new(),
             exports: Vec::new(),
+            http: None,
         }
+    }
+
+    /// Sets its `http:` route: YAML mapping lines (`path: /api`, …; empty
+    /// for every request).
+    #[must_use]
+    pub fn http(mut self, mapping: &str) -> Self {
+        self.http = Some(mapping.into());
+        self
     }
 
     /// Sets its namespace.
@@ -199,6 +218,9 @@ impl Workload {
                     );
                 }
             }
+            if c.pool_size > 0 {
+                let _ = writeln!(y, "    pool_size: {}", c.pool_size);
+            }
             if !c.imports.is_empty() {
                 y.push_str("    imports:\n");
                 for (interface, component) in &c.imports {
@@ -222,6 +244,16 @@ impl Workload {
             let _ = writeln!(y, "{key}:");
             for e in entries {
                 let _ = writeln!(y, "  - {e}");
+            }
+        }
+        match self.http.as_deref() {
+            None => {}
+            Some("") => y.push_str("http: {}\n"),
+            Some(mapping) => {
+                y.push_str("http:\n");
+                for line in mapping.lines() {
+                    let _ = writeln!(y, "  {line}");
+                }
             }
         }
         y
