@@ -182,6 +182,15 @@ impl Context<'_> {
                 what: "manifest",
                 media_type,
             },
+            OciDistributionError::RequestError(e) if e.status().is_some_and(|s| s == 401) => {
+                unauthorized()
+            }
+            OciDistributionError::RequestError(e) if e.status().is_some_and(|s| s == 403) => {
+                forbidden()
+            }
+            OciDistributionError::RequestError(e) if e.status().is_some_and(|s| s == 404) => {
+                not_found()
+            }
             OciDistributionError::RequestError(e) if e.is_connect() => Error::Unreachable {
                 reference,
                 registry: self.registry.to_string(),
