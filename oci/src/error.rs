@@ -68,7 +68,7 @@ pub enum Error {
     NotWasm {
         /// The reference.
         reference: String,
-        /// Which part was wrong (`manifest`, `config`, `layer`, `layer content`).
+        /// Which part was wrong (`manifest`, `config`, `layer`, layer content, `file`).
         what: &'static str,
         /// The media type found.
         media_type: String,

@@ -143,7 +143,7 @@ fn finish(
     if !is_wasm(&bytes) {
         return Err(Error::NotWasm {
             reference: reference.to_string(),
-            what: "layer content",
+            what: "layer content without a \\0asm header",
             media_type: layer.media_type.clone(),
         });
     }

@@ -51,6 +51,7 @@ pub(crate) struct Session {
     pub registry: String,
     pub creds: Resolved,
     pub timeout: Duration,
+    insecure: bool,
 }
 
 impl Session {
@@ -60,7 +61,8 @@ impl Session {
         // the rest of the workspace does (a provider already installed stays).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let registry = image.resolve_registry().to_string();
-        let protocol = if is_insecure(&registry, &options.insecure) {
+        let insecure = is_insecure(&registry, &options.insecure);
+        let protocol = if insecure {
             ClientProtocol::Http
         } else {
             ClientProtocol::Https
@@ -85,17 +87,25 @@ impl Session {
             registry,
             creds,
             timeout: options.timeout,
+            insecure,
         })
     }
 
     /// Classifies an `oci-client` error for this reference.
     pub(crate) fn map(&self, e: OciDistributionError) -> Error {
-        Context {
+        let mut error = Context {
             reference: &self.given,
             registry: &self.registry,
             credentials: &self.creds.source,
         }
-        .map(e)
+        .map(e);
+        // rustls's word for a plain-http answer to a TLS handshake.
+        if let Error::Unreachable { reason, .. } = &mut error {
+            if !self.insecure && reason.contains("InvalidContentType") {
+                reason.push_str(" (a plain-http registry must be listed as insecure)");
+            }
+        }
+        error
     }
 
     /// The deadline error for `what`.
@@ -114,6 +124,10 @@ impl Session {
         call: impl Future<Output = Result<T, OciDistributionError>>,
     ) -> Result<T, Error> {
         match tokio::time::timeout(self.timeout, call).await {
+            // The client's own connect/read timeouts are this deadline too.
+            Ok(Err(OciDistributionError::RequestError(e))) if e.is_timeout() => {
+                Err(self.timed_out(what))
+            }
             Ok(result) => result.map_err(|e| self.map(e)),
             Err(_) => Err(self.timed_out(what)),
         }
