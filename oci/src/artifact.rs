@@ -56,15 +56,6 @@ pub(crate) struct Manifest {
     pub layers: Vec<Descriptor>,
 }
 
-/// The config a push writes (the CNCF Wasm config's required fields).
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct WasmConfig<'a> {
-    architecture: &'static str,
-    os: &'static str,
-    layer_digests: [&'a str; 1],
-}
-
 /// Parses a manifest and returns its one Wasm layer, or names what makes it
 /// something else.
 pub(crate) fn wasm_layer(reference: &str, bytes: &[u8]) -> Result<Descriptor, Error> {
@@ -120,40 +111,6 @@ pub(crate) fn is_wasm(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\0asm")
 }
 
-/// The config blob and manifest a push writes for a layer of `wasm` bytes.
-pub(crate) fn build(wasm: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    let layer_digest = crate::sha256_digest(wasm);
-    // A component's version field is 0x0d (a core module's is 1).
-    let os = if wasm.get(4) == Some(&0x0d) {
-        "wasip2"
-    } else {
-        "wasip1"
-    };
-    let config = serde_json::to_vec(&WasmConfig {
-        architecture: "wasm",
-        os,
-        layer_digests: [&layer_digest],
-    })
-    .expect("the config serialises");
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: Some(OCI_MANIFEST_MEDIA_TYPE.into()),
-        artifact_type: None,
-        config: Descriptor {
-            media_type: WASM_CONFIG_MEDIA_TYPE.into(),
-            digest: crate::sha256_digest(&config),
-            size: config.len() as u64,
-        },
-        layers: vec![Descriptor {
-            media_type: WASM_LAYER_MEDIA_TYPE.into(),
-            digest: layer_digest,
-            size: wasm.len() as u64,
-        }],
-    };
-    let manifest = serde_json::to_vec(&manifest).expect("the manifest serialises");
-    (config, manifest)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,18 +122,6 @@ mod tests {
             } => (what, media_type),
             other => panic!("expected NotWasm, got {other}"),
         }
-    }
-
-    #[test]
-    fn what_push_writes_is_accepted_by_pull() {
-        let wasm = b"\0asm\x0d\0\x01\0";
-        let (config, manifest) = build(wasm);
-        let layer = wasm_layer("r/x:1", &manifest).unwrap();
-        assert_eq!(layer.digest, crate::sha256_digest(wasm));
-        assert_eq!(layer.media_type, WASM_LAYER_MEDIA_TYPE);
-        let config: serde_json::Value = serde_json::from_slice(&config).unwrap();
-        assert_eq!(config["os"], "wasip2");
-        assert_eq!(config["layerDigests"][0], layer.digest.as_str());
     }
 
     #[test]

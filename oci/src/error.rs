@@ -218,3 +218,54 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_client::errors::{OciEnvelope, OciError};
+
+    fn ctx() -> Context<'static> {
+        Context {
+            reference: "r.example/app:1",
+            registry: "r.example",
+            credentials: "none",
+        }
+    }
+
+    fn envelope(code: OciErrorCode) -> OciDistributionError {
+        OciDistributionError::RegistryError {
+            envelope: OciEnvelope {
+                errors: vec![OciError {
+                    code,
+                    message: "m".into(),
+                    detail: serde_json::Value::Null,
+                }],
+            },
+            url: "u".into(),
+        }
+    }
+
+    #[test]
+    fn statuses_and_registry_codes_map_to_typed_errors() {
+        let server = |code| OciDistributionError::ServerError {
+            code,
+            url: "u".into(),
+            message: String::new(),
+        };
+        assert!(matches!(ctx().map(server(401)), Error::Unauthorized { .. }));
+        assert!(matches!(ctx().map(server(403)), Error::Forbidden { .. }));
+        assert!(matches!(ctx().map(server(404)), Error::NotFound { .. }));
+        assert!(matches!(ctx().map(server(500)), Error::Registry { .. }));
+        assert!(matches!(
+            ctx().map(envelope(OciErrorCode::Denied)),
+            Error::Forbidden { .. }
+        ));
+        let unknown = envelope(OciErrorCode::ManifestUnknown);
+        assert!(matches!(ctx().map(unknown), Error::NotFound { .. }));
+        let err = ctx().map(envelope(OciErrorCode::Denied));
+        assert_eq!(
+            err.to_string(),
+            "r.example/app:1: registry r.example denied access (403; credentials: none)"
+        );
+    }
+}

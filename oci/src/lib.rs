@@ -82,6 +82,19 @@ pub struct Progress {
     pub total: u64,
 }
 
+impl std::fmt::Display for Progress {
+    /// `pulling REF: N/M bytes`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Progress {
+            reference,
+            done,
+            total,
+            ..
+        } = self;
+        write!(f, "pulling {reference}: {done}/{total} bytes")
+    }
+}
+
 /// A pulled component.
 #[derive(Debug, Clone)]
 pub struct Pulled {

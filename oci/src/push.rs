@@ -5,7 +5,10 @@ use std::path::Path;
 use http::HeaderValue;
 use oci_client::RegistryOperation;
 
-use crate::artifact::{build, is_wasm, OCI_MANIFEST_MEDIA_TYPE};
+use serde::Serialize;
+
+use crate::artifact::{is_wasm, Descriptor, Manifest, OCI_MANIFEST_MEDIA_TYPE};
+use crate::artifact::{WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE};
 use crate::session::{parse, Session};
 use crate::{sha256_digest, Error, Options, Pushed};
 
@@ -84,4 +87,79 @@ pub async fn push(file: &Path, reference: &str, options: &Options) -> Result<Pus
         manifest_digest,
         layer_digest,
     })
+}
+
+/// The config a push writes (the CNCF Wasm config's required fields).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WasmConfig<'a> {
+    architecture: &'static str,
+    os: &'static str,
+    layer_digests: [&'a str; 1],
+}
+
+/// The config blob and manifest a push writes for a layer of `wasm` bytes.
+fn build(wasm: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let layer_digest = crate::sha256_digest(wasm);
+    // A component's version field is 0x0d (a core module's is 1).
+    let os = if wasm.get(4) == Some(&0x0d) {
+        "wasip2"
+    } else {
+        "wasip1"
+    };
+    let config = serde_json::to_vec(&WasmConfig {
+        architecture: "wasm",
+        os,
+        layer_digests: [&layer_digest],
+    })
+    .expect("the config serialises");
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(OCI_MANIFEST_MEDIA_TYPE.into()),
+        artifact_type: None,
+        config: Descriptor {
+            media_type: WASM_CONFIG_MEDIA_TYPE.into(),
+            digest: crate::sha256_digest(&config),
+            size: config.len() as u64,
+        },
+        layers: vec![Descriptor {
+            media_type: WASM_LAYER_MEDIA_TYPE.into(),
+            digest: layer_digest,
+            size: wasm.len() as u64,
+        }],
+    };
+    let manifest = serde_json::to_vec(&manifest).expect("the manifest serialises");
+    (config, manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::wasm_layer;
+
+    #[test]
+    fn what_push_writes_is_accepted_by_pull() {
+        let wasm = b"\0asm\x0d\0\x01\0";
+        let (config, manifest) = build(wasm);
+        let layer = wasm_layer("r/x:1", &manifest).unwrap();
+        assert_eq!(layer.digest, crate::sha256_digest(wasm));
+        assert_eq!(layer.media_type, WASM_LAYER_MEDIA_TYPE);
+        let config: serde_json::Value = serde_json::from_slice(&config).unwrap();
+        assert_eq!(config["os"], "wasip2");
+        assert_eq!(config["layerDigests"][0], layer.digest.as_str());
+        assert_eq!(config["architecture"], "wasm");
+    }
+
+    #[test]
+    fn a_core_module_is_published_for_wasip1_and_the_output_is_stable() {
+        let module = b"\0asm\x01\0\0\0";
+        let (config, manifest) = build(module);
+        let value: serde_json::Value = serde_json::from_slice(&config).unwrap();
+        assert_eq!(value["os"], "wasip1");
+        assert_eq!(
+            build(module),
+            (config, manifest),
+            "same bytes, same digests"
+        );
+    }
 }

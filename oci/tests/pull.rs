@@ -148,6 +148,8 @@ async fn progress_is_reported_per_mebibyte_up_to_the_layer_size() {
         .iter()
         .all(|p| p.total == total && p.reference == reference));
     assert!(reports.iter().all(|p| p.digest == pulled.layer_digest));
+    let last = format!("pulling {reference}: {total}/{total} bytes");
+    assert_eq!(reports.last().unwrap().to_string(), last);
 }
 
 #[tokio::test]
