@@ -2,7 +2,7 @@
 # Installs everything this project needs on a fresh Debian 12 machine:
 # the wasm32-wasip2 and x86_64-unknown-linux-musl Rust targets (+ musl-tools),
 # wasm-component-ld 0.5.31 (cargo install),
-# nats-server, redis-server, Podman (+ runc, catatonit)
+# nats-server, redis-server, Podman (+ runc, catatonit), docker-registry
 # and the S3-compatible test server (moto, from PyPI).
 # Idempotent: re-running it only installs what is missing.
 set -euo pipefail
@@ -15,6 +15,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 need_apt=()
 command -v nats-server  >/dev/null 2>&1 || need_apt+=(nats-server)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# The OCI registry (CNCF distribution) that host-oci's tests push to and pull from.
+command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
 command -v podman       >/dev/null 2>&1 || need_apt+=(podman)
 command -v runc         >/dev/null 2>&1 || need_apt+=(runc)
 # `podman kube play` builds each pod's infra (pause) image from catatonit,
