@@ -66,7 +66,7 @@ pub struct ComponentSpec {
     pub name: String,
     /// A `.wasm` file, relative to the manifest.
     pub file: Option<PathBuf>,
-    /// An OCI image reference (not supported yet).
+    /// An OCI image reference (`registry/repo:tag` or `…@sha256:…`).
     pub image: Option<String>,
     /// Configuration: its environment variables, and what
     /// `wasi:config/store` answers.
@@ -224,13 +224,7 @@ impl Workload {
                 return Err(format!("component name `{}` is used twice", c.name));
             }
             match (&c.file, &c.image) {
-                (Some(_), None) => {}
-                (None, Some(image)) => {
-                    return Err(format!(
-                        "component `{}`: `image: {image}` is not supported yet; use `file:`",
-                        c.name
-                    ))
-                }
+                (Some(_), None) | (None, Some(_)) => {}
                 _ => {
                     return Err(format!(
                         "component `{}` needs exactly one of `file` or `image`",

@@ -18,6 +18,7 @@ use wasmtime::Engine;
 
 use crate::imports::{self, Claimed, Plan, Provider};
 use crate::local::{self, Exporter, ProxyTypes};
+use crate::sources::Sources;
 
 /// A plugin asked to bind a workload, with what it claimed (often nothing).
 pub(crate) struct Bound {
@@ -25,27 +26,22 @@ pub(crate) struct Bound {
     pub(crate) claims: Claims,
 }
 
-/// Compiles every component; those loaded from one file are compiled once.
-pub(crate) fn compile(
+/// Compiles every component (or takes it from the compiled cache); those
+/// loaded from one file or image are compiled once.
+pub(crate) async fn compile(
     engine: &Engine,
+    sources: &Sources,
     workload: &Workload,
 ) -> anyhow::Result<Vec<CompiledComponent>> {
-    let mut by_file: HashMap<PathBuf, Component> = HashMap::new();
+    let mut by_source: HashMap<(Option<PathBuf>, Option<String>), Component> = HashMap::new();
     let mut compiled = Vec::new();
     for spec in &workload.components {
-        let file = spec
-            .file
-            .clone()
-            .with_context(|| format!("component `{}` has no file", spec.name))?;
-        let component = match by_file.get(&file) {
+        let key = (spec.file.clone(), spec.image.clone());
+        let component = match by_source.get(&key) {
             Some(component) => component.clone(),
             None => {
-                let component = Component::from_file(engine, &file)
-                    .map_err(anyhow::Error::from)
-                    .with_context(|| {
-                        format!("component `{}`: cannot load {}", spec.name, file.display())
-                    })?;
-                by_file.insert(file, component.clone());
+                let component = sources.component(engine, spec).await?;
+                by_source.insert(key, component.clone());
                 component
             }
         };

@@ -14,11 +14,14 @@
 #![deny(missing_docs)]
 
 mod bind;
+pub mod control;
 mod engine;
 mod imports;
 mod local;
 pub mod plugins;
 mod run;
+pub mod sources;
+pub mod supervisor;
 
 use core::time::Duration;
 
@@ -41,6 +44,7 @@ pub use plugins::Builtins;
 pub struct HostBuilder {
     plugins: Vec<Arc<dyn HostPlugin>>,
     instances: u32,
+    sources: sources::Sources,
 }
 
 impl HostBuilder {
@@ -62,6 +66,13 @@ impl HostBuilder {
     #[must_use]
     pub fn with_builtins(mut self, builtins: &Builtins) -> Self {
         self.plugins.extend(builtins.plugins());
+        self
+    }
+
+    /// Where components are pulled from (`image:`) and kept compiled.
+    #[must_use]
+    pub fn sources(mut self, sources: sources::Sources) -> Self {
+        self.sources = sources;
         self
     }
 
@@ -97,6 +108,7 @@ impl HostBuilder {
         Ok(Host {
             engine,
             plugins: self.plugins,
+            sources: self.sources,
         })
     }
 }
@@ -105,6 +117,7 @@ impl HostBuilder {
 pub struct Host {
     engine: Engine,
     plugins: Vec<Arc<dyn HostPlugin>>,
+    sources: sources::Sources,
 }
 
 /// A workload bound to a host: linked, its plugins serving it.
@@ -165,7 +178,7 @@ impl Host {
         readiness: Readiness,
         asked: &mut Vec<Arc<dyn HostPlugin>>,
     ) -> anyhow::Result<(Arc<ResolvedWorkload>, bool)> {
-        let compiled = bind::compile(&self.engine, &workload)?;
+        let compiled = bind::compile(&self.engine, &self.sources, &workload).await?;
         let binding = WorkloadBinding {
             workload: &workload,
             engine: &self.engine,
@@ -233,8 +246,13 @@ impl Host {
         Ok(code)
     }
 
+    /// Each plugin's id and the interfaces it can serve.
+    pub fn plugins_serving(&self) -> Vec<(&'static str, Vec<InterfaceName>)> {
+        self.plugins.iter().map(|p| (p.id(), p.serves())).collect()
+    }
+
     /// Stops every plugin.
-    pub async fn stop(self) {
+    pub async fn stop(&self) {
         for plugin in &self.plugins {
             plugin.stop().await;
         }
@@ -254,7 +272,12 @@ impl BoundWorkload {
 
     /// Runs its components that export `wasi:cli/run` (see [`Host::run`]).
     pub async fn run(&self) -> i32 {
-        run::run_all(Arc::clone(&self.resolved)).await
+        self.runs().await
+    }
+
+    /// As [`run`](Self::run), as a future of its own.
+    pub fn runs(&self) -> impl core::future::Future<Output = i32> + Send + 'static {
+        run::run_all(Arc::clone(&self.resolved))
     }
 
     /// Lets every plugin stop taking work for it, within `grace`.

@@ -1,8 +1,11 @@
 //! `host`: runs workloads of Wasm components on Wasmtime.
 
+mod cmd;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -65,16 +68,30 @@ struct Cli {
     )]
     disable_plugins: Vec<Builtin>,
 
+    #[command(flatten)]
+    sources: cmd::SourceArgs,
+
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a workload: serve its `exports:` and run its components; without exports, exit when they finish (with the first failing one's code), else serve until SIGTERM and drain.
+    /// Run a workload: serve its `exports:` and `http:` route and run its components; without either, exit when they finish (with the first failing one's code), else serve until SIGTERM and drain.
     Run {
         /// The workload manifest (YAML).
         workload: PathBuf,
+    },
+    /// Run as a service: any number of workloads, started, updated and stopped through the Host API (HTTP on --http-addr, NATS with --control-url), heartbeats on NATS; SIGTERM drains them all.
+    Serve(cmd::serve::ServeArgs),
+    /// Ask a running host (`host serve`) through its Host API: start, update, stop, status, list, info.
+    Ctl(cmd::ctl::CtlArgs),
+    /// Publish a component to an OCI registry (REGISTRY/REPO:TAG); prints the pinned reference (…@sha256:…).
+    Push {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// Where to (registry/repo:tag).
+        reference: String,
     },
     /// Probe a running host's /readyz (or /healthz with --live): exit 0 when it answers 200. For images without a shell (HEALTHCHECK, exec probes).
     Healthcheck {
@@ -89,71 +106,42 @@ enum Command {
 fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
-    let workload = match cli.command {
+    let (workload, serve) = match cli.command {
         Command::Healthcheck { live, addr } => {
             return ops::probe::run(&addr.unwrap_or_else(ops::probe::default_addr), live);
         }
-        Command::Run { workload } => workload,
+        Command::Ctl(args) => return cmd::ctl::run(args),
+        Command::Push {
+            ref file,
+            ref reference,
+        } => return push(&cli.sources, file, reference),
+        Command::Run { ref workload } => (Some(workload.clone()), None),
+        Command::Serve(ref args) => (None, Some(args)),
     };
     ops::logs::init_with(
         cli.log_format,
-        // The host's own warnings, and what components log at info and above.
-        "warn,guest=info",
+        // The host's own warnings (and, serving, when each workload starts
+        // and stops), and what components log at info and above.
+        if serve.is_some() {
+            "warn,host::supervisor=info,guest=info"
+        } else {
+            "warn,guest=info"
+        },
         cli.otlp_endpoint.clone().map(|e| (e, "host")),
     );
     ops::metrics::install();
-    let result = Workload::load(&workload)
+    let result = tokio::runtime::Runtime::new()
         .map_err(anyhow::Error::from)
-        .and_then(|mut workload| {
-            if cli.no_check_served {
-                workload.skip_served_checks();
-            }
-            let mut builtins = Builtins {
-                wrpc: Defaults {
-                    target: cli.wrpc_target,
-                    timeout: cli.wrpc_timeout,
-                    idle_timeout: cli.wrpc_idle_timeout,
-                    limits: cli.limits.limits(),
-                },
-                off: cli.disable_plugins,
-                shutdown_grace: cli.shutdown_grace,
-                ..Builtins::default()
-            };
-            // Every export call may run at once, beside every component's run.
-            let instances = workload
-                .exports
-                .iter()
-                .map(|e| u32::try_from(e.max_concurrency).unwrap_or(u32::MAX))
-                .fold(
-                    u32::try_from(workload.components.len()).unwrap_or(u32::MAX),
-                    u32::saturating_add,
-                );
-            tokio::runtime::Runtime::new()?.block_on(async {
-                let readiness = Readiness::new();
-                if let Some(addr) = cli.http_addr {
-                    let endpoint = ops::OpsEndpoint::bind(addr).await?;
-                    // For scripts and tests: the port actually bound.
-                    println!("listening http://{}", endpoint.local_addr());
-                    // Lives as long as the process: /readyz says `draining`
-                    // during the drain.
-                    endpoint.spawn(readiness.clone(), CancellationToken::new());
+        .and_then(|rt| {
+            rt.block_on(async {
+                match (workload, serve) {
+                    (Some(path), _) => run(&cli, &path).await,
+                    (None, Some(args)) => {
+                        let started = start(&cli, 0).await?;
+                        cmd::serve::run(started, args.clone()).await
+                    }
+                    (None, None) => unreachable!("every other command returned"),
                 }
-                if let Some(addr) = cli.http_listen {
-                    let server = HttpServer::bind(addr, HttpLimits::default()).await?;
-                    // For scripts and tests: the port actually bound.
-                    println!("serving HTTP on http://{}", server.local_addr());
-                    builtins.http = Some(std::sync::Arc::new(server));
-                }
-                let host = Host::builder()
-                    .with_builtins(&builtins)
-                    .max_instances(instances)
-                    .start()
-                    .await?;
-                let code = host
-                    .run_with_grace(workload, readiness, cli.shutdown_grace)
-                    .await;
-                host.stop().await;
-                code
             })
         });
     ops::otlp::flush(Duration::from_secs(2));
@@ -161,6 +149,112 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(err) => {
             eprintln!("host: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The built-in plugins as the flags say.
+fn builtins(cli: &Cli) -> Builtins {
+    Builtins {
+        wrpc: Defaults {
+            target: cli.wrpc_target.clone(),
+            timeout: cli.wrpc_timeout,
+            idle_timeout: cli.wrpc_idle_timeout,
+            limits: cli.limits.limits(),
+        },
+        off: cli.disable_plugins.clone(),
+        shutdown_grace: cli.shutdown_grace,
+        ..Builtins::default()
+    }
+}
+
+/// Binds the ops endpoint and the HTTP listener (printing their addresses)
+/// and starts the host with room for `instances` at once.
+async fn start(cli: &Cli, instances: u32) -> anyhow::Result<cmd::serve::Started> {
+    let readiness = Readiness::new();
+    let endpoint = match cli.http_addr {
+        Some(addr) => {
+            let endpoint = ops::OpsEndpoint::bind(addr).await?;
+            // For scripts and tests: the port actually bound.
+            println!("listening http://{}", endpoint.local_addr());
+            Some(endpoint)
+        }
+        None => None,
+    };
+    let mut builtins = builtins(cli);
+    let mut http = None;
+    if let Some(addr) = cli.http_listen {
+        let server = HttpServer::bind(addr, HttpLimits::default()).await?;
+        // For scripts and tests: the port actually bound.
+        println!("serving HTTP on http://{}", server.local_addr());
+        http = Some(server.local_addr().to_string());
+        builtins.http = Some(Arc::new(server));
+    }
+    let host = Host::builder()
+        .with_builtins(&builtins)
+        .sources(cli.sources.sources())
+        .max_instances(instances)
+        .start()
+        .await?;
+    Ok(cmd::serve::Started {
+        host: Arc::new(host),
+        readiness,
+        endpoint,
+        http,
+        default_target: cli.wrpc_target.as_ref().map(ToString::to_string),
+        grace: cli.shutdown_grace,
+    })
+}
+
+/// `host run`: one workload.
+async fn run(cli: &Cli, path: &std::path::Path) -> anyhow::Result<i32> {
+    let mut workload = Workload::load(path)?;
+    if cli.no_check_served {
+        workload.skip_served_checks();
+    }
+    // Every export call may run at once, beside every component's run.
+    let instances = workload
+        .exports
+        .iter()
+        .map(|e| u32::try_from(e.max_concurrency).unwrap_or(u32::MAX))
+        .fold(
+            u32::try_from(workload.components.len()).unwrap_or(u32::MAX),
+            u32::saturating_add,
+        );
+    let started = start(cli, instances).await?;
+    if let Some(endpoint) = started.endpoint {
+        // Lives as long as the process: /readyz says `draining` during the drain.
+        endpoint.spawn(started.readiness.clone(), CancellationToken::new());
+    }
+    let code = started
+        .host
+        .run_with_grace(workload, started.readiness, cli.shutdown_grace)
+        .await;
+    started.host.stop().await;
+    code
+}
+
+/// `host push FILE REFERENCE`.
+fn push(sources: &cmd::SourceArgs, file: &std::path::Path, reference: &str) -> ExitCode {
+    let options = sources.sources().oci.unwrap_or_else(|| {
+        let mut o = host_oci::Options::new(std::env::temp_dir().join("wasmhost-oci"));
+        o.insecure.clone_from(&sources.insecure_registries);
+        o
+    });
+    let pushed = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| {
+            rt.block_on(host_oci::push(file, reference, &options))
+                .map_err(anyhow::Error::from)
+        });
+    match pushed {
+        Ok(pushed) => {
+            println!("{}", pushed.pinned);
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("host push: {err:#}");
             ExitCode::FAILURE
         }
     }

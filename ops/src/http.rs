@@ -33,6 +33,7 @@ pub struct OpsEndpoint {
     listener: TcpListener,
     local: SocketAddr,
     description: Option<Description>,
+    extra: Option<Router>,
 }
 
 impl OpsEndpoint {
@@ -52,6 +53,7 @@ impl OpsEndpoint {
             listener,
             local,
             description: None,
+            extra: None,
         })
     }
 
@@ -64,6 +66,16 @@ impl OpsEndpoint {
     #[must_use]
     pub fn describe(mut self, description: Description) -> Self {
         self.description = Some(description);
+        self
+    }
+
+    /// Also serves `routes` (a host's control API, …).
+    #[must_use]
+    pub fn with_routes(mut self, routes: Router) -> Self {
+        self.extra = Some(match self.extra.take() {
+            Some(extra) => extra.merge(routes),
+            None => routes,
+        });
         self
     }
 
@@ -119,6 +131,10 @@ impl OpsEndpoint {
                     }
                 }),
             ),
+            None => app,
+        };
+        let app = match self.extra {
+            Some(extra) => app.merge(extra),
             None => app,
         };
         tokio::spawn(async move {

@@ -157,7 +157,16 @@ fn bad_exports_are_named() {
 #[test]
 fn validation_names_the_problem() {
     let w = Workload::parse(&GOOD.replace("file: ./counter.wasm", "image: r/x:1")).unwrap();
-    assert!(w.validate().unwrap_err().contains("not supported yet"));
+    assert_eq!(w.validate(), Ok(()), "an image instead of a file");
+    let both = GOOD.replace(
+        "file: ./counter.wasm",
+        "file: ./counter.wasm\n    image: r/x:1",
+    );
+    let w = Workload::parse(&both).unwrap();
+    assert!(w
+        .validate()
+        .unwrap_err()
+        .contains("exactly one of `file` or `image`"));
     let twice = format!("{GOOD}  - wasi:keyvalue\n");
     let w = Workload::parse(&twice).unwrap();
     assert!(w.validate().unwrap_err().contains("declared twice"));
