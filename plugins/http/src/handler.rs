@@ -28,6 +28,10 @@ use wasmtime_wasi_http::{p2, p3};
 
 use crate::link::view;
 
+/// Instances that answered a request, by `workload` and `source`: `pool`
+/// (made ahead) or `new` (instantiated for it).
+pub const INSTANCES: &str = "host_http_instances_total";
+
 /// Which `wasi:http` handler a component exports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -151,6 +155,13 @@ impl HandlerState for WorkloadHandler {
 
     async fn instantiate(&self) -> wasmtime::Result<Instance<Ctx, Expiry, Worker>> {
         let pooled = self.pool.ready.lock().ok().and_then(|mut r| r.pop());
+        let source = if pooled.is_some() { "pool" } else { "new" };
+        metrics::counter!(
+            INSTANCES,
+            "workload" => self.workload.workload.name.clone(),
+            "source" => source
+        )
+        .increment(1);
         let (store, proxy) = match pooled {
             Some(ready) => {
                 self.refill();

@@ -23,6 +23,10 @@ use wasmtime_wasi_http::handler::{ExpirationError, InstantiationError};
 use crate::body::{self, Guarded};
 use crate::routes::{InFlight, Route, Routes};
 
+/// Requests a workload answered (or the host for it), by `workload` and
+/// `status`.
+pub const REQUESTS: &str = "host_http_requests_total";
+
 /// The body of every response the listener sends.
 pub(crate) type ResponseBody = Guarded<Option<InFlight>>;
 
@@ -254,11 +258,19 @@ async fn handle(routes: &Routes, req: Request<Incoming>) -> Response<ResponseBod
     let req = req.map(|b| body::limited(b, max));
     // The deadline is kept here: a WASI 0.2 guest blocked in a host call
     // is not interrupted by the handler's own expiry until later.
-    match tokio::time::timeout(route.spec.timeout, route.handler.handle(trace, req)).await {
-        Ok(Ok(response)) => response.map(|b| Guarded::new(b, Some(guard))),
-        Ok(Err(err)) => failed(&route, &err),
-        Err(_) => failed(&route, &ExpirationError.into()),
-    }
+    let response =
+        match tokio::time::timeout(route.spec.timeout, route.handler.handle(trace, req)).await {
+            Ok(Ok(response)) => response.map(|b| Guarded::new(b, Some(guard))),
+            Ok(Err(err)) => failed(&route, &err),
+            Err(_) => failed(&route, &ExpirationError.into()),
+        };
+    metrics::counter!(
+        REQUESTS,
+        "workload" => route.workload.clone(),
+        "status" => response.status().as_str().to_string()
+    )
+    .increment(1);
+    response
 }
 
 /// A request the component did not answer: 504 past the deadline, else 500,
