@@ -11,7 +11,7 @@ use rustls_pki_types::CertificateDer;
 /// in with `#[command(flatten)]`.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct OtlpArgs {
-    /// Send spans to this OpenTelemetry collector: http[s]://HOST[:PORT][/PATH] (off when unset; http:// without a port means 4318, or 4317 for grpc).
+    /// Send spans to this OpenTelemetry collector: `http[s]://HOST[:PORT][/PATH]` (off when unset; http:// without a port means 4318, or 4317 for grpc).
     #[arg(
         long = "otlp-endpoint",
         env = "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -29,7 +29,7 @@ pub struct OtlpArgs {
     )]
     pub protocol: Protocol,
 
-    /// Headers sent with every export, e.g. for authentication: KEY=VALUE[,KEY=VALUE…], values URL-encoded (`authorization=Bearer%20TOKEN`).
+    /// Headers sent with every export, e.g. for authentication: `KEY=VALUE[,KEY=VALUE…]`, values URL-encoded (`authorization=Bearer%20TOKEN`).
     #[arg(
         long = "otlp-headers",
         env = "OTEL_EXPORTER_OTLP_HEADERS",
