@@ -82,6 +82,8 @@ impl Open {
             Some(outcome) if outcome != "ok" => Status::error(outcome.to_string()),
             _ => Status::Ok,
         };
+        // SERVER for a served call, INTERNAL for a run.
+        let server = self.name == "call";
         Some(SpanData {
             span_context: SpanContext::new(
                 trace_id,
@@ -91,9 +93,9 @@ impl Open {
                 TraceState::default(),
             ),
             parent_span_id,
-            parent_span_is_remote: false,
-            // SERVER for a served call, INTERNAL for a run.
-            span_kind: if self.name == "call" {
+            // A served call's parent is the caller's span, from `traceparent`.
+            parent_span_is_remote: server && self.parent_id.is_some(),
+            span_kind: if server {
                 SpanKind::Server
             } else {
                 SpanKind::Internal
@@ -198,6 +200,7 @@ mod tests {
         assert_eq!(span.span_context.span_id().to_string(), "00f067aa0ba902b7");
         assert_eq!(span.parent_span_id.to_string(), "1111111111111111");
         assert_eq!(span.span_kind, SpanKind::Server);
+        assert!(span.parent_span_is_remote);
         assert_eq!(span.status, Status::Ok);
     }
 
@@ -209,6 +212,7 @@ mod tests {
         root.parent_id = None;
         let span = root.finish(SystemTime::now()).unwrap();
         assert_eq!(span.parent_span_id, SpanId::INVALID);
+        assert!(!span.parent_span_is_remote);
         assert_eq!(span.status, Status::Ok);
     }
 
