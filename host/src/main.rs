@@ -43,9 +43,9 @@ struct Cli {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
 
-    /// Send each component run's and served call's span to this OpenTelemetry collector (OTLP/HTTP JSON, http://HOST:PORT; off when unset).
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
-    otlp_endpoint: Option<ops::otlp::Endpoint>,
+    /// Where each component run's and served call's span goes: --otlp-endpoint and the flags beside it.
+    #[command(flatten)]
+    otlp: ops::otlp::OtlpArgs,
 
     /// Serve /healthz, /readyz and /metrics here (HOST:PORT; port 0 picks one, printed as `listening http://…`). Off when unset.
     #[arg(long, env = "WRPC_HTTP_ADDR", global = true)]
@@ -127,7 +127,7 @@ fn main() -> ExitCode {
         } else {
             "warn,guest=info"
         },
-        cli.otlp_endpoint.clone().map(|e| (e, "host")),
+        cli.otlp.config().map(|c| (c, "host")),
     );
     ops::metrics::install();
     let result = tokio::runtime::Runtime::new()

@@ -2,7 +2,7 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::otlp::Endpoint;
+use crate::otlp::Config;
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -26,8 +26,10 @@ pub fn init(format: LogFormat, default_filter: &str) {
 }
 
 /// Like [`init`], also sending spans to an OpenTelemetry collector when
-/// `otlp` is given (`(endpoint, service name)`; see [`crate::otlp`]).
-pub fn init_with(format: LogFormat, default_filter: &str, otlp: Option<(Endpoint, &str)>) {
+/// `otlp` is given (`(configuration, service name)`; see [`crate::otlp`]).
+/// An exporter that cannot be built is reported as a warning, and the
+/// process runs without it.
+pub fn init_with(format: LogFormat, default_filter: &str, otlp: Option<(Config, &str)>) {
     use tracing_subscriber::filter::Targets;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
@@ -48,10 +50,16 @@ pub fn init_with(format: LogFormat, default_filter: &str, otlp: Option<(Endpoint
     let spans = Targets::new()
         .with_target("transport::server", tracing::Level::INFO)
         .with_target("host", tracing::Level::INFO);
-    let otlp =
-        otlp.map(|(endpoint, service)| crate::otlp::layer(endpoint, service).with_filter(spans));
+    let (otlp, failed) = match otlp.map(|(config, service)| crate::otlp::layer(config, service)) {
+        Some(Ok(layer)) => (Some(layer.with_filter(spans)), None),
+        Some(Err(e)) => (None, Some(e)),
+        None => (None, None),
+    };
     let _ = tracing_subscriber::registry()
         .with(lines)
         .with(otlp)
         .try_init();
+    if let Some(e) = failed {
+        tracing::warn!(target: "ops::otlp", "spans are not exported: {e}");
+    }
 }

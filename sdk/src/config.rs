@@ -64,9 +64,9 @@ pub struct ServeArgs {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
-    /// Send each call's span to this OpenTelemetry collector (OTLP/HTTP JSON, http://HOST:PORT; off when unset).
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
-    pub otlp_endpoint: Option<ops::otlp::Endpoint>,
+    /// Where each call's span goes: --otlp-endpoint and the flags beside it.
+    #[command(flatten)]
+    pub otlp: ops::otlp::OtlpArgs,
 
     #[command(flatten)]
     #[allow(missing_docs)]
@@ -81,7 +81,7 @@ impl ServeArgs {
         ops::logs::init_with(
             self.log_format,
             "info",
-            self.otlp_endpoint.clone().map(|e| (e, service)),
+            self.otlp.config().map(|c| (c, service)),
         );
     }
 

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use e2e::MSG_HANDLER;
+use harness::collector::Collector;
 use harness::workload::{Component, Workload};
 use harness::{http_get, metric, Extension, HostProcess, Nats, Redis};
 use sdk::messaging::{handle_message, BrokerMessage, HANDLER};
@@ -387,87 +388,16 @@ fn a_callers_trace_continues_through_the_host_into_the_extension() {
     );
 }
 
-/// A stand-in OpenTelemetry collector: accepts OTLP/HTTP POSTs on a port it
-/// picks and keeps each request's path and body.
-struct Collector {
-    addr: String,
-    posts: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
-}
-
-impl Collector {
-    fn start() -> Self {
-        use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let posts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = std::sync::Arc::clone(&posts);
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { continue };
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut line = String::new();
-                let _ = reader.read_line(&mut line);
-                let path = line.split(' ').nth(1).unwrap_or_default().to_string();
-                let mut length = 0;
-                loop {
-                    let mut header = String::new();
-                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
-                sink.lock()
-                    .unwrap()
-                    .push((path, String::from_utf8_lossy(&body).into_owned()));
-                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
-            }
-        });
-        Self { addr, posts }
-    }
-
-    /// Every span received: (service, name, trace id, span id, parent id).
-    fn spans(&self) -> Vec<(String, String, String, String, Option<String>)> {
-        let posts = self.posts.lock().unwrap().clone();
-        let mut out = Vec::new();
-        for (path, body) in posts {
-            assert_eq!(path, "/v1/traces");
-            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-            for rs in v["resourceSpans"].as_array().unwrap() {
-                let service = rs["resource"]["attributes"][0]["value"]["stringValue"]
-                    .as_str()
-                    .unwrap()
-                    .to_string();
-                for ss in rs["scopeSpans"].as_array().unwrap() {
-                    for span in ss["spans"].as_array().unwrap() {
-                        let s = |k: &str| span[k].as_str().map(str::to_string);
-                        out.push((
-                            service.clone(),
-                            s("name").unwrap(),
-                            s("traceId").unwrap(),
-                            s("spanId").unwrap(),
-                            s("parentSpanId"),
-                        ));
-                    }
-                }
-            }
-        }
-        out
-    }
-}
-
-/// With `--otlp-endpoint`, the host and keyvalue-redis send their spans to
-/// the collector under their service names, with the ids that travelled in
-/// `traceparent`: the host's handler span is the caller's child, each
-/// key-value span is the host span's child. The extension flushes on SIGTERM.
-#[test]
-fn spans_reach_an_otlp_collector_with_the_ids_on_the_wire() {
-    let collector = Collector::start();
-    let endpoint = format!("http://{}", collector.addr);
-    let otlp = ["--otlp-endpoint", endpoint.as_str()];
+/// Runs one call through the host into keyvalue-redis, both exporting to
+/// `collector` with `flags`, stops both, and checks what arrived: each
+/// binary's spans under its service name, with the ids that travelled in
+/// `traceparent` (the host's handler span is the caller's child, each
+/// key-value span the host span's child). Nothing is awaited after the
+/// processes exit: the spans arrive because each flushes on exit. Returns
+/// the export requests, for checks of their own.
+fn spans_reach(collector: &Collector, flags: &[&str]) -> Vec<harness::collector::Export> {
+    let mut otlp = vec!["--otlp-endpoint", collector.endpoint()];
+    otlp.extend(flags);
     let stack = Stack::start_with(&otlp);
     let (host, addr, _) = stack.handler_host_with(&[], &otlp);
     let caller = TraceContext::root();
@@ -479,17 +409,52 @@ fn spans_reach_an_otlp_collector_with_the_ids_on_the_wire() {
     let spans = collector.spans();
     let host_spans: Vec<_> = spans
         .iter()
-        .filter(|s| s.0 == "host" && s.2 == caller.trace_id())
+        .filter(|s| s.service == "host" && s.trace_id == caller.trace_id())
         .collect();
     assert_eq!(host_spans.len(), 1, "{spans:?}");
-    assert_eq!(host_spans[0].1, "call");
-    assert_eq!(host_spans[0].4.as_deref(), Some(caller.span_id().as_str()));
+    assert_eq!(host_spans[0].name, "call");
+    assert_eq!(
+        host_spans[0].parent_id.as_deref(),
+        Some(caller.span_id().as_str())
+    );
     let kv_spans: Vec<_> = spans
         .iter()
-        .filter(|s| s.0 == "keyvalue-redis" && s.2 == caller.trace_id())
+        .filter(|s| s.service == "keyvalue-redis" && s.trace_id == caller.trace_id())
         .collect();
     assert!(!kv_spans.is_empty(), "{spans:?}");
     for span in kv_spans {
-        assert_eq!(span.4.as_ref(), Some(&host_spans[0].3), "{span:?}");
+        assert_eq!(
+            span.parent_id.as_ref(),
+            Some(&host_spans[0].span_id),
+            "{span:?}"
+        );
+    }
+    collector.exports()
+}
+
+/// With `--otlp-endpoint`, the host and keyvalue-redis send their spans to
+/// an OTLP/HTTP protobuf collector (`POST /v1/traces`), with the ids that
+/// travelled in `traceparent`, and flush them on exit.
+#[test]
+fn spans_reach_an_otlp_collector_with_the_ids_on_the_wire() {
+    let collector = Collector::http();
+    let exports = spans_reach(&collector, &[]);
+    assert!(exports.iter().all(|e| e.path == "/v1/traces"));
+}
+
+/// With `--otlp-protocol grpc` and `--otlp-headers`, the same spans reach
+/// an OTLP/gRPC collector, each export carrying the configured header.
+#[test]
+fn spans_reach_an_otlp_grpc_collector_with_the_configured_headers() {
+    let collector = Collector::grpc();
+    let flags = [
+        "--otlp-protocol",
+        "grpc",
+        "--otlp-headers",
+        "authorization=Bearer%20e2e",
+    ];
+    let exports = spans_reach(&collector, &flags);
+    for export in exports {
+        assert_eq!(export.headers["authorization"], "Bearer e2e");
     }
 }

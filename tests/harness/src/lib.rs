@@ -12,6 +12,8 @@
 //! Binaries are looked up next to the running test executable
 //! (`target/<profile>/`), so build the workspace first (`cargo build --workspace`).
 
+#[cfg(feature = "otlp")]
+pub mod collector;
 pub mod container;
 pub mod workload;
 
