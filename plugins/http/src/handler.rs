@@ -32,6 +32,9 @@ use crate::link::view;
 /// (made ahead) or `new` (instantiated for it).
 pub const INSTANCES: &str = "host_http_instances_total";
 
+/// Instances waiting in a workload's pool now, by `workload`.
+pub const POOL_READY: &str = "host_http_pool_ready";
+
 /// Which `wasi:http` handler a component exports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -68,8 +71,15 @@ pub(crate) struct WorkloadHandler {
 
 /// Instances made ahead of requests.
 struct Pool {
+    workload: String,
     size: usize,
     ready: Mutex<Vec<Ready>>,
+}
+
+impl Pool {
+    fn report(&self, ready: usize) {
+        metrics::gauge!(POOL_READY, "workload" => self.workload.clone()).set(ready as f64);
+    }
 }
 
 impl WorkloadHandler {
@@ -83,11 +93,12 @@ impl WorkloadHandler {
         pool_size: usize,
     ) -> Self {
         let handler = Self {
-            workload,
+            workload: Arc::clone(&workload),
             component,
             kind,
             timeout,
             pool: Arc::new(Pool {
+                workload: workload.workload.name.clone(),
                 size: pool_size,
                 ready: Mutex::new(Vec::with_capacity(pool_size)),
             }),
@@ -124,6 +135,7 @@ impl WorkloadHandler {
                         if slots.len() < pool.size {
                             slots.push(ready);
                         }
+                        pool.report(slots.len());
                     }
                 }
                 Err(err) => warn!(
@@ -154,7 +166,13 @@ impl HandlerState for WorkloadHandler {
     type WorkerState = Worker;
 
     async fn instantiate(&self) -> wasmtime::Result<Instance<Ctx, Expiry, Worker>> {
-        let pooled = self.pool.ready.lock().ok().and_then(|mut r| r.pop());
+        let pooled = self.pool.ready.lock().ok().and_then(|mut r| {
+            let taken = r.pop();
+            if taken.is_some() {
+                self.pool.report(r.len());
+            }
+            taken
+        });
         let source = if pooled.is_some() { "pool" } else { "new" };
         metrics::counter!(
             INSTANCES,

@@ -168,3 +168,19 @@ impl Drop for Upstream {
         self.task.abort();
     }
 }
+
+/// A Host API request: `method` on `path` of the host's ops address, with a
+/// JSON body (none when empty).
+///
+/// # Errors
+///
+/// As [`Connection::send`].
+pub async fn api(addr: &str, method: &str, path: &str, body: &str) -> anyhow::Result<Reply> {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::HOST, addr)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))?;
+    send(addr, req).await
+}

@@ -366,3 +366,41 @@ fn bodies_stream_through_in_bounded_memory() {
     );
     host.terminate(STOP_LIMIT).unwrap();
 }
+
+/// With `pool_size`, requests are answered by instances made ahead: once
+/// the pool is full, a request takes one from it and instantiates nothing.
+#[test]
+fn pooled_instances_answer_requests() {
+    let workload = Workload::new("pooled")
+        .component(Component::new("api", HTTP_COUNTER).pool_size(2))
+        .host("wasi:keyvalue")
+        .http("");
+    let (host, addr) = serve(&workload, &["--http-addr", "127.0.0.1:0"]);
+    let ops = host.http_addr(START_LIMIT).unwrap();
+    let metric = |name: &str, labels: &[(&str, &str)]| {
+        let (_, text) = harness::http_get(&ops, "/metrics").unwrap();
+        harness::metric(&text, name, labels)
+    };
+    let runtime = rt();
+    for n in 1..=3 {
+        let deadline = std::time::Instant::now() + START_LIMIT;
+        while metric("host_http_pool_ready", &[("workload", "pooled")]) < 2.0 {
+            assert!(std::time::Instant::now() < deadline, "the pool fills");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let reply = runtime
+            .block_on(send(&addr, request("localhost", "/count", "")))
+            .unwrap();
+        assert_reply(&reply, 200, &format!("count: {n}\n"));
+        let from_pool = metric(
+            "host_http_instances_total",
+            &[("workload", "pooled"), ("source", "pool")],
+        );
+        let new = metric(
+            "host_http_instances_total",
+            &[("workload", "pooled"), ("source", "new")],
+        );
+        assert_eq!((from_pool, new), (f64::from(n), 0.0), "request {n}");
+    }
+    host.terminate(STOP_LIMIT).unwrap();
+}

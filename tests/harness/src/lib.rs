@@ -15,6 +15,8 @@
 #[cfg(feature = "otlp")]
 pub mod collector;
 pub mod container;
+#[cfg(feature = "registry")]
+pub mod registry;
 pub mod workload;
 
 use std::io::{Read as _, Write as _};
@@ -763,6 +765,21 @@ pub fn spawn_manifest_with(
     spawn_host_in(TempDir::new("workload")?, command, manifest, args, env)
 }
 
+/// Starts `host serve MANIFEST ARGS…` (the manifest its first workload;
+/// `args` may hold global flags too), without waiting.
+///
+/// # Errors
+///
+/// The host cannot be started.
+pub fn spawn_serve(
+    manifest: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<HostProcess> {
+    let command = [bin("host")?.into(), "serve".into()];
+    spawn_manifest_with(&command, manifest, args, env)
+}
+
 fn spawn_host_in(
     dir: TempDir,
     command: &[std::ffi::OsString],
@@ -879,6 +896,11 @@ impl HostProcess {
         }
         let run = self.wait(Duration::from_secs(1))?;
         Ok((run, peak))
+    }
+
+    /// Its standard output so far.
+    pub fn stdout(&self) -> String {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// Waits until its standard output contains `text` (within `limit`).
