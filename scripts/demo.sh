@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The demo. First with no backend process at all: the counter with the host's
-# built-in keyvalue (kept in a file, so a second run counts on), the blob
+# The demo. First with no backend process at all: an HTTP counter served by
+# a long-running host (`host serve`) with its built-in keyvalue (kept in a
+# file, so a restarted host counts on), asked with curl; the blob
 # demo on a local directory, and two components of one workload linked in
 # process (one exports wasi:blobstore on a directory, the other uses it).
 # Then the same components over wRPC: Redis + NATS + keyvalue-redis (serving NATS, TCP, a Unix socket
-# and a WebSocket at once) and the host running demo/counter.yaml over each,
-# counting visits with `increment`; then an S3-compatible server (moto) +
+# and a WebSocket at once) and the HTTP counter counting in Redis over each
+# (demo/http-redis.yaml); then an S3-compatible server (moto) +
 # blobstore-s3 and the host running demo/blob.yaml over TCP and NATS, storing,
 # listing and reading back objects; then a workload serving a messaging
 # handler, messaging-nats delivering a subject to it, and a component asking
@@ -18,7 +19,7 @@ log() { printf '==> %s\n' "$*" >&2; }
 log "building the workspace (debug) and the demo guest (wasm32-wasip2)"
 cargo build --workspace --locked --quiet
 cargo build --release --locked --quiet --target wasm32-wasip2 \
-  --manifest-path tests/components/kv-guest/Cargo.toml
+  --manifest-path tests/components/http-counter/Cargo.toml
 cargo build --release --locked --quiet --target wasm32-wasip2 \
   --manifest-path tests/components/blob-guest/Cargo.toml
 cargo build --release --locked --quiet --target wasm32-wasip2 \
@@ -32,16 +33,6 @@ cargo build --release --locked --quiet --target wasm32-wasip2 \
 # demo/, as the manifests say), emptied first so the counts start at 1.
 rm -rf target/demo
 mkdir -p target/demo/blobs target/demo/linked
-for run in 1 2; do
-  log "host run demo/local.yaml (keyvalue in the host, kept in target/demo/counter.kv; run $run)"
-  target/debug/host run demo/local.yaml
-done
-log "host run demo/local-blob.yaml (blobstore in the host, on target/demo/blobs)"
-target/debug/host run demo/local-blob.yaml
-log "host run demo/linked.yaml (album -> files, in process: files exports wasi:blobstore on target/demo/linked)"
-target/debug/host run demo/linked.yaml
-log "no backend: two visits counted in a file, objects stored in a directory, directly and through another component"
-
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -62,6 +53,38 @@ wait_line() {
   done
   echo "timed out waiting for '$2' in $1:" >&2; cat "$1" >&2; return 1
 }
+
+# Starts `host ARGS…` in the background; sets $http (its HTTP listener) and
+# $ops (its API), once it is ready.
+start_host() {
+  local out="$work/host.$RANDOM.out"
+  RUST_LOG=warn target/debug/host --http-listen 127.0.0.1:0 --http-addr 127.0.0.1:0 "$@" >"$out" &
+  host_pid=$!
+  http=$(wait_line "$out" '^serving HTTP on http://' | sed 's|^serving HTTP on ||')
+  ops=$(wait_line "$out" '^listening http://' | sed 's|^listening http://||')
+  wait_line "$out" '^ready$' >/dev/null
+}
+
+# Stops the host started last (SIGTERM: it drains, then exits).
+stop_host() { kill "$host_pid"; wait "$host_pid" || true; }
+
+for run in 1 2; do
+  log "host serve demo/http.yaml (keyvalue in the host, kept in target/demo/http.kv; host $run)"
+  start_host serve --host-id demo demo/http.yaml
+  log "curl $http/count, twice"
+  curl -sS "$http/count"
+  curl -sS "$http/count"
+  if [ "$run" = 1 ]; then
+    log "host ctl --api $ops list"
+    target/debug/host ctl --api "$ops" list
+  fi
+  stop_host
+done
+log "host run demo/local-blob.yaml (blobstore in the host, on target/demo/blobs)"
+target/debug/host run demo/local-blob.yaml
+log "host run demo/linked.yaml (album -> files, in process: files exports wasi:blobstore on target/demo/linked)"
+target/debug/host run demo/linked.yaml
+log "no backend: four requests counted in a file across two hosts, objects stored in a directory, directly and through another component"
 
 # Waits for the extension $1 whose stdout is in file $2 to be ready: `ready`
 # on its stdout says its listeners are bound and take calls; its own
@@ -107,10 +130,13 @@ wait_ready target/debug/keyvalue-redis "$work/ext.out"
 target() { grep -m1 "^listening $1://" "$work/ext.out" | sed 's/^listening //'; }
 
 for target in "$nats_url" "$(target tcp)" "$(target unix)" "$(target ws)"; do
-  log "host run demo/counter.yaml --wrpc-target $target"
-  target/debug/host run demo/counter.yaml --wrpc-target "$target"
+  log "host run demo/http-redis.yaml --wrpc-target $target"
+  start_host --wrpc-target "$target" run demo/http-redis.yaml
+  log "curl $http/count"
+  curl -sS "$http/count"
+  stop_host
 done
-log "four visits counted in Redis through wRPC, one per transport"
+log "four requests counted in Redis through wRPC, one per transport"
 
 # moto binds port 0 and logs "Running on http://127.0.0.1:PORT".
 python3 -m moto.server -H 127.0.0.1 -p 0 >"$work/s3.log" 2>&1 &

@@ -1,5 +1,5 @@
-//! The README's no-backend demo, from the manifests it runs (`demo/local.yaml`,
-//! `demo/local-blob.yaml`, `demo/linked.yaml`): each runs with no server and no
+//! The README's no-backend demo, from the manifests it runs (`demo/http.yaml`,
+//! `demo/local.yaml`, `demo/local-blob.yaml`, `demo/linked.yaml`): each runs with no server and no
 //! extension, and the wRPC plugin switched off to prove it. Only the paths
 //! change: component files point at this build's guests, and what the
 //! manifests keep under `../target/demo` goes to a temporary directory.
@@ -7,7 +7,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use e2e::{assert_success, TempDir, BLOBSTORE_FILESYSTEM, BLOB_GUEST, KV_GUEST};
+use e2e::http::{request, send};
+use e2e::{assert_success, TempDir, BLOBSTORE_FILESYSTEM, BLOB_GUEST, HTTP_COUNTER, KV_GUEST};
 use harness::{spawn_host_manifest, HostRun};
 
 /// A hang guard for each host run, far above what any run here takes.
@@ -22,6 +23,7 @@ fn demo_manifest(name: &str, data: &Path) -> String {
         ("kv-guest.wasm", KV_GUEST),
         ("blob-guest.wasm", BLOB_GUEST),
         ("blobstore_filesystem.wasm", BLOBSTORE_FILESYSTEM),
+        ("http_counter.wasm", HTTP_COUNTER),
     ];
     let mut replaced = 0;
     let lines: Vec<String> = text
@@ -52,6 +54,32 @@ fn run(name: &str, data: &Path) -> HostRun {
     .unwrap()
     .wait(RUN_LIMIT)
     .unwrap()
+}
+
+/// The HTTP counter, served by `host serve` with the built-in keyvalue kept
+/// in a file: each `GET /count` counts, and a restarted host counts on.
+#[test]
+fn http_counter_counts_requests_across_hosts_in_its_file() {
+    let data = TempDir::new("demo").unwrap();
+    let manifest = demo_manifest("http", data.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for first in [1, 3] {
+        let host = harness::spawn_serve(
+            &manifest,
+            &["--http-listen", "127.0.0.1:0", "--disable-plugin", "wrpc"],
+            &[],
+        )
+        .unwrap();
+        let http = host.http_listen(RUN_LIMIT).unwrap();
+        host.await_stdout("ready\n", RUN_LIMIT).unwrap();
+        for n in first..first + 2 {
+            let reply = rt.block_on(send(&http, request("localhost", "/count", ""))).unwrap();
+            assert_eq!(reply.text(), format!("count: {n}\n"));
+        }
+        let run = host.terminate(RUN_LIMIT).unwrap();
+        assert_eq!(run.code, Some(0), "{run:#?}");
+    }
+    assert!(data.path().join("http.kv").exists(), "the count is in its file");
 }
 
 /// The counter with the built-in keyvalue kept in a file: the second run
