@@ -15,6 +15,7 @@ mod interface;
 pub mod manifest;
 mod per_component;
 mod plugin;
+pub mod pool;
 mod stores;
 mod trap;
 
@@ -26,6 +27,7 @@ pub use ctx::{Ctx, Member, Slots, StoreIdentity};
 pub use interface::{InterfaceName, InterfaceNameError};
 pub use per_component::PerComponent;
 pub use plugin::{Claim, Claims, HostPlugin, PluginError, PluginFuture};
+pub use pool::WarmPool;
 pub use stores::{StoreError, StoreSetup};
 pub use trap::describe_trap;
 pub use wasmtime;

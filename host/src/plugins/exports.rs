@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use host_plugin::manifest::ExportEntry;
+use host_plugin::WarmPool;
 use host_plugin::{
     Claim, Claims, HostPlugin, InterfaceName, PluginError, PluginFuture, ResolvedComponent,
     ResolvedWorkload, WorkloadBinding,
@@ -237,6 +238,7 @@ fn register(
         .get_export_index(None, instance)
         .ok_or_else(|| format!("component `{name}` does not export `{instance}`"))?;
     let mut registry = Registry::new();
+    let pool = WarmPool::new(Arc::clone(workload), name);
     for (func_name, item) in instance_ty.exports(engine) {
         let what = format!("`{instance}.{func_name}`");
         let func = match item.ty {
@@ -277,7 +279,7 @@ fn register(
             function,
             concurrent,
             timeout: entry.timeout,
-            workload: Arc::clone(workload),
+            pool: Arc::clone(&pool),
         });
         registry
             .insert(

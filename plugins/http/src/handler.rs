@@ -13,10 +13,10 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
-use host_plugin::{describe_trap, Ctx, ResolvedWorkload};
+use host_plugin::{describe_trap, Ctx, ResolvedWorkload, WarmPool};
 use tracing::warn;
 use transport::TraceContext;
 use wasmtime::component::GuestTaskId;
@@ -27,13 +27,6 @@ use wasmtime_wasi_http::handler::{
 use wasmtime_wasi_http::{p2, p3};
 
 use crate::link::view;
-
-/// Instances that answered a request, by `workload` and `source`: `pool`
-/// (made ahead) or `new` (instantiated for it).
-pub const INSTANCES: &str = "host_http_instances_total";
-
-/// Instances waiting in a workload's pool now, by `workload`.
-pub const POOL_READY: &str = "host_http_pool_ready";
 
 /// Which `wasi:http` handler a component exports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,56 +50,29 @@ impl Kind {
     }
 }
 
-/// A store with the handler instantiated in it, ready for one request.
-type Ready = (Store<Ctx>, Proxy);
-
 /// Answers one workload's requests.
 pub(crate) struct WorkloadHandler {
-    workload: Arc<ResolvedWorkload>,
     component: String,
     kind: Kind,
     timeout: Duration,
-    pool: Arc<Pool>,
-}
-
-/// Instances made ahead of requests.
-struct Pool {
-    workload: String,
-    size: usize,
-    ready: Mutex<Vec<Ready>>,
-}
-
-impl Pool {
-    fn report(&self, ready: usize) {
-        metrics::gauge!(POOL_READY, "workload" => self.workload.clone()).set(ready as f64);
-    }
+    pool: Arc<WarmPool>,
 }
 
 impl WorkloadHandler {
-    /// The handler of `component`; with `pool_size` > 0 it starts filling
-    /// the pool.
+    /// The handler of `component`, its pool (as its `pool_size` says)
+    /// filling.
     pub(crate) fn new(
         workload: Arc<ResolvedWorkload>,
         component: String,
         kind: Kind,
         timeout: Duration,
-        pool_size: usize,
     ) -> Self {
-        let handler = Self {
-            workload: Arc::clone(&workload),
+        Self {
+            pool: WarmPool::new(workload, &component),
             component,
             kind,
             timeout,
-            pool: Arc::new(Pool {
-                workload: workload.workload.name.clone(),
-                size: pool_size,
-                ready: Mutex::new(Vec::with_capacity(pool_size)),
-            }),
-        };
-        for _ in 0..pool_size {
-            handler.refill();
         }
-        handler
     }
 
     /// The component answering.
@@ -116,48 +82,8 @@ impl WorkloadHandler {
 
     /// How many instances wait in the pool now.
     pub(crate) fn pooled(&self) -> usize {
-        self.pool.ready.lock().map_or(0, |r| r.len())
+        self.pool.ready()
     }
-
-    /// Makes one instance for the pool, in the background.
-    fn refill(&self) {
-        if self.pool.size == 0 {
-            return;
-        }
-        let pool = Arc::clone(&self.pool);
-        let workload = Arc::clone(&self.workload);
-        let component = self.component.clone();
-        let kind = self.kind;
-        tokio::spawn(async move {
-            match make(&workload, &component, kind).await {
-                Ok(ready) => {
-                    if let Ok(mut slots) = pool.ready.lock() {
-                        if slots.len() < pool.size {
-                            slots.push(ready);
-                        }
-                        pool.report(slots.len());
-                    }
-                }
-                Err(err) => warn!(
-                    workload = %workload.workload.name,
-                    component,
-                    "cannot fill the pool: {}",
-                    describe_trap(&err)
-                ),
-            }
-        });
-    }
-}
-
-/// A store with `component` instantiated as a handler of `kind`.
-async fn make(workload: &ResolvedWorkload, component: &str, kind: Kind) -> wasmtime::Result<Ready> {
-    let mut store = workload.new_store(component, None)?;
-    let instance = workload.instantiate(&mut store, component).await?;
-    let proxy = match kind {
-        Kind::P2 => Proxy::P2(p2::bindings::Proxy::new(&mut store, &instance)?),
-        Kind::P3 => Proxy::P3(p3::bindings::Service::new(&mut store, &instance)?),
-    };
-    Ok((store, proxy))
 }
 
 impl HandlerState for WorkloadHandler {
@@ -166,26 +92,10 @@ impl HandlerState for WorkloadHandler {
     type WorkerState = Worker;
 
     async fn instantiate(&self) -> wasmtime::Result<Instance<Ctx, Expiry, Worker>> {
-        let pooled = self.pool.ready.lock().ok().and_then(|mut r| {
-            let taken = r.pop();
-            if taken.is_some() {
-                self.pool.report(r.len());
-            }
-            taken
-        });
-        let source = if pooled.is_some() { "pool" } else { "new" };
-        metrics::counter!(
-            INSTANCES,
-            "workload" => self.workload.workload.name.clone(),
-            "source" => source
-        )
-        .increment(1);
-        let (store, proxy) = match pooled {
-            Some(ready) => {
-                self.refill();
-                ready
-            }
-            None => make(&self.workload, &self.component, self.kind).await?,
+        let (mut store, instance) = self.pool.take().await?;
+        let proxy = match self.kind {
+            Kind::P2 => Proxy::P2(p2::bindings::Proxy::new(&mut store, &instance)?),
+            Kind::P3 => Proxy::P3(p3::bindings::Service::new(&mut store, &instance)?),
         };
         Ok(Instance {
             store,

@@ -149,16 +149,11 @@ impl HttpPlugin {
         let Some(server) = &self.server else {
             return Ok(());
         };
-        let pool_size = workload
-            .workload
-            .component(&pending.component)
-            .map_or(0, |c| c.pool_size);
         let handler = WorkloadHandler::new(
             Arc::clone(workload),
             pending.component,
             pending.kind,
             pending.route.timeout,
-            pool_size,
         );
         let route = Route::new(name.clone(), pending.route, ProxyHandler::new(handler));
         server.routes.add(Arc::new(route)).map_err(PluginError::new)

@@ -191,3 +191,46 @@ fn two_plugins_claiming_one_import_are_refused_naming_both() {
         "other's call went to its target: {apart:#?}"
     );
 }
+
+/// A served export with `pool_size` answers from instances made ahead:
+/// once the pool is full, a call takes one and instantiates nothing.
+#[test]
+fn served_calls_take_pooled_instances() {
+    let b = Workload::new("b")
+        .component(
+            Component::new("svc", ECHO_SERVICE)
+                .config("PREFIX", "pooled")
+                .pool_size(2),
+        )
+        .export(ECHO, "tcp://127.0.0.1:0")
+        .spawn(&["--http-addr", "127.0.0.1:0"], &[])
+        .unwrap();
+    let ops = b.http_addr(READY).unwrap();
+    let exports = b.await_exports(READY).unwrap();
+    let addr = &exports.iter().find(|(i, _)| i == ECHO).unwrap().1;
+    let metric = |name: &str, labels: &[(&str, &str)]| {
+        let (_, text) = harness::http_get(&ops, "/metrics").unwrap();
+        harness::metric(&text, name, labels)
+    };
+    for n in 1..=3 {
+        let deadline = std::time::Instant::now() + READY;
+        while metric(
+            "host_pool_ready",
+            &[("workload", "b"), ("component", "svc")],
+        ) < 2.0
+        {
+            assert!(std::time::Instant::now() < deadline, "the pool fills");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (ok, out) = call(addr, "hi");
+        assert!(ok, "{out}");
+        assert!(out.contains("pooled"), "{out}");
+        let source = |s| metric("host_instances_total", &[("workload", "b"), ("source", s)]);
+        assert_eq!(
+            (source("pool"), source("new")),
+            (f64::from(n), 0.0),
+            "call {n}"
+        );
+    }
+    b.terminate(RUN_LIMIT).unwrap();
+}

@@ -73,13 +73,18 @@ fn http_counter_counts_requests_across_hosts_in_its_file() {
         let http = host.http_listen(RUN_LIMIT).unwrap();
         host.await_stdout("ready\n", RUN_LIMIT).unwrap();
         for n in first..first + 2 {
-            let reply = rt.block_on(send(&http, request("localhost", "/count", ""))).unwrap();
+            let reply = rt
+                .block_on(send(&http, request("localhost", "/count", "")))
+                .unwrap();
             assert_eq!(reply.text(), format!("count: {n}\n"));
         }
         let run = host.terminate(RUN_LIMIT).unwrap();
         assert_eq!(run.code, Some(0), "{run:#?}");
     }
-    assert!(data.path().join("http.kv").exists(), "the count is in its file");
+    assert!(
+        data.path().join("http.kv").exists(),
+        "the count is in its file"
+    );
 }
 
 /// The counter with the built-in keyvalue kept in a file: the second run

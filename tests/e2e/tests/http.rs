@@ -384,7 +384,11 @@ fn pooled_instances_answer_requests() {
     let runtime = rt();
     for n in 1..=3 {
         let deadline = std::time::Instant::now() + START_LIMIT;
-        while metric("host_http_pool_ready", &[("workload", "pooled")]) < 2.0 {
+        while metric(
+            "host_pool_ready",
+            &[("workload", "pooled"), ("component", "api")],
+        ) < 2.0
+        {
             assert!(std::time::Instant::now() < deadline, "the pool fills");
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -393,11 +397,11 @@ fn pooled_instances_answer_requests() {
             .unwrap();
         assert_reply(&reply, 200, &format!("count: {n}\n"));
         let from_pool = metric(
-            "host_http_instances_total",
+            "host_instances_total",
             &[("workload", "pooled"), ("source", "pool")],
         );
         let new = metric(
-            "host_http_instances_total",
+            "host_instances_total",
             &[("workload", "pooled"), ("source", "new")],
         );
         assert_eq!((from_pool, new), (f64::from(n), 0.0), "request {n}");

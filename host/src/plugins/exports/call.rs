@@ -1,11 +1,12 @@
 //! One served call: decode the parameters, run the export on a fresh
-//! store and instance, send the results (and their streams).
+//! store and instance (made ahead when the component has a `pool_size`),
+//! send the results (and their streams).
 
 use core::time::Duration;
 
 use std::sync::Arc;
 
-use host_plugin::{describe_trap, Ctx, ResolvedWorkload};
+use host_plugin::{describe_trap, Ctx, WarmPool};
 use tokio::io::AsyncWriteExt as _;
 use transport::async_values::read_sync;
 use transport::schema::codec::{decode_tuple, encode_tuple, Deferred};
@@ -31,7 +32,8 @@ pub(super) struct Exported {
     /// streams among its values.
     pub(super) concurrent: bool,
     pub(super) timeout: Duration,
-    pub(super) workload: Arc<ResolvedWorkload>,
+    /// Where its instances come from (made ahead with `pool_size`).
+    pub(super) pool: Arc<WarmPool>,
 }
 
 /// A call's parameters decoded, or why they could not be.
@@ -43,17 +45,11 @@ impl Exported {
     /// Runs one call on a fresh instance; `Err` is sent to the caller.
     pub(super) async fn call(&self, call: Call) -> Result<(), String> {
         let Call { cx, rx, tx } = call;
-        // The component's own calls continue the caller's trace.
-        let mut store = self
-            .workload
-            .new_store(&self.component, cx.trace())
-            .map_err(|err| err.to_string())?;
         let run = async {
-            let instance = self
-                .workload
-                .instantiate(&mut store, &self.component)
-                .await
-                .map_err(|err| describe_trap(&err))?;
+            let (mut store, instance) =
+                self.pool.take().await.map_err(|err| describe_trap(&err))?;
+            // The component's own calls continue the caller's trace.
+            store.data_mut().set_trace(cx.trace());
             let func = instance
                 .get_func(&mut store, self.func)
                 .ok_or_else(|| format!("{} is not a function", self.what))?;
