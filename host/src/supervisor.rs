@@ -244,6 +244,7 @@ impl Supervisor {
                 if let Ok(bound) = Arc::try_unwrap(bound) {
                     bound.unbind().await;
                 }
+                me.readiness.remove_owner(&name);
             }
         });
     }
@@ -282,6 +283,7 @@ impl Supervisor {
             }
         }
         self.slots().remove(name);
+        self.readiness.remove_owner(name);
         info!(workload = name, "stopped");
         Ok(status_of(&manifest, State::Stopped))
     }

@@ -28,7 +28,8 @@ pub struct Readiness {
 #[derive(Default)]
 struct Inner {
     phase: AtomicU8,
-    checks: Mutex<Vec<(String, Check)>>,
+    /// Each check with its name and, for checks of one workload, its owner.
+    checks: Mutex<Vec<(String, Check, Option<String>)>>,
 }
 
 /// The result of asking: ready or not, and one line per check.
@@ -57,7 +58,30 @@ impl Readiness {
     {
         let check: Check = Arc::new(move || Box::pin(check()));
         if let Ok(mut checks) = self.inner.checks.lock() {
-            checks.push((name.into(), check));
+            checks.push((name.into(), check, None));
+        }
+    }
+
+    /// As [`add_now`](Self::add_now), for what `owner` (a workload) needs:
+    /// removed with [`remove_owner`](Self::remove_owner) when it stops.
+    pub fn add_now_for<F>(&self, owner: &str, name: impl Into<String>, check: F)
+    where
+        F: Fn() -> Result<(), String> + Send + Sync + 'static,
+    {
+        let check = Arc::new(check);
+        let check: Check = Arc::new(move || {
+            let check = Arc::clone(&check);
+            Box::pin(async move { check() })
+        });
+        if let Ok(mut checks) = self.inner.checks.lock() {
+            checks.push((name.into(), check, Some(owner.to_string())));
+        }
+    }
+
+    /// Drops every check `owner` added.
+    pub fn remove_owner(&self, owner: &str) {
+        if let Ok(mut checks) = self.inner.checks.lock() {
+            checks.retain(|(_, _, o)| o.as_deref() != Some(owner));
         }
     }
 
@@ -90,13 +114,13 @@ impl Readiness {
 
     /// Runs every check at once, each bounded by [`CHECK_TIMEOUT`].
     pub async fn report(&self) -> Report {
-        let checks: Vec<(String, Check)> = self
+        let checks: Vec<(String, Check, Option<String>)> = self
             .inner
             .checks
             .lock()
             .map(|c| c.clone())
             .unwrap_or_default();
-        let runs = checks.iter().map(|(name, check)| async move {
+        let runs = checks.iter().map(|(name, check, _)| async move {
             let outcome = match tokio::time::timeout(CHECK_TIMEOUT, check()).await {
                 Ok(outcome) => outcome,
                 Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),
@@ -167,6 +191,26 @@ mod tests {
         assert_eq!(
             report.body,
             "not ready\nFAIL backend s3: no answer within 2s\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_workloads_checks_go_with_it() {
+        let r = Readiness::new();
+        r.set_started();
+        r.add_now("listener", || Ok(()));
+        r.add_now_for("w", "route a", || Err("down".into()));
+        r.add_now_for("v", "route b", || Ok(()));
+        let report = r.report().await;
+        assert!(!report.ready, "{}", report.body);
+        assert!(report.body.contains("route a"), "{}", report.body);
+        r.remove_owner("w");
+        let report = r.report().await;
+        assert!(report.ready, "{}", report.body);
+        assert!(!report.body.contains("route a"), "{}", report.body);
+        assert!(
+            report.body.contains("route b"),
+            "the other workload's stays"
         );
     }
 }

@@ -297,7 +297,8 @@ impl HostPlugin for WrpcPlugin {
                 for (interface, target) in router.targets() {
                     if matches!(target.endpoint(), transport::Endpoint::Nats(_)) {
                         let target = target.clone();
-                        workload.readiness.add_now(
+                        workload.readiness.add_now_for(
+                            &workload.workload.name,
                             format!("route {interface} via {}", target.endpoint()),
                             move || target.check(),
                         );
