@@ -19,6 +19,7 @@ mod baselines;
 mod blob;
 mod compare;
 mod containers;
+mod http;
 mod local;
 mod messaging;
 mod report;
@@ -133,6 +134,17 @@ enum Cmd {
     /// extension over Unix and TCP, and the embedded `wasi:keyvalue` (in
     /// memory) next to keyvalue-redis over Unix.
     Local(local::LocalArgs),
+    /// The host as an HTTP server: hello-world req/s, p50 and p99 at each
+    /// concurrency next to a native hyper server and `wasmtime serve` on the
+    /// same component, and a workload's cold start through `host serve`.
+    Http(http::HttpArgs),
+    /// Native hyper server answering every request with `hello\n`.
+    #[command(hide = true)]
+    HttpHello {
+        /// `HOST:PORT` to bind.
+        #[arg(long)]
+        listen: String,
+    },
     /// Rewrites the generated part of a document from the sections of runs.
     #[command(hide = true)]
     Document {
@@ -159,6 +171,10 @@ enum Cmd {
         /// local markers.
         #[arg(long, conflicts_with = "compare")]
         local: bool,
+        /// The sections are `bench http`'s: rewrite the part between the
+        /// http markers.
+        #[arg(long, conflicts_with_all = ["compare", "local"])]
+        http: bool,
         /// Markdown sections written by `--markdown`, in order.
         sections: Vec<PathBuf>,
     },
@@ -200,6 +216,8 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Cmd::Compare(args)) => compare::main(&args, progress),
         Some(Cmd::Local(args)) => local::main(&args, progress),
+        Some(Cmd::Http(args)) => http::main(&args, progress),
+        Some(Cmd::HttpHello { listen }) => http::serve_hello(&listen),
         Some(Cmd::Document {
             doc,
             commit,
@@ -208,6 +226,7 @@ fn main() -> anyhow::Result<()> {
             reproduce,
             compare: old_commit,
             local,
+            http,
             sections,
         }) => document(
             &doc,
@@ -215,6 +234,7 @@ fn main() -> anyhow::Result<()> {
                 commit: &commit,
                 old_commit: old_commit.as_deref(),
                 local,
+                http,
                 date: &date,
                 nproc: &nproc,
                 reproduce: &reproduce,
@@ -380,14 +400,16 @@ struct Run<'a> {
     old_commit: Option<&'a str>,
     /// The sections are `bench local`'s.
     local: bool,
+    /// The sections are `bench http`'s.
+    http: bool,
     date: &'a str,
     nproc: &'a str,
     reproduce: &'a str,
 }
 
 /// Rewrites the part of `doc` between the markers (the compare markers when
-/// the run names an old commit, the local markers for `bench local`'s): the
-/// run's context, how to reproduce it,
+/// the run names an old commit, the local or http markers for `bench
+/// local`'s or `bench http`'s): the run's context, how to reproduce it,
 /// then each placement's section.
 fn document(doc: &std::path::Path, run: &Run<'_>, sections: &[PathBuf]) -> anyhow::Result<()> {
     let version = |cmd: &str| -> String {
@@ -415,6 +437,7 @@ fn document(doc: &std::path::Path, run: &Run<'_>, sections: &[PathBuf]) -> anyho
         commit,
         old_commit,
         local,
+        http,
         date,
         nproc,
         reproduce,
@@ -422,12 +445,19 @@ fn document(doc: &std::path::Path, run: &Run<'_>, sections: &[PathBuf]) -> anyho
     let against = old_commit.map_or_else(String::new, |old| {
         format!(" (the new build) against `{old}` (the old build)")
     });
+    let tools = if *http {
+        http::tools()
+    } else {
+        format!(
+            "nats-server {}, redis-server {}",
+            version("nats-server"),
+            version("redis-server")
+        )
+    };
     let mut generated = format!(
         "Run of {date} at commit `{commit}`{against}, release build; `nproc`: {nproc} ({cpu}); \
-         nats-server {}, redis-server {}.\n\nReproduce (builds the release binaries, runs \
-         both placements and rewrites this part of the file):\n\n```sh\n{reproduce}\n```\n",
-        version("nats-server"),
-        version("redis-server"),
+         {tools}.\n\nReproduce (builds the release binaries, runs both placements and \
+         rewrites this part of the file):\n\n```sh\n{reproduce}\n```\n",
     );
     for section in sections {
         let text = std::fs::read_to_string(section)
@@ -441,6 +471,8 @@ fn document(doc: &std::path::Path, run: &Run<'_>, sections: &[PathBuf]) -> anyho
         (compare::BEGIN, compare::END)
     } else if *local {
         (local::BEGIN, local::END)
+    } else if *http {
+        (http::BEGIN, http::END)
     } else {
         (report::BEGIN, report::END)
     };
