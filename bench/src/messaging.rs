@@ -21,7 +21,8 @@ use async_nats::jetstream;
 use futures::StreamExt as _;
 use harness::{spawn_host_at, Extension, HostProcess, Nats, Redis};
 
-/// Messages being handled at once, on both sides.
+/// Messages being handled at once, on both sides (and the `pool_size` of
+/// the pooled rows: as many instances made ahead).
 const IN_FLIGHT: usize = 64;
 /// Pause between paced publishes.
 const PACE: Duration = Duration::from_millis(5);
@@ -113,6 +114,11 @@ impl MessagingStack {
             rows.push(self.raw(jetstream, count, paced)?);
             progress(&format!("messaging: extension + host, {}", mode(jetstream)));
             rows.push(self.ours(&host, jetstream, count, paced)?);
+            progress(&format!(
+                "messaging: extension + host with pool_size {IN_FLIGHT}, {}",
+                mode(jetstream)
+            ));
+            rows.push(self.ours_with(&host, jetstream, count, paced, IN_FLIGHT)?);
         }
         Ok(rows)
     }
@@ -316,6 +322,19 @@ impl MessagingStack {
         count: usize,
         paced: usize,
     ) -> anyhow::Result<MessagingRow> {
+        self.ours_with(host, jetstream, count, paced, 0)
+    }
+
+    /// As [`ours`](Self::ours), the handler component keeping `pool_size`
+    /// instances made ahead.
+    pub fn ours_with(
+        &self,
+        host: &Path,
+        jetstream: bool,
+        count: usize,
+        paced: usize,
+        pool_size: usize,
+    ) -> anyhow::Result<MessagingRow> {
         // One host and one extension for both measurements of a mode.
         let handlers = format!("{}/bench-handlers", self.nats.url());
         let manifest = format!(
@@ -324,6 +343,7 @@ name: bench-handlers
 components:
   - name: handler
     file: ./guest.wasm
+    pool_size: {pool_size}
     config: {{ REPLICA: "bench", SLEEP_MS: "0" }}
 wrpc:
   - interface: wasi:keyvalue
@@ -342,8 +362,13 @@ exports:
             spawn_host_at(host, &manifest, Path::new(guests::MSG_HANDLER), &[])?;
         host.await_exports(Duration::from_secs(30))?;
         let nats_url = self.nats.url();
+        let who = if pool_size == 0 {
+            "extension + host"
+        } else {
+            "extension + host, pooled"
+        };
         let result = self.measure_one(
-            "extension + host",
+            who,
             jetstream,
             count,
             paced,
