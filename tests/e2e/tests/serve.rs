@@ -345,3 +345,49 @@ fn the_nats_api_and_heartbeats() {
     });
     host.terminate(STOP_LIMIT).unwrap();
 }
+
+/// `host ctl`: a manifest file started over HTTP (its relative paths
+/// resolved against its directory), then stopped over NATS; a failed
+/// operation exits 1 with the error's JSON.
+#[test]
+fn host_ctl_starts_and_stops_over_http_and_nats() {
+    let nats = harness::Nats::start().unwrap();
+    let url = nats.url();
+    let (host, ops, http) = serve(
+        &counter("one", "one.test", "one"),
+        &["--control-url", &url, "--host-id", "ctl-test"],
+    );
+    let dir = e2e::TempDir::new("ctl").unwrap();
+    std::fs::copy(HTTP_COUNTER, dir.path().join("counter.wasm")).unwrap();
+    let yaml = counter("two", "two.test", "two")
+        .to_yaml()
+        .replace(&format!("\"{HTTP_COUNTER}\""), "counter.wasm");
+    assert!(yaml.contains("file: counter.wasm"), "{yaml}");
+    let manifest = dir.path().join("two.yaml");
+    std::fs::write(&manifest, yaml).unwrap();
+    let ctl = |args: &[&str]| {
+        let out = std::process::Command::new(harness::bin("host").unwrap())
+            .arg("ctl")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = ctl(&["--api", &ops, "start", manifest.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("\"running\""), "{out}");
+    assert_eq!(rt().block_on(hello(&http, "two.test")), "hello from two\n");
+    let (code, out) = ctl(&["--api", &ops, "start", manifest.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "started twice: {out}");
+    assert!(out.contains("\"exists\""), "{out}");
+    let (code, out) = ctl(&["--nats", &url, "--host-id", "ctl-test", "stop", "two"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("\"stopped\""), "{out}");
+    let (code, out) = ctl(&["--nats", &url, "--host-id", "ctl-test", "status", "two"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("\"not_found\""), "{out}");
+    host.terminate(STOP_LIMIT).unwrap();
+}
