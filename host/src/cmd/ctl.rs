@@ -39,7 +39,7 @@ pub struct CtlArgs {
     token: Option<String>,
 
     /// How long to wait for the reply.
-    #[arg(long, default_value = "120s", value_parser = transport::parse_duration)]
+    #[arg(long, env = "HOST_CTL_TIMEOUT", default_value = "120s", value_parser = transport::parse_duration)]
     timeout: Duration,
 
     #[command(subcommand)]

@@ -38,8 +38,8 @@ pub struct ServeArgs {
     #[arg(long, env = "HOST_ID")]
     pub host_id: Option<String>,
 
-    /// A label schedulers read in the heartbeat (KEY=VALUE; repeatable).
-    #[arg(long = "label", value_parser = key_value)]
+    /// A label schedulers read in the heartbeat (KEY=VALUE; repeatable, or comma-separated in the variable).
+    #[arg(long = "label", env = "HOST_LABELS", value_delimiter = ',', value_parser = key_value)]
     pub labels: Vec<(String, String)>,
 
     /// How often a heartbeat is published.
