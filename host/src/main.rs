@@ -21,7 +21,7 @@ use wrpc_client_plugin::{Defaults, Endpoint};
 #[command(name = "host", version, about)]
 struct Cli {
     /// Default target for `wrpc:` entries without one: nats://[CREDENTIALS@]HOST[:PORT][/PREFIX][?options], tcp://HOST:PORT, unix:///PATH, ws://HOST[:PORT][/PATH] or wss://….
-    #[arg(long, env = "WRPC_TARGET", global = true)]
+    #[arg(long, env = "WRPC_TARGET", hide_env_values = true, global = true)]
     wrpc_target: Option<Endpoint>,
 
     /// Default deadline of each wRPC call's synchronous part (at most 10 years).

@@ -6,7 +6,8 @@
 //! hash>.cwasm`: a component is compiled again when its bytes, the host's
 //! Wasmtime or the engine's settings change. Wasmtime runs what it finds
 //! there as machine code, so the directory must be writable by the host's
-//! user only (it is made with mode 0700).
+//! user only: it is made with mode 0700, and an entry (or its directory)
+//! owned by another user or writable by group or others is not loaded.
 
 use core::hash::{Hash as _, Hasher as _};
 
@@ -95,7 +96,7 @@ impl Sources {
                 .with_context(|| format!("component `{name}`: cannot load {source}"));
         };
         let path = cached_path(dir, engine, &bytes);
-        if path.exists() {
+        if path.exists() && trusted(&path) {
             // SAFETY: the file was written by `Component::serialize` of this
             // host into a directory only its user can write (see the module
             // documentation); Wasmtime checks it was made for this engine.
@@ -120,6 +121,34 @@ impl Sources {
             );
         }
         Ok(component)
+    }
+}
+
+/// Whether `path` and its directory belong to this process's user and no
+/// one else can write them: only then is its machine code run.
+fn trusted(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let me = rustix::process::geteuid().as_raw();
+        let ours = |p: &Path| {
+            std::fs::symlink_metadata(p).is_ok_and(|m| {
+                m.uid() == me && m.mode() & 0o022 == 0 && !m.file_type().is_symlink()
+            })
+        };
+        let trusted = ours(path) && path.parent().is_some_and(ours);
+        if !trusted {
+            tracing::warn!(
+                path = %path.display(),
+                "compiled cache entry not owned by this user or writable by others: compiling instead"
+            );
+        }
+        trusted
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        true
     }
 }
 

@@ -33,7 +33,7 @@ pub enum ConfigError {
 #[derive(Clone, Debug, clap::Args)]
 pub struct ServeArgs {
     /// NATS to serve on: nats://[USER:PASS@|TOKEN@]HOST[:PORT][,HOST[:PORT]…][/PREFIX][?creds=FILE|nkey=FILE|token_env=VAR|password_env=VAR|tls_ca=FILE|tls_cert=FILE|tls_key=FILE|queue_group=NAME] (off when unset).
-    #[arg(long, env = "WRPC_NATS_URL")]
+    #[arg(long, env = "WRPC_NATS_URL", hide_env_values = true)]
     pub nats_url: Option<Endpoint>,
 
     /// Subject prefix for wRPC over NATS (overrides the URL's path).

@@ -19,7 +19,12 @@ type Outcome<T> = anyhow::Result<Result<T, store::Error>>;
 #[derive(Clone, clap::Args)]
 pub struct RedisArgs {
     /// Redis to store keys in; rediss:// for TLS.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        hide_env_values = true,
+        default_value = "redis://127.0.0.1:6379"
+    )]
     redis_url: String,
 
     /// PEM file of the CA that signed Redis's certificate (rediss:// with a private CA).

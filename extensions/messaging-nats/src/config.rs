@@ -11,7 +11,7 @@ use crate::subscription::Subscription;
 pub struct MessagingArgs {
     /// The application's NATS, where components publish and subscriptions
     /// read: nats://[USER:PASS@|TOKEN@]HOST[:PORT][,HOST[:PORT]…][?creds=FILE|nkey=FILE|token_env=VAR|password_env=VAR|tls_ca=FILE|tls_cert=FILE|tls_key=FILE] (default: the --nats-url servers).
-    #[arg(long, env = "MESSAGING_NATS_URL")]
+    #[arg(long, env = "MESSAGING_NATS_URL", hide_env_values = true)]
     pub messaging_url: Option<Endpoint>,
 
     /// A subscription delivered to a component's handler: `subject=S,handler=URL[,queue=G][,max-in-flight=N][,timeout=D]` for core NATS (at most once), plus `jetstream=STREAM|auto,durable=NAME[,max-deliver=N][,backoff=D][,ack-wait=D][,dead-letter=SUBJECT]` for JetStream (at least once). Repeatable; env: `;`-separated.

@@ -23,7 +23,12 @@ pub struct CtlArgs {
     api: Option<String>,
 
     /// Ask over NATS instead (nats://…; needs --host-id).
-    #[arg(long, env = "HOST_CONTROL_URL", conflicts_with = "api")]
+    #[arg(
+        long,
+        env = "HOST_CONTROL_URL",
+        hide_env_values = true,
+        conflicts_with = "api"
+    )]
     nats: Option<Endpoint>,
 
     /// The host's id (with --nats).

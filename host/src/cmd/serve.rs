@@ -27,7 +27,7 @@ pub struct ServeArgs {
     pub workloads: Vec<PathBuf>,
 
     /// Answer the Host API over NATS request/reply and publish heartbeats here (nats://…). Off when unset.
-    #[arg(long, env = "HOST_CONTROL_URL")]
+    #[arg(long, env = "HOST_CONTROL_URL", hide_env_values = true)]
     pub control_url: Option<Endpoint>,
 
     /// The subject prefix of the Host API and heartbeats.

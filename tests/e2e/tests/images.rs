@@ -131,3 +131,40 @@ fn images_are_pushed_pulled_once_and_kept_compiled() {
         run.stderr
     );
 }
+
+/// Machine code from the compiled cache runs only if no one but this user
+/// can have written it: a directory others may write is compiled around.
+#[test]
+fn a_compiled_cache_others_can_write_is_not_loaded() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let cache = TempDir::new("host-cache").unwrap();
+    let workload = harness::workload::Workload::new("kv")
+        .component(
+            harness::workload::Component::new("api", e2e::KV_GUEST).config("SCENARIO", "counter"),
+        )
+        .host("wasi:keyvalue");
+    let env = [
+        ("HOST_CACHE_DIR", cache.path().to_str().unwrap()),
+        ("RUST_LOG", "warn,host::sources=debug"),
+    ];
+    let run = || workload.spawn(&[], &env).unwrap().wait(LIMIT).unwrap();
+    let first = run();
+    assert_eq!(first.code, Some(0), "{first:#?}");
+    let compiled = cache.path().join("compiled");
+    std::fs::set_permissions(&compiled, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let open = run();
+    assert_eq!(open.code, Some(0), "{open:#?}");
+    assert!(open.stderr.contains("compiling instead"), "{}", open.stderr);
+    assert!(
+        !open.stderr.contains("compiled component from the cache"),
+        "{}",
+        open.stderr
+    );
+    std::fs::set_permissions(&compiled, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let closed = run();
+    assert!(
+        closed.stderr.contains("compiled component from the cache"),
+        "{}",
+        closed.stderr
+    );
+}
