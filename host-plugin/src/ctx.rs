@@ -138,6 +138,9 @@ impl Ctx {
     pub fn set_trace(&mut self, trace: Option<TraceContext>) {
         for member in &mut self.members {
             member.identity.trace = trace;
+            for plugin in self.setup.plugins() {
+                plugin.retrace(trace, &mut member.slots);
+            }
         }
     }
 

@@ -6,6 +6,8 @@ use core::time::Duration;
 
 use std::sync::Arc;
 
+use transport::TraceContext;
+
 use crate::{
     ComponentBinding, InterfaceName, ResolvedWorkload, Slots, StoreIdentity, WorkloadBinding,
 };
@@ -154,6 +156,13 @@ pub trait HostPlugin: Send + Sync + 'static {
     /// slots, where its host functions find it ([`Ctx::get`](crate::Ctx::get)).
     fn new_store(&self, identity: &StoreIdentity, slots: &mut Slots) {
         let _ = (identity, slots);
+    }
+
+    /// A store made ahead of the request it serves (a warm pool's) learns
+    /// the trace its calls continue: update what `new_store` put in `slots`
+    /// that carries the trace. Nothing by default.
+    fn retrace(&self, trace: Option<TraceContext>, slots: &mut Slots) {
+        let _ = (trace, slots);
     }
 
     /// Every component is linked: what it needs to instantiate components

@@ -100,6 +100,11 @@ impl StoreSetup {
         })
     }
 
+    /// The plugins serving the workload, whose state is in each store.
+    pub fn plugins(&self) -> &[Arc<dyn HostPlugin>] {
+        &self.plugins
+    }
+
     /// The workload's name.
     pub fn workload(&self) -> &str {
         &self.workload

@@ -91,6 +91,13 @@ impl WrpcPluginCtx {
     pub fn caller(&self) -> &Arc<Caller> {
         &self.caller
     }
+
+    /// Calls from now on continue `trace`.
+    pub fn set_trace(&mut self, trace: Option<transport::TraceContext>) {
+        let mut caller = (*self.caller).clone();
+        caller.trace = trace;
+        self.caller = Arc::new(caller);
+    }
 }
 
 /// What the plugin borrows from a store's data.

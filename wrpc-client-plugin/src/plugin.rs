@@ -282,6 +282,12 @@ impl HostPlugin for WrpcPlugin {
         ));
     }
 
+    fn retrace(&self, trace: Option<transport::TraceContext>, slots: &mut Slots) {
+        if let Some(ctx) = slots.get::<WrpcPluginCtx>() {
+            ctx.set_trace(trace);
+        }
+    }
+
     fn resolved<'a>(
         &'a self,
         workload: &'a Arc<ResolvedWorkload>,

@@ -142,7 +142,7 @@ fn each_builtin_can_be_switched_off() {
         .unwrap();
     assert_eq!(unknown.code, Some(2), "a usage error: {unknown:#?}");
     assert!(
-        unknown.stderr.contains("no built-in plugin `logs` (there are: wrpc, exports, logging, config, keyvalue, blobstore)"),
+        unknown.stderr.contains("no built-in plugin `logs` (there are: wrpc, exports, logging, config, keyvalue, blobstore, http)"),
         "{unknown:#?}"
     );
 }
