@@ -18,6 +18,18 @@ const STARTING: u8 = 0;
 const STARTED: u8 = 1;
 const DRAINING: u8 = 2;
 
+/// A check that answers at once, as the async checks are run.
+fn at_once<F>(check: F) -> Check
+where
+    F: Fn() -> Result<(), String> + Send + Sync + 'static,
+{
+    let check = Arc::new(check);
+    Arc::new(move || {
+        let check = Arc::clone(&check);
+        Box::pin(async move { check() })
+    })
+}
+
 /// What `/readyz` answers: ready once started and while every check
 /// passes; never again once draining. Cheap to clone; clones share state.
 #[derive(Clone, Default)]
@@ -56,9 +68,12 @@ impl Readiness {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
-        let check: Check = Arc::new(move || Box::pin(check()));
+        self.push(name.into(), Arc::new(move || Box::pin(check())), None);
+    }
+
+    fn push(&self, name: String, check: Check, owner: Option<String>) {
         if let Ok(mut checks) = self.inner.checks.lock() {
-            checks.push((name.into(), check, None));
+            checks.push((name, check, owner));
         }
     }
 
@@ -68,14 +83,7 @@ impl Readiness {
     where
         F: Fn() -> Result<(), String> + Send + Sync + 'static,
     {
-        let check = Arc::new(check);
-        let check: Check = Arc::new(move || {
-            let check = Arc::clone(&check);
-            Box::pin(async move { check() })
-        });
-        if let Ok(mut checks) = self.inner.checks.lock() {
-            checks.push((name.into(), check, Some(owner.to_string())));
-        }
+        self.push(name.into(), at_once(check), Some(owner.to_string()));
     }
 
     /// Drops every check `owner` added.
@@ -90,11 +98,7 @@ impl Readiness {
     where
         F: Fn() -> Result<(), String> + Send + Sync + 'static,
     {
-        let check = Arc::new(check);
-        self.add(name, move || {
-            let check = Arc::clone(&check);
-            async move { check() }
-        });
+        self.push(name.into(), at_once(check), None);
     }
 
     /// Everything is up: from now on the checks decide.
