@@ -22,6 +22,14 @@ pub enum ConfigError {
     /// A limit was zero.
     #[error("--{0} must be at least 1")]
     ZeroLimit(&'static str),
+    /// Namespaces are isolated but a listener names no trusted source for them.
+    #[error("{flag} needs every listener to say where a call's namespace comes from, and {url} does not: add namespace=NAME, namespace_from=cert (mutual TLS), uid_namespace=UID:NAME (unix://) or, where every caller is trusted, namespace_from=headers (docs/SECURITY.md)")]
+    NoNamespaceSource {
+        /// The extension's flag that isolates namespaces.
+        flag: &'static str,
+        /// The listener without a source (credentials redacted).
+        url: String,
+    },
     /// An extension's own flag (or a combination of its flags) is unusable;
     /// the message names it.
     #[error("{0}")]
@@ -116,6 +124,27 @@ impl ServeArgs {
             return Err(ConfigError::ZeroLimit("max-connections"));
         }
         Ok(())
+    }
+
+    /// Checks that every listener names where its calls' namespace comes
+    /// from, for an extension whose `flag` isolates data by namespace.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::NoNamespaceSource`] naming the first listener without one.
+    pub fn require_namespace_sources(&self, flag: &'static str) -> Result<(), ConfigError> {
+        match self
+            .nats_url
+            .iter()
+            .chain(&self.listen)
+            .find(|e| !e.access().namespace.is_configured())
+        {
+            Some(url) => Err(ConfigError::NoNamespaceSource {
+                flag,
+                url: url.to_string(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Every endpoint to serve on: `--nats-url` (with `--prefix` and

@@ -3,6 +3,10 @@
 use core::fmt;
 use core::net::SocketAddr;
 
+use std::sync::Arc;
+
+use crate::access::{Admitted, CallNamespace};
+use crate::identity::CertIdentity;
 use crate::TraceContext;
 
 /// Header names the plugin sends with every call (NATS headers, the pooled
@@ -119,8 +123,11 @@ pub enum Transport {
         /// The invocation subject.
         subject: String,
     },
-    /// A TCP connection.
-    Tcp,
+    /// A TCP connection (`secure` when over TLS).
+    Tcp {
+        /// Whether the connection is TLS.
+        secure: bool,
+    },
     /// A Unix domain socket.
     Unix,
     /// A WebSocket (`secure` for `wss://`).
@@ -134,7 +141,8 @@ impl fmt::Display for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Nats { .. } => f.write_str("nats"),
-            Self::Tcp => f.write_str("tcp"),
+            Self::Tcp { secure: false } => f.write_str("tcp"),
+            Self::Tcp { secure: true } => f.write_str("tcp+tls"),
             Self::Unix => f.write_str("unix"),
             Self::Ws { secure: false } => f.write_str("ws"),
             Self::Ws { secure: true } => f.write_str("wss"),
@@ -189,6 +197,8 @@ pub struct CallerContext {
     peer: Option<Peer>,
     headers: Vec<(String, String)>,
     trace: Option<TraceContext>,
+    certificate: Option<Arc<CertIdentity>>,
+    namespace: Option<Arc<str>>,
 }
 
 impl CallerContext {
@@ -211,7 +221,33 @@ impl CallerContext {
             peer,
             headers: unique,
             trace: None,
+            certificate: None,
+            namespace: None,
         }
+    }
+
+    /// This context with what its listener decided: the verified
+    /// certificate and the namespace (from the listener, or from the
+    /// header when the listener trusts headers).
+    pub(crate) fn admitted(mut self, admitted: &Admitted) -> Self {
+        self.certificate.clone_from(&admitted.cert);
+        self.namespace = match &admitted.namespace {
+            CallNamespace::Unknown => None,
+            CallNamespace::Trusted(ns) => Some(Arc::clone(ns)),
+            CallNamespace::FromHeaders => self
+                .header(headers::NAMESPACE)
+                .filter(|ns| validate_identity("namespace", ns).is_ok())
+                .map(Arc::from),
+        };
+        self
+    }
+
+    /// The same context in namespace `namespace`, as a listener would decide
+    /// it (for tests and in-process dispatch).
+    #[must_use]
+    pub fn with_namespace(mut self, namespace: &str) -> Self {
+        self.namespace = Some(namespace.into());
+        self
     }
 
     /// A context for a call that arrived over NATS.
@@ -266,17 +302,32 @@ impl CallerContext {
         self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    /// The calling workload, if known.
+    /// The calling workload, as the caller claims it.
     pub fn workload(&self) -> Option<&str> {
         self.header(headers::WORKLOAD)
     }
 
-    /// The calling workload's namespace, if known.
+    /// The namespace of this call, as the listener decided it: from its
+    /// `namespace=` option, the client certificate, the peer's uid, or the
+    /// `wrpc-namespace` header where the listener trusts headers
+    /// (`namespace_from=headers`); `None` when the listener names no source,
+    /// whatever the caller sent. See [`crate::access`].
     pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    /// The namespace the caller claims (its `wrpc-namespace` header), which
+    /// nothing verifies.
+    pub fn claimed_namespace(&self) -> Option<&str> {
         self.header(headers::NAMESPACE)
     }
 
-    /// The calling component, if known.
+    /// The client certificate the listener verified (mutual TLS), if any.
+    pub fn certificate(&self) -> Option<&CertIdentity> {
+        self.certificate.as_deref()
+    }
+
+    /// The calling component, as the caller claims it.
     pub fn component(&self) -> Option<&str> {
         self.header(headers::COMPONENT)
     }
@@ -343,7 +394,7 @@ mod tests {
     #[test]
     fn context_reads_headers_case_insensitively() {
         let cx = CallerContext::new(
-            Transport::Tcp,
+            Transport::Tcp { secure: false },
             None,
             vec![
                 ("WRPC-Workload".into(), "w".into()),

@@ -10,6 +10,12 @@ use core::str::FromStr;
 
 use std::path::PathBuf;
 
+use crate::access::Access;
+
+mod options;
+
+use options::{percent_decode, redact_raw, Options};
+
 /// The default NATS port when a server address leaves it out.
 pub const NATS_DEFAULT_PORT: u16 = 4222;
 
@@ -86,7 +92,8 @@ pub struct TlsFiles {
 }
 
 impl TlsFiles {
-    fn is_empty(&self) -> bool {
+    /// Whether no file is named.
+    pub fn is_empty(&self) -> bool {
         self.ca_file.is_none() && self.cert_file.is_none() && self.key_file.is_none()
     }
 }
@@ -106,6 +113,8 @@ pub struct NatsEndpoint {
     pub tls: TlsFiles,
     /// Queue group a listener subscribes in (`?queue_group=NAME`).
     pub queue_group: Option<String>,
+    /// A listener's namespace source (`namespace=`, `namespace_from=headers`).
+    pub access: Access,
 }
 
 impl NatsEndpoint {
@@ -135,6 +144,8 @@ pub struct WsEndpoint {
     pub tls: TlsFiles,
     /// Whether a client keeps connections open between calls (`?pool=off` to disable).
     pub pool: bool,
+    /// A listener's access policy (see [`crate::access`]).
+    pub access: Access,
 }
 
 impl WsEndpoint {
@@ -157,7 +168,8 @@ impl WsEndpoint {
 pub enum Endpoint {
     /// `nats://[user[:password]@|token@]host[:port][,host[:port]…][/prefix][?options]`.
     Nats(NatsEndpoint),
-    /// `tcp://host:port[?pool=off]`.
+    /// `tcp://host:port[?pool=off]`, over TLS with
+    /// `?tls=required` or any of `tls_ca=FILE`, `tls_cert=FILE`, `tls_key=FILE`.
     Tcp {
         /// Host name or address.
         host: String,
@@ -165,6 +177,12 @@ pub enum Endpoint {
         port: u16,
         /// Whether a client keeps connections open between calls.
         pool: bool,
+        /// TLS, when the URL asks for it: a target trusts `ca_file` (else
+        /// the webpki roots) and presents `cert_file`; a listener presents
+        /// `cert_file` and, with `ca_file`, requires client certificates.
+        tls: Option<TlsFiles>,
+        /// A listener's access policy (see [`crate::access`]).
+        access: Access,
     },
     /// `unix:///absolute/path[?pool=off]`.
     Unix {
@@ -172,6 +190,8 @@ pub enum Endpoint {
         path: PathBuf,
         /// Whether a client keeps connections open between calls.
         pool: bool,
+        /// A listener's access policy (see [`crate::access`]).
+        access: Access,
     },
     /// `ws://host[:port][/path]` or `wss://…[?tls_ca=FILE&tls_cert=FILE&tls_key=FILE]`.
     Ws(WsEndpoint),
@@ -186,6 +206,16 @@ impl Endpoint {
             Self::Unix { .. } => "unix",
             Self::Ws(ws) if ws.secure => "wss",
             Self::Ws(_) => "ws",
+        }
+    }
+
+    /// The listener options (who is admitted, where namespaces come from);
+    /// empty for a target.
+    pub fn access(&self) -> &Access {
+        match self {
+            Self::Nats(n) => &n.access,
+            Self::Tcp { access, .. } | Self::Unix { access, .. } => access,
+            Self::Ws(ws) => &ws.access,
         }
     }
 }
@@ -241,69 +271,6 @@ impl FromStr for Endpoint {
         .map_err(err)?;
         options.finish().map_err(err)?;
         Ok(endpoint)
-    }
-}
-
-/// `?key=value&…`, each key at most once, each consumed by the parser that knows it.
-struct Options(Vec<(String, String, bool)>);
-
-impl Options {
-    fn parse(query: Option<&str>) -> Result<Self, String> {
-        let mut out: Vec<(String, String, bool)> = Vec::new();
-        for pair in query.into_iter().flat_map(|q| q.split('&')) {
-            if pair.is_empty() {
-                continue;
-            }
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let k = percent_decode(k)?;
-            let v = percent_decode(v)?;
-            if out.iter().any(|(seen, _, _)| *seen == k) {
-                return Err(format!("option `{k}` is given twice"));
-            }
-            out.push((k, v, false));
-        }
-        Ok(Self(out))
-    }
-
-    fn take(&mut self, key: &str) -> Option<String> {
-        self.0
-            .iter_mut()
-            .find(|(k, _, used)| k == key && !*used)
-            .map(|(_, v, used)| {
-                *used = true;
-                v.clone()
-            })
-    }
-
-    fn take_path(&mut self, key: &str) -> Result<Option<PathBuf>, String> {
-        match self.take(key) {
-            Some(v) if v.is_empty() => Err(format!("option `{key}` needs a file path")),
-            Some(v) => Ok(Some(PathBuf::from(v))),
-            None => Ok(None),
-        }
-    }
-
-    fn take_tls(&mut self) -> Result<TlsFiles, String> {
-        Ok(TlsFiles {
-            ca_file: self.take_path("tls_ca")?,
-            cert_file: self.take_path("tls_cert")?,
-            key_file: self.take_path("tls_key")?,
-        })
-    }
-
-    fn take_pool(&mut self) -> Result<bool, String> {
-        match self.take("pool").as_deref() {
-            None | Some("on" | "true" | "1") => Ok(true),
-            Some("off" | "false" | "0") => Ok(false),
-            Some(other) => Err(format!("option `pool={other}` must be on or off")),
-        }
-    }
-
-    fn finish(self) -> Result<(), String> {
-        match self.0.iter().find(|(_, _, used)| !used) {
-            Some((k, _, _)) => Err(format!("unknown option `{k}` for this scheme")),
-            None => Ok(()),
-        }
     }
 }
 
@@ -373,12 +340,8 @@ fn parse_nats(rest: &str, options: &mut Options) -> Result<NatsEndpoint, String>
             methods.join(" and ")
         ));
     }
-    let tls = options.take_tls()?;
-    let tls_required = match options.take("tls").as_deref() {
-        None => !tls.is_empty(),
-        Some("required" | "true" | "on" | "1") => true,
-        Some(other) => return Err(format!("option `tls={other}` must be `required`")),
-    };
+    let tls = options.take_tls_option()?;
+    let access = options.take_access("nats", false)?;
     let queue_group = match options.take("queue_group") {
         Some(g) if g.is_empty() || g.contains([' ', '\t']) => {
             return Err(format!("queue group `{g}` must be a non-empty token"))
@@ -389,9 +352,10 @@ fn parse_nats(rest: &str, options: &mut Options) -> Result<NatsEndpoint, String>
         servers,
         prefix,
         auth,
-        tls_required,
-        tls,
+        tls_required: tls.is_some(),
+        tls: tls.unwrap_or_default(),
         queue_group,
+        access,
     })
 }
 
@@ -404,10 +368,14 @@ fn parse_tcp(rest: &str, options: &mut Options) -> Result<Endpoint, String> {
         return Err("a tcp:// endpoint takes no credentials".into());
     }
     let (host, port) = split_host_port(authority, None)?;
+    let tls = options.take_tls_option()?;
+    let verified = tls.as_ref().is_some_and(|t| t.ca_file.is_some());
     Ok(Endpoint::Tcp {
         host,
         port,
         pool: options.take_pool()?,
+        access: options.take_access("tcp", verified)?,
+        tls,
     })
 }
 
@@ -418,6 +386,7 @@ fn parse_unix(rest: &str, options: &mut Options) -> Result<Endpoint, String> {
     Ok(Endpoint::Unix {
         path: PathBuf::from(percent_decode(rest)?),
         pool: options.take_pool()?,
+        access: options.take_access("unix", false)?,
     })
 }
 
@@ -434,13 +403,15 @@ fn parse_ws(rest: &str, secure: bool, options: &mut Options) -> Result<WsEndpoin
     if !secure && !tls.is_empty() {
         return Err("tls_* options need wss://".into());
     }
+    let verified = secure && tls.ca_file.is_some();
     Ok(WsEndpoint {
         secure,
         host,
         port,
         path: path.to_string(),
-        tls,
         pool: options.take_pool()?,
+        access: options.take_access(if secure { "wss" } else { "ws" }, verified)?,
+        tls,
     })
 }
 
@@ -491,72 +462,6 @@ fn bracket(host: &str) -> String {
     }
 }
 
-fn percent_decode(s: &str) -> Result<String, String> {
-    if !s.contains('%') {
-        return Ok(s.to_string());
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| core::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| "a `%` escape must be followed by two hex digits".to_string())?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| "a `%` escape decodes to invalid UTF-8".to_string())
-}
-
-/// `raw` with the password or token of its userinfo and any secret option
-/// value replaced by `***`, for error messages about input that did not parse.
-fn redact_raw(raw: &str) -> String {
-    let (head, query) = match raw.split_once('?') {
-        Some((head, query)) => (head, Some(query)),
-        None => (raw, None),
-    };
-    let mut out = match head.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority_end = rest.find('/').unwrap_or(rest.len());
-            let (authority, path) = rest.split_at(authority_end);
-            match authority.rsplit_once('@') {
-                Some((userinfo, hosts)) => {
-                    let shown = match userinfo.split_once(':') {
-                        Some((user, _)) => format!("{user}:***"),
-                        None => "***".to_string(),
-                    };
-                    format!("{scheme}://{shown}@{hosts}{path}")
-                }
-                None => head.to_string(),
-            }
-        }
-        None => head.to_string(),
-    };
-    if let Some(query) = query {
-        out.push('?');
-        let pairs: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((k, _)) if is_secret_option(k) => format!("{k}=***"),
-                _ => pair.to_string(),
-            })
-            .collect();
-        out.push_str(&pairs.join("&"));
-    }
-    out
-}
-
-fn is_secret_option(key: &str) -> bool {
-    matches!(key, "token" | "password")
-}
-
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut query: Vec<String> = Vec::new();
@@ -602,13 +507,24 @@ impl fmt::Display for Endpoint {
                     query.push(format!("queue_group={g}"));
                 }
             }
-            Self::Tcp { host, port, pool } => {
+            Self::Tcp {
+                host,
+                port,
+                pool,
+                tls,
+                ..
+            } => {
                 write!(f, "tcp://{}:{port}", bracket(host))?;
+                match tls {
+                    Some(tls) if tls.is_empty() => query.push("tls=required".into()),
+                    Some(tls) => tls_query(&mut query, tls),
+                    None => {}
+                }
                 if !pool {
                     query.push("pool=off".into());
                 }
             }
-            Self::Unix { path, pool } => {
+            Self::Unix { path, pool, .. } => {
                 write!(f, "unix://{}", path.display())?;
                 if !pool {
                     query.push("pool=off".into());
@@ -622,6 +538,7 @@ impl fmt::Display for Endpoint {
                 }
             }
         }
+        query.extend(self.access().query());
         if !query.is_empty() {
             write!(f, "?{}", query.join("&"))?;
         }
@@ -648,141 +565,4 @@ impl fmt::Debug for WsEndpoint {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(s: &str) -> Endpoint {
-        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
-    }
-
-    #[test]
-    fn nats_keeps_credentials_and_redacts_them() {
-        let e = parse("nats://user:s3cret@nats.example:4222/demo/app");
-        let Endpoint::Nats(n) = &e else { panic!() };
-        assert_eq!(n.servers, ["nats.example:4222"]);
-        assert_eq!(n.prefix, "demo.app");
-        assert_eq!(
-            n.auth,
-            NatsAuth::UserPassword {
-                user: "user".into(),
-                password: Secret::inline("s3cret".into())
-            }
-        );
-        let NatsAuth::UserPassword { password, .. } = &n.auth else {
-            panic!()
-        };
-        assert_eq!(password.expose(), "s3cret");
-        for shown in [e.to_string(), format!("{e:?}"), format!("{n:?}")] {
-            assert!(!shown.contains("s3cret"), "{shown}");
-        }
-        assert_eq!(e.to_string(), "nats://user:***@nats.example:4222/demo.app");
-    }
-
-    #[test]
-    fn nats_token_cluster_and_options() {
-        let e = parse("nats://tok3n@a:1,b,[::1]:3?queue_group=kv&tls_ca=/ca.pem");
-        let Endpoint::Nats(n) = &e else { panic!() };
-        assert_eq!(n.servers, ["a:1", "b:4222", "[::1]:3"]);
-        assert_eq!(n.auth, NatsAuth::Token(Secret::inline("tok3n".into())));
-        assert!(n.tls_required);
-        assert_eq!(n.queue_group.as_deref(), Some("kv"));
-        assert_eq!(n.server_urls()[0], "tls://a:1");
-        assert!(!e.to_string().contains("tok3n"), "{e}");
-        let e = parse("nats://h?creds=/etc/x.creds");
-        assert!(
-            matches!(&e, Endpoint::Nats(n) if n.auth == NatsAuth::CredsFile("/etc/x.creds".into()))
-        );
-        assert_eq!(e.to_string(), "nats://h:4222?creds=/etc/x.creds");
-        let e = parse("nats://h?token=abc%21");
-        assert!(
-            matches!(&e, Endpoint::Nats(NatsEndpoint { auth: NatsAuth::Token(t), .. }) if t.expose() == "abc!")
-        );
-        assert!(!e.to_string().contains("abc"));
-    }
-
-    #[test]
-    fn nats_env_secrets() {
-        std::env::set_var("TRANSPORT_TEST_TOKEN", "from-env");
-        let e = parse("nats://h?token_env=TRANSPORT_TEST_TOKEN");
-        assert!(
-            matches!(&e, Endpoint::Nats(NatsEndpoint { auth: NatsAuth::Token(t), .. }) if t.expose() == "from-env")
-        );
-        assert_eq!(
-            e.to_string(),
-            "nats://h:4222?token_env=TRANSPORT_TEST_TOKEN"
-        );
-        let err = "nats://h?token_env=TRANSPORT_TEST_UNSET"
-            .parse::<Endpoint>()
-            .unwrap_err();
-        assert!(err.to_string().contains("is not set"), "{err}");
-    }
-
-    #[test]
-    fn errors_redact_secrets() {
-        for bad in [
-            "nats://u:hunter2@h:notaport",
-            "nats://u:hunter2@h?bogus=1",
-            "nats://h?token=hunter2&creds=/x",
-        ] {
-            let err = bad.parse::<Endpoint>().unwrap_err().to_string();
-            assert!(!err.contains("hunter2"), "{err}");
-            assert!(err.contains("***"), "{err}");
-        }
-    }
-
-    #[test]
-    fn stream_endpoints() {
-        assert_eq!(
-            parse("tcp://127.0.0.1:7761"),
-            Endpoint::Tcp {
-                host: "127.0.0.1".into(),
-                port: 7761,
-                pool: true
-            }
-        );
-        assert_eq!(
-            parse("tcp://x:1?pool=off").to_string(),
-            "tcp://x:1?pool=off"
-        );
-        assert_eq!(
-            parse("unix:///run/kv.sock"),
-            Endpoint::Unix {
-                path: "/run/kv.sock".into(),
-                pool: true
-            }
-        );
-        let Endpoint::Ws(ws) = parse("wss://gw.example/wrpc/kv?tls_ca=/ca.pem") else {
-            panic!()
-        };
-        assert_eq!(
-            (ws.port, ws.path.as_str(), ws.secure),
-            (443, "/wrpc/kv", true)
-        );
-        assert_eq!(ws.url(), "wss://gw.example:443/wrpc/kv");
-        let Endpoint::Ws(ws) = parse("ws://127.0.0.1:8080") else {
-            panic!()
-        };
-        assert_eq!((ws.port, ws.path.as_str()), (8080, "/"));
-    }
-
-    #[test]
-    fn rejects_what_it_cannot_use() {
-        for (bad, why) in [
-            ("garbage", "not an endpoint URL"),
-            ("http://x:1", "unsupported scheme `http`"),
-            ("tcp://x", "needs a host and a port"),
-            ("tcp://x:99999", "port `99999`"),
-            ("tcp://x:1/path", "no path"),
-            ("unix://relative.sock", "absolute path"),
-            ("ws://h?tls_ca=/x", "need wss://"),
-            ("nats://h?creds=/a&nkey=/b", "one way to authenticate"),
-            ("nats://h/a b", "subject prefix"),
-            ("nats://h?pool=off", "unknown option `pool`"),
-            ("tcp://h:1?pool=maybe", "on or off"),
-            ("nats://h?queue_group=a&queue_group=b", "given twice"),
-        ] {
-            let err = bad.parse::<Endpoint>().unwrap_err().to_string();
-            assert!(err.contains(why), "{bad}: {err}");
-        }
-    }
-}
+mod tests;

@@ -4,7 +4,9 @@
 //! - [`Endpoint`]: one URL grammar for targets and listeners (`nats://`,
 //!   `tcp://`, `unix://`, `ws://`, `wss://`), credentials kept and redacted;
 //! - [`CallerContext`], [`Caller`] and [`headers`]: who calls, validated so
-//!   every transport can carry it;
+//!   every transport can carry it; [`identity`]: what a listener verified
+//!   (client certificates); [`access`]: whom a listener admits and where a
+//!   call's namespace comes from;
 //! - [`Limits`]: what a peer may declare, checked before anything is allocated;
 //! - [`stream`]: TCP, Unix and WebSocket with pooled connections, still
 //!   accepting upstream wRPC's one connection per call;
@@ -21,6 +23,7 @@
 //! - [`metrics`]: calls served and made, counted through the `metrics` facade.
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod async_values;
 pub mod call;
 pub mod caller;
@@ -28,12 +31,14 @@ pub mod client;
 pub mod discovery;
 pub mod endpoint;
 pub mod frame;
+pub mod identity;
 mod limits;
 pub mod metrics;
 pub mod nats;
 pub mod schema;
 pub mod server;
 pub mod stream;
+mod tls;
 pub mod trace;
 mod value;
 
@@ -44,7 +49,9 @@ pub use client::{
     TargetError, TypedClient,
 };
 pub use endpoint::{Endpoint, EndpointError};
+pub use identity::CertIdentity;
 pub use limits::{parse_duration, Limits, MAX_DURATION};
 #[cfg(feature = "clap")]
 pub use limits::{ClientLimitArgs, LimitArgs};
+pub use tls::TlsError;
 pub use trace::TraceContext;

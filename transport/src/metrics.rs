@@ -21,6 +21,8 @@ pub mod names {
     pub const SERVER_IN_FLIGHT: &str = "wrpc_server_calls_in_flight";
     /// Calls to functions this server does not serve.
     pub const SERVER_UNKNOWN: &str = "wrpc_server_unknown_function_calls_total";
+    /// Connections (and NATS calls) a listener's access policy refused.
+    pub const SERVER_REFUSED: &str = "wrpc_server_refused_callers_total";
     /// Calls made, by `interface`, `function`, `target` and `outcome` (`ok`,
     /// `error`, `timeout`, `unreachable`).
     pub const CLIENT_CALLS: &str = "wrpc_client_calls_total";
@@ -123,6 +125,11 @@ impl Drop for ServedCall {
 /// Counts a call to a function that is not served.
 pub(crate) fn unknown_function() {
     metrics::counter!(names::SERVER_UNKNOWN).increment(1);
+}
+
+/// Counts a caller a listener's access policy refused.
+pub(crate) fn refused_caller() {
+    metrics::counter!(names::SERVER_REFUSED).increment(1);
 }
 
 /// How a call made by a client ended, as its timer saw it.

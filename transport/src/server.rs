@@ -295,7 +295,8 @@ impl Serving {
                     .map_err(|error| StartError::NatsSubscribe {
                         url: url.clone(),
                         error,
-                    })?;
+                    })?
+                    .with_access(&ep.access);
                     tracing::info!(%url, "serving over NATS");
                     listeners.push(ListenerState {
                         address: url.clone(),

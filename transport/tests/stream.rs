@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{echo, registry, serve_options, string, ECHO};
+use common::{echo, registry, serve_options, start, string, ECHO};
 use futures::StreamExt as _;
 use tokio::io::AsyncReadExt as _;
 use tokio::time::Instant;
@@ -15,29 +15,6 @@ use transport::schema::WireType;
 use transport::stream::{serve, Listener, StreamClient};
 use transport::{CallTimer, Client, Endpoint, Invocation, Limits};
 use wrpc_transport::{InvokeExt as _, ServeExt as _};
-
-struct Server {
-    local: String,
-    shutdown: CancellationToken,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-async fn start(endpoint: &str) -> Server {
-    let listener = Listener::bind(&endpoint.parse().unwrap()).await.unwrap();
-    let local = listener.local().to_string();
-    let shutdown = CancellationToken::new();
-    tokio::spawn(serve(
-        listener,
-        Arc::new(registry()),
-        serve_options(&shutdown),
-    ));
-    Server { local, shutdown }
-}
 
 fn client(target: &str) -> (Client, StreamClient) {
     let endpoint: Endpoint = target.parse().unwrap();

@@ -33,6 +33,11 @@ impl sdk::Config for Config {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    if config.s3.isolate_namespaces {
+        config
+            .serve
+            .require_namespace_sources("--isolate-namespaces")?;
+    }
     let store = store::S3Store::new(config.s3.client().await?, &config.s3);
     let probe = store.clone();
     sdk::Extension::new("blobstore-s3", config.serve)

@@ -28,6 +28,11 @@ impl sdk::Config for Config {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    if config.redis.isolate_namespaces {
+        config
+            .serve
+            .require_namespace_sources("--isolate-namespaces")?;
+    }
     let store = store::RedisStore::connect(&config.redis)?;
     let probe = store.clone();
     sdk::Extension::new("keyvalue-redis", config.serve)

@@ -39,9 +39,9 @@ pub struct RedisArgs {
     #[arg(long, env = "KV_KEY_PREFIX", default_value = "kv")]
     key_prefix: String,
 
-    /// Keep workloads of different namespaces apart (namespace from the caller's NATS headers).
+    /// Keep workloads of different namespaces apart; every listener must name where a call's namespace comes from (namespace=, namespace_from=, uid_namespace=).
     #[arg(long, env = "KV_ISOLATE_NAMESPACES")]
-    isolate_namespaces: bool,
+    pub isolate_namespaces: bool,
 
     /// Keys Redis examines per list-keys page (SCAN COUNT).
     #[arg(long, env = "KV_SCAN_COUNT", default_value_t = 500)]

@@ -81,6 +81,18 @@ pub fn serve_with_env(
     args: &[String],
     env: &[(&str, &str)],
 ) -> Served {
+    serve_with_options(transport, binary, args, env, "")
+}
+
+/// Like [`serve_with_env`], with listener options (`key=value&…`, e.g.
+/// `namespace_from=headers`) added to the listener's URL.
+pub fn serve_with_options(
+    transport: Transport,
+    binary: &Path,
+    args: &[String],
+    env: &[(&str, &str)],
+    options: &str,
+) -> Served {
     let mut nats = None;
     let mut tls = None;
     let mut dir = None;
@@ -109,6 +121,11 @@ pub fn serve_with_env(
             tls = Some(t);
             listen
         }
+    };
+    let listen = match (options.is_empty(), listen.contains('?')) {
+        (true, _) => listen,
+        (false, true) => format!("{listen}&{options}"),
+        (false, false) => format!("{listen}?{options}"),
     };
     let ext = Extension::start_with_env(binary, args, &[listen], env).unwrap();
     let target = match transport {

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use e2e::{
-    assert_success, per_transport, pooled_call, raw_nats, serve, unserved_target, RawConn, Served,
-    Transport, KV_GUEST,
+    assert_success, per_transport, pooled_call, raw_nats, serve_with_options, unserved_target,
+    RawConn, Served, Transport, KV_GUEST,
 };
 use harness::workload::{Component, Workload};
 use harness::{run_host, HostRun, Nats, Redis};
@@ -26,6 +26,11 @@ impl Stack {
     }
 
     fn start_with(transport: Transport, extra: &[&str]) -> Self {
+        Self::start_listening(transport, extra, "")
+    }
+
+    /// Like [`Stack::start_with`], with listener `options` on the URL.
+    fn start_listening(transport: Transport, extra: &[&str], options: &str) -> Self {
         let redis = Redis::start().unwrap();
         let mut args = vec![
             "--redis-url".to_string(),
@@ -34,7 +39,13 @@ impl Stack {
             "1s".into(),
         ];
         args.extend(extra.iter().map(|a| a.to_string()));
-        let served = serve(transport, &harness::bin("keyvalue-redis").unwrap(), &args);
+        let served = serve_with_options(
+            transport,
+            &harness::bin("keyvalue-redis").unwrap(),
+            &args,
+            &[],
+            options,
+        );
         Self { redis, served }
     }
 
@@ -122,11 +133,16 @@ fn large_value(transport: Transport) {
     assert_success(&stack.run("large", "big", "blobs"), "big: ok 3145728 bytes");
 }
 
-/// With `--isolate-namespaces`, the namespace the host sends in NATS headers
-/// keeps two workloads apart even in a bucket of the same name.
+/// With `--isolate-namespaces` and a NATS listener that trusts headers
+/// (`namespace_from=headers`: only trusted hosts may publish), the namespace
+/// the host sends keeps two workloads apart even in a bucket of the same name.
 #[test]
 fn namespace_isolation_nats() {
-    let stack = Stack::start_with(Transport::Nats, &["--isolate-namespaces"]);
+    let stack = Stack::start_listening(
+        Transport::Nats,
+        &["--isolate-namespaces"],
+        "namespace_from=headers",
+    );
     assert_success(
         &stack.run_in("red", "writer", "full", "shared"),
         "atomics: ok",
@@ -140,6 +156,28 @@ fn namespace_isolation_nats() {
     assert!(
         same.stdout.contains("another bucket's key is visible"),
         "{same:#?}"
+    );
+}
+
+/// `--isolate-namespaces` on a listener that names no trusted source for a
+/// call's namespace would sort every caller into whatever it claims: the
+/// extension refuses to start, naming the listener and the options.
+#[test]
+fn isolation_needs_a_namespace_source_on_every_listener() {
+    let redis = Redis::start().unwrap();
+    let out = std::process::Command::new(harness::bin("keyvalue-redis").unwrap())
+        .args(["--redis-url", &redis.url(), "--isolate-namespaces"])
+        .args(["--listen", "tcp://127.0.0.1:0?namespace=blue"])
+        .args(["--listen", "tcp://127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--isolate-namespaces needs every listener")
+            && stderr.contains("tcp://127.0.0.1:0 does not")
+            && stderr.contains("namespace_from=cert"),
+        "{stderr}"
     );
 }
 

@@ -86,6 +86,12 @@ impl Connector {
             endpoint: endpoint.to_string(),
             reason,
         };
+        if !endpoint.access().is_empty() {
+            return Err(fail(format!(
+                "{} are listener options; a target cannot take them",
+                endpoint.access().query().join(", ")
+            )));
+        }
         match endpoint {
             Endpoint::Nats(nats) => {
                 let conn = self.nats(nats).await.map_err(fail)?;

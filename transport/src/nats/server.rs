@@ -17,6 +17,7 @@ use super::call::{CallRx, CallTx, Handshake, NatsCall, Side};
 use super::demux::Demux;
 use super::flow::{parse_window, Flow, CREDIT_HEADER, CREDIT_TAIL, WINDOW};
 use super::{invocation_subject, path_tail, ERROR_HEADER, LEAN_HEADER};
+use crate::access::{Access, Admitted};
 use crate::call::{CallTimer, InKind, OutKind};
 use crate::server::{Call, Function, Registry, ServeOptions};
 use crate::value::RootValue;
@@ -30,6 +31,7 @@ pub struct NatsServer {
     demux: Arc<Demux>,
     subs: SelectAll<Invocations>,
     next: Arc<AtomicU64>,
+    admitted: Arc<Admitted>,
 }
 
 impl NatsServer {
@@ -72,7 +74,18 @@ impl NatsServer {
             demux,
             subs,
             next: Arc::new(AtomicU64::new(1)),
+            admitted: Arc::default(),
         })
+    }
+
+    /// Applies a listener's namespace source (`namespace=NAME` or
+    /// `namespace_from=headers`) to every call; without one, calls have no
+    /// namespace. NATS tells a subscriber nothing about who published, so
+    /// sources that need a verified peer give none.
+    #[must_use]
+    pub fn with_access(mut self, access: &Access) -> Self {
+        self.admitted = Arc::new(access.admit(None, None).unwrap_or_default());
+        self
     }
 
     /// Serves calls until `opts.shutdown`; then unsubscribes and lets calls in
@@ -83,6 +96,7 @@ impl NatsServer {
             demux,
             mut subs,
             next,
+            admitted,
         } = self;
         let mut inflight = FuturesUnordered::new();
         let mut permit = None;
@@ -102,6 +116,7 @@ impl NatsServer {
                             Arc::clone(&next),
                             function,
                             Arc::clone(&over_nats),
+                            Arc::clone(&admitted),
                             msg,
                             opts.clone(),
                             permit,
@@ -131,6 +146,7 @@ async fn handle(
     next: Arc<AtomicU64>,
     function: Arc<Function>,
     over_nats: Arc<str>,
+    admitted: Arc<Admitted>,
     msg: async_nats::Message,
     opts: ServeOptions,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -159,7 +175,7 @@ async fn handle(
         },
         None => Flow::default(),
     };
-    let cx = CallerContext::nats(msg.subject.as_str(), msg.headers.as_ref());
+    let cx = CallerContext::nats(msg.subject.as_str(), msg.headers.as_ref()).admitted(&admitted);
     let id = next.fetch_add(1, Ordering::Relaxed);
     let mut tails = Vec::new();
     if granted.is_some() {

@@ -22,13 +22,18 @@ pub use server::{serve, Listener};
 pub use unusable::UnusableTarget;
 
 use self::io::{BoxRead, BoxWrite};
-use crate::endpoint::{Endpoint, WsEndpoint};
+use crate::endpoint::{Endpoint, TlsFiles, WsEndpoint};
+use crate::identity::CertIdentity;
 use crate::{Limits, Peer, Transport};
 
 /// Where a stream client connects.
 #[derive(Clone, Debug)]
 pub(crate) enum StreamTarget {
-    Tcp { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+        tls: Option<TlsFiles>,
+    },
     Unix(PathBuf),
     Ws(WsEndpoint),
 }
@@ -36,13 +41,15 @@ pub(crate) enum StreamTarget {
 impl fmt::Display for StreamTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Tcp { host, port } => write!(
+            Self::Tcp { host, port, tls } => write!(
                 f,
                 "{}",
                 Endpoint::Tcp {
                     host: host.clone(),
                     port: *port,
-                    pool: true
+                    pool: true,
+                    tls: tls.clone(),
+                    access: crate::access::Access::default(),
                 }
             ),
             Self::Unix(path) => write!(f, "unix://{}", path.display()),
@@ -62,14 +69,21 @@ impl StreamClient {
         connect_headers: Vec<(String, String)>,
     ) -> Option<Self> {
         let (target, pool) = match endpoint {
-            Endpoint::Tcp { host, port, pool } => (
+            Endpoint::Tcp {
+                host,
+                port,
+                pool,
+                tls,
+                ..
+            } => (
                 StreamTarget::Tcp {
                     host: host.clone(),
                     port: *port,
+                    tls: tls.clone(),
                 },
                 *pool,
             ),
-            Endpoint::Unix { path, pool } => (StreamTarget::Unix(path.clone()), *pool),
+            Endpoint::Unix { path, pool, .. } => (StreamTarget::Unix(path.clone()), *pool),
             Endpoint::Ws(ws) => (StreamTarget::Ws(ws.clone()), ws.pool),
             _ => return None,
         };
@@ -100,14 +114,28 @@ pub(crate) async fn connect_io(
 ) -> stdio::Result<(BoxRead, BoxWrite)> {
     let refused = |err| UnusableTarget::on_connect(target, err);
     match target {
-        StreamTarget::Tcp { host, port } => {
+        StreamTarget::Tcp { host, port, tls } => {
             let stream =
                 tokio::time::timeout_at(deadline, TcpStream::connect((host.as_str(), *port)))
                     .await
                     .map_err(|_| timed_out("connecting"))?
                     .map_err(refused)?;
             stream.set_nodelay(true)?;
-            let (rd, wr) = stream.into_split();
+            let Some(tls) = tls else {
+                let (rd, wr) = stream.into_split();
+                return Ok(boxed(rd, wr));
+            };
+            let invalid = |e: crate::TlsError| stdio::Error::new(stdio::ErrorKind::InvalidInput, e);
+            let config = crate::tls::client_config(tls, &[]).map_err(invalid)?;
+            let name = crate::tls::server_name(host).map_err(invalid)?;
+            let stream = tokio::time::timeout_at(
+                deadline,
+                tokio_rustls::TlsConnector::from(config).connect(name, stream),
+            )
+            .await
+            .map_err(|_| timed_out("in the TLS handshake"))?
+            .map_err(crate::tls::handshake_error)?;
+            let (rd, wr) = tokio::io::split(stream);
             Ok(boxed(rd, wr))
         }
         StreamTarget::Unix(path) => {
@@ -149,7 +177,7 @@ fn ws_error(err: ws::WsError) -> stdio::Error {
 
 /// A listening socket of any stream transport.
 pub(crate) enum Bound {
-    Tcp(TcpListener),
+    Tcp(TcpListener, Option<tokio_rustls::TlsAcceptor>),
     Unix(UnixListener, PathBuf),
     Ws(TcpListener, ws::WsAcceptor, bool),
 }
@@ -162,46 +190,85 @@ pub(crate) struct Accepted {
 }
 
 pub(crate) enum AcceptedKind {
-    Tcp(TcpStream),
+    Tcp(TcpStream, Option<tokio_rustls::TlsAcceptor>),
     Unix(UnixStream),
     Ws(TcpStream, ws::WsAcceptor),
 }
 
+/// An opened connection: its halves, the headers of a WebSocket upgrade
+/// request, and the client certificate TLS verified.
+pub(crate) struct Opened {
+    pub(crate) rd: BoxRead,
+    pub(crate) wr: BoxWrite,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) cert: Option<CertIdentity>,
+}
+
+/// The identity of the first (end-entity) certificate a peer presented.
+fn identity_of(
+    certs: Option<&[rustls_pki_types::CertificateDer<'static>]>,
+) -> stdio::Result<Option<CertIdentity>> {
+    match certs.and_then(<[_]>::first) {
+        Some(leaf) => CertIdentity::from_der(leaf)
+            .map(Some)
+            .map_err(|e| stdio::Error::new(stdio::ErrorKind::InvalidData, e)),
+        None => Ok(None),
+    }
+}
+
 impl Accepted {
-    /// Finishes opening the connection (the WebSocket handshake): its halves
-    /// and the headers of the upgrade request.
-    pub(crate) async fn open(self) -> stdio::Result<(BoxRead, BoxWrite, Vec<(String, String)>)> {
-        match self.kind {
-            AcceptedKind::Tcp(s) => {
+    /// Finishes opening the connection (the TLS and WebSocket handshakes).
+    pub(crate) async fn open(self) -> stdio::Result<Opened> {
+        let (rd, wr, headers, cert) = match self.kind {
+            AcceptedKind::Tcp(s, None) => {
                 let (rd, wr) = s.into_split();
                 let (rd, wr) = boxed(rd, wr);
-                Ok((rd, wr, Vec::new()))
+                (rd, wr, Vec::new(), None)
+            }
+            AcceptedKind::Tcp(s, Some(acceptor)) => {
+                let stream = acceptor
+                    .accept(s)
+                    .await
+                    .map_err(crate::tls::handshake_error)?;
+                let cert = identity_of(stream.get_ref().1.peer_certificates())?;
+                let (rd, wr) = tokio::io::split(stream);
+                let (rd, wr) = boxed(rd, wr);
+                (rd, wr, Vec::new(), cert)
             }
             AcceptedKind::Unix(s) => {
                 let (rd, wr) = s.into_split();
                 let (rd, wr) = boxed(rd, wr);
-                Ok((rd, wr, Vec::new()))
+                (rd, wr, Vec::new(), None)
             }
             AcceptedKind::Ws(s, acceptor) => {
                 let (stream, headers) = acceptor.accept(s).await.map_err(ws_error)?;
+                let cert = identity_of(stream.get_ref().peer_certificates())?;
                 let (rd, wr) = tokio::io::split(stream);
                 let (rd, wr) = boxed(rd, wr);
-                Ok((rd, wr, headers))
+                (rd, wr, headers, cert)
             }
-        }
+        };
+        Ok(Opened {
+            rd,
+            wr,
+            headers,
+            cert,
+        })
     }
 }
 
 impl Bound {
     pub(crate) async fn accept(&self) -> stdio::Result<Accepted> {
         match self {
-            Self::Tcp(l) => {
+            Self::Tcp(l, tls) => {
                 let (s, addr) = l.accept().await?;
                 let _ = s.set_nodelay(true);
                 Ok(Accepted {
-                    transport: Transport::Tcp,
+                    transport: Transport::Tcp {
+                        secure: tls.is_some(),
+                    },
                     peer: Some(Peer::Socket(addr)),
-                    kind: AcceptedKind::Tcp(s),
+                    kind: AcceptedKind::Tcp(s, tls.clone()),
                 })
             }
             Self::Unix(l, _) => {

@@ -20,6 +20,7 @@ use tracing::{debug, warn};
 use super::call::{CallRx, CallShared, CallTx, Conn, Side};
 use super::io::{poll_fn_mut, Inbound, Outbound};
 use super::{ws, Accepted, Bound};
+use crate::access::{Access, Admitted};
 use crate::call::{CallTimer, InKind, OutKind};
 use crate::endpoint::Endpoint;
 use crate::frame::{self, CallHeader, Dialect, Event, Parser};
@@ -66,6 +67,7 @@ fn bind_unix(path: &std::path::Path) -> io::Result<UnixListener> {
 pub struct Listener {
     bound: Bound,
     local: String,
+    access: Arc<Access>,
 }
 
 impl Listener {
@@ -79,7 +81,17 @@ impl Listener {
     /// endpoint is `nats://`.
     pub async fn bind(endpoint: &Endpoint) -> io::Result<Self> {
         let bound = match endpoint {
-            Endpoint::Tcp { host, port, .. } => Bound::Tcp(bind_tcp(host, *port).await?),
+            Endpoint::Tcp {
+                host, port, tls, ..
+            } => {
+                let tls = tls
+                    .as_ref()
+                    .map(|files| crate::tls::listener_config(files, "tcp:// TLS", &[]))
+                    .transpose()
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?
+                    .map(tokio_rustls::TlsAcceptor::from);
+                Bound::Tcp(bind_tcp(host, *port).await?, tls)
+            }
             Endpoint::Unix { path, .. } => {
                 if path.exists() {
                     if UnixStream::connect(path).await.is_ok() {
@@ -126,7 +138,8 @@ impl Listener {
             }
         };
         let local = match (&bound, endpoint) {
-            (Bound::Tcp(l), _) => format!("tcp://{}", l.local_addr()?),
+            (Bound::Tcp(l, None), _) => format!("tcp://{}", l.local_addr()?),
+            (Bound::Tcp(l, Some(_)), _) => format!("tcp://{}?tls=required", l.local_addr()?),
             (Bound::Unix(_, path), _) => format!("unix://{}", path.display()),
             (Bound::Ws(l, _, secure), Endpoint::Ws(ws)) => format!(
                 "{}://{}{}",
@@ -136,7 +149,11 @@ impl Listener {
             ),
             _ => endpoint.to_string(),
         };
-        Ok(Self { bound, local })
+        Ok(Self {
+            bound,
+            local,
+            access: Arc::new(endpoint.access().clone()),
+        })
     }
 
     /// The address actually bound, e.g. `tcp://127.0.0.1:40123` after binding port 0.
@@ -185,9 +202,10 @@ pub async fn serve(listener: Listener, registry: Arc<Registry>, opts: ServeOptio
         let guard = OpenGuard(Arc::clone(&open));
         let registry = Arc::clone(&registry);
         let task_opts = opts.clone();
+        let access = Arc::clone(&listener.access);
         opts.tracker.spawn(async move {
             let _guard = guard;
-            connection(accepted, registry, task_opts).await;
+            connection(accepted, &access, registry, task_opts).await;
         });
     }
 }
@@ -200,7 +218,12 @@ impl Drop for OpenGuard {
     }
 }
 
-async fn connection(accepted: Accepted, registry: Arc<Registry>, opts: ServeOptions) {
+async fn connection(
+    accepted: Accepted,
+    access: &Access,
+    registry: Arc<Registry>,
+    opts: ServeOptions,
+) {
     let limits = opts.limits;
     let transport = accepted.transport.clone();
     let peer = accepted.peer;
@@ -208,8 +231,11 @@ async fn connection(accepted: Accepted, registry: Arc<Registry>, opts: ServeOpti
     // Boxed, like the call below: an idle connection's task keeps only the
     // state of its wait for the next call.
     let opened = tokio::time::timeout(limits.header_timeout, Box::pin(accepted.open())).await;
-    let (rd, wr, upgrade_headers) = match opened {
+    let opened = match opened {
         Ok(Ok(opened)) => opened,
+        Ok(Err(err)) if err.kind() == io::ErrorKind::PermissionDenied => {
+            return warn!(peer = who, "dropped connection: {err}")
+        }
         Ok(Err(err)) => return debug!(peer = who, %err, "dropped connection during its handshake"),
         Err(_) => {
             return warn!(
@@ -218,9 +244,17 @@ async fn connection(accepted: Accepted, registry: Arc<Registry>, opts: ServeOpti
             )
         }
     };
+    // Who may call is decided once per connection; a refused peer's calls
+    // are each answered with why (pooled dialect), then it is closed.
+    let admitted = access.admit(peer.as_ref(), opened.cert);
+    if let Err(why) = &admitted {
+        crate::metrics::refused_caller();
+        warn!(peer = who, "refusing calls: {why}");
+    }
+    let upgrade_headers = opened.headers;
     let conn = Arc::new(Conn::new(
-        Inbound::new(rd, Parser::server(limits)),
-        Outbound::new(wr, Dialect::Plain),
+        Inbound::new(opened.rd, Parser::server(limits)),
+        Outbound::new(opened.wr, Dialect::Plain),
         limits,
     ));
     let mut wait = limits.header_timeout;
@@ -279,10 +313,14 @@ async fn connection(accepted: Accepted, registry: Arc<Registry>, opts: ServeOpti
         };
         first = false;
         let dialect = conn.write().dialect();
+        let admitted = match &admitted {
+            Ok(admitted) => admitted,
+            Err(why) => return Box::pin(deny(&conn, why, limits.stream_idle_timeout)).await,
+        };
         let keep = tokio::select! {
             biased;
             () = opts.abort.cancelled() => false,
-            keep = Box::pin(serve_call(&conn, header, &registry, &opts, &transport, peer, &upgrade_headers, &who, &from)) => keep,
+            keep = Box::pin(serve_call(&conn, header, &registry, &opts, &transport, peer, admitted, &upgrade_headers, &who, &from)) => keep,
         };
         if !keep || dialect == Dialect::Plain {
             return;
@@ -300,6 +338,7 @@ async fn serve_call(
     opts: &ServeOptions,
     transport: &crate::Transport,
     peer: Option<crate::Peer>,
+    admitted: &Admitted,
     upgrade_headers: &[(String, String)],
     who: &str,
     from: &std::sync::Arc<str>,
@@ -361,7 +400,7 @@ async fn serve_call(
     let tx = Outgoing::new(OutKind::Stream(CallTx::root(shared)), timer, false);
     let mut all_headers = upgrade_headers.to_vec();
     all_headers.extend(headers);
-    let cx = CallerContext::new(transport.clone(), peer, all_headers);
+    let cx = CallerContext::new(transport.clone(), peer, all_headers).admitted(admitted);
     let outcome = (function.handler)(Call { cx, rx, tx }).await;
     drop(permit);
     if let Err(why) = &outcome {
@@ -390,6 +429,24 @@ async fn serve_call(
         return false;
     }
     finish(conn, limits.stream_idle_timeout).await
+}
+
+/// Answers the call just begun on a connection whose peer is not admitted
+/// with `why` (pooled dialect; the plain one has no error message), then
+/// closes the connection.
+async fn deny(conn: &Arc<Conn>, why: &str, limit: Duration) {
+    if conn.write().dialect() == Dialect::Pooled {
+        conn.begin(Side::Server, None, Arc::from([]));
+        conn.write()
+            .push(|buf| frame::put_error(buf, &format!("access denied: {why}")));
+        conn.write().set_ended(true);
+        let _ = flush(conn, limit).await;
+    }
+    let _ = tokio::time::timeout(GOAWAY_LINGER, async {
+        poll_fn_mut(|cx| conn.write().poll_shutdown(cx)).await?;
+        poll_fn_mut(|cx| conn.read().inbound.poll_discard(cx)).await
+    })
+    .await;
 }
 
 /// Flushes the call's end and reads the rest of its parameters; whether the

@@ -20,7 +20,7 @@
 
 use std::fmt;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -30,8 +30,7 @@ use bytes::Bytes;
 use futures::{Sink, Stream};
 use http::header::{HeaderName, HeaderValue};
 use http::{StatusCode, Uri};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -446,104 +445,29 @@ fn write_err(err: TError) -> io::Error {
     }
 }
 
-fn ring() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, WsError> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| {
-            WsError::Tls(format!(
-                "cannot read certificates from {}: {e}",
-                path.display()
-            ))
-        })?;
-    if certs.is_empty() {
-        return Err(WsError::Tls(format!(
-            "no certificates in {}",
-            path.display()
-        )));
-    }
-    Ok(certs)
-}
-
-fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, WsError> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| {
-        WsError::Tls(format!(
-            "cannot read private key from {}: {e}",
-            path.display()
-        ))
-    })
-}
-
-fn load_roots(path: &Path) -> Result<rustls::RootCertStore, WsError> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in load_certs(path)? {
-        roots
-            .add(cert)
-            .map_err(|e| WsError::Tls(format!("bad CA certificate in {}: {e}", path.display())))?;
-    }
-    Ok(roots)
-}
-
-fn tls_err(what: &str) -> impl FnOnce(rustls::Error) -> WsError + '_ {
-    move |e| WsError::Tls(format!("{what}: {e}"))
-}
-
 fn client_config(tls: &ClientTls) -> Result<Arc<rustls::ClientConfig>, WsError> {
-    let roots = match &tls.ca_file {
-        Some(ca) => load_roots(ca)?,
-        None => rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        },
+    let files = crate::endpoint::TlsFiles {
+        ca_file: tls.ca_file.clone(),
+        cert_file: tls.cert_file.clone(),
+        key_file: tls.key_file.clone(),
     };
-    let builder = rustls::ClientConfig::builder_with_provider(ring())
-        .with_safe_default_protocol_versions()
-        .map_err(tls_err("TLS client config"))?
-        .with_root_certificates(roots);
-    let mut config = match (&tls.cert_file, &tls.key_file) {
-        (Some(cert), Some(key)) => builder
-            .with_client_auth_cert(load_certs(cert)?, load_key(key)?)
-            .map_err(tls_err("client certificate"))?,
-        (None, None) => builder.with_no_client_auth(),
-        _ => {
-            return Err(WsError::Tls(
-                "a client certificate needs both a certificate and a key file".into(),
-            ))
-        }
-    };
-    config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
-    Ok(Arc::new(config))
+    crate::tls::client_config(&files, ALPN_HTTP11).map_err(|e| WsError::Tls(e.to_string()))
 }
 
 fn server_config(tls: &ServerTls) -> Result<Arc<rustls::ServerConfig>, WsError> {
-    let builder = rustls::ServerConfig::builder_with_provider(ring())
-        .with_safe_default_protocol_versions()
-        .map_err(tls_err("TLS server config"))?;
-    let builder = match &tls.client_ca_file {
-        Some(ca) => {
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                Arc::new(load_roots(ca)?),
-                ring(),
-            )
-            .build()
-            .map_err(|e| WsError::Tls(format!("client certificate verifier: {e}")))?;
-            builder.with_client_cert_verifier(verifier)
-        }
-        None => builder.with_no_client_auth(),
-    };
-    let mut config = builder
-        .with_single_cert(load_certs(&tls.cert_file)?, load_key(&tls.key_file)?)
-        .map_err(tls_err("server certificate"))?;
-    config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
-    Ok(Arc::new(config))
+    crate::tls::server_config(
+        &tls.cert_file,
+        &tls.key_file,
+        tls.client_ca_file.as_deref(),
+        ALPN_HTTP11,
+    )
+    .map_err(|e| WsError::Tls(e.to_string()))
 }
 
 /// Maps an I/O error of the TLS layer: rustls errors (bad certificate, alert...) become
 /// [`WsError::Tls`].
 fn tls_io_err(e: io::Error) -> WsError {
-    if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+    if let Some(tls) = crate::tls::rustls_error(&e) {
         WsError::Tls(tls.to_string())
     } else {
         WsError::Io(e)
@@ -660,8 +584,8 @@ async fn connect_inner(
     let io = match tls {
         None => MaybeTlsStream::Plain(tcp),
         Some(config) => {
-            let name = ServerName::try_from(target.host.clone())
-                .map_err(|e| WsError::Url(format!("{}: {e}", target.host)))?;
+            let name =
+                crate::tls::server_name(&target.host).map_err(|e| WsError::Url(e.to_string()))?;
             let stream = tokio_rustls::TlsConnector::from(config)
                 .connect(name, tcp)
                 .await

@@ -1,6 +1,8 @@
 //! Helpers shared by the transport's integration tests.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +16,34 @@ use transport::server::{Call, Registry, ServeOptions};
 use transport::{CallTimer, Client, Invocation, Limits};
 
 pub const ECHO: &str = "test:echo/echo@0.1.0";
+
+/// [`registry`] served on a stream listener until dropped.
+pub struct Server {
+    /// The address bound, as the listener reports it.
+    pub local: String,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Binds `endpoint` and serves [`registry`] on it.
+pub async fn start(endpoint: &str) -> Server {
+    let listener = transport::stream::Listener::bind(&endpoint.parse().unwrap())
+        .await
+        .unwrap();
+    let local = listener.local().to_string();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(transport::stream::serve(
+        listener,
+        Arc::new(registry()),
+        serve_options(&shutdown),
+    ));
+    Server { local, shutdown }
+}
 
 pub fn string(s: &str) -> Bytes {
     let mut buf = BytesMut::new();
@@ -85,6 +115,33 @@ pub fn registry() -> Registry {
                     .peer()
                     .map_or_else(|| "none".to_string(), |p| p.to_string());
                 tx.write_all(&string(&format!("{} {peer}", cx.transport())))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tx.flush().await.map_err(|e| e.to_string())?;
+                Ok(())
+            })
+        }),
+    )
+    .unwrap();
+    reg.insert(
+        ECHO,
+        "who",
+        &echo_signature(),
+        Arc::new(|call: Call| {
+            Box::pin(async move {
+                let Call { cx, mut rx, mut tx } = call;
+                rx.read_to_end(&mut Vec::new())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let cert = cx
+                    .certificate()
+                    .map_or_else(|| "none".to_string(), ToString::to_string);
+                let who = format!(
+                    "{} ns={} cert={cert}",
+                    cx.transport(),
+                    cx.namespace().unwrap_or("none")
+                );
+                tx.write_all(&string(&who))
                     .await
                     .map_err(|e| e.to_string())?;
                 tx.flush().await.map_err(|e| e.to_string())?;
