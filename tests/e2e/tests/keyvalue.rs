@@ -9,7 +9,7 @@ use e2e::{
     RawConn, Served, Transport, KV_GUEST,
 };
 use harness::workload::{Component, Workload};
-use harness::{run_host, HostRun, Nats, Redis};
+use harness::{run_host, HostRun, Nats, Redis, Tls};
 
 /// A hang guard for each host run, far above any deadline used here.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
@@ -156,6 +156,77 @@ fn namespace_isolation_nats() {
     assert!(
         same.stdout.contains("another bucket's key is visible"),
         "{same:#?}"
+    );
+}
+
+/// Over `tcp://` with mutual TLS and `namespace_from=cert`, a call's
+/// namespace is the organization of the workload's client certificate, not
+/// what its manifest (and so its header) claims: certificates for `red` and
+/// `blue` keep two workloads apart in one bucket, and a workload that claims
+/// `red` while holding blue's certificate lands in blue's keys.
+#[test]
+fn namespace_isolation_from_client_certificates() {
+    let tls = Tls::generate().unwrap();
+    let red = tls.client("red", "/CN=host-red/O=red").unwrap();
+    let blue = tls.client("blue", "/CN=host-blue/O=blue").unwrap();
+    let redis = Redis::start().unwrap();
+    let listen = format!(
+        "tcp://127.0.0.1:0?tls_cert={}&tls_key={}&tls_ca={}&namespace_from=cert",
+        tls.cert_file().display(),
+        tls.key_file().display(),
+        tls.ca_file().display()
+    );
+    let ext = harness::Extension::start(
+        "keyvalue-redis",
+        &[
+            "--redis-url".into(),
+            redis.url(),
+            "--isolate-namespaces".into(),
+        ],
+        &[listen],
+    )
+    .unwrap();
+    let addr = ext.address("tcp").unwrap();
+    assert!(addr.ends_with("?tls=required"), "{addr}");
+    let base = addr.split('?').next().unwrap();
+    let target = |(cert, key): &(std::path::PathBuf, std::path::PathBuf)| {
+        format!(
+            "{base}?tls_ca={}&tls_cert={}&tls_key={}",
+            tls.ca_file().display(),
+            cert.display(),
+            key.display()
+        )
+    };
+    let run = |cert, namespace: &str, workload: &str, scenario: &str| {
+        manifest_in(namespace, workload, scenario, "shared")
+            .wrpc("wasi:keyvalue")
+            .run(&["--wrpc-target", &target(cert)], RUN_LIMIT)
+            .unwrap()
+    };
+    assert_success(&run(&red, "red", "writer", "full"), "atomics: ok");
+    assert_success(&run(&blue, "blue", "reader", "isolated"), "isolated: ok");
+    // Claiming red's namespace with blue's certificate reaches blue's keys
+    // (the marker `isolated` just wrote), not red's.
+    let claimed = run(&blue, "red", "liar", "isolated");
+    assert!(
+        claimed.stdout.contains("another bucket's key is visible"),
+        "{claimed:#?}"
+    );
+    // Without a client certificate the listener admits nothing.
+    let anonymous = manifest_in("red", "anon", "isolated", "shared")
+        .wrpc("wasi:keyvalue")
+        .run(
+            &[
+                "--wrpc-target",
+                &format!("{base}?tls_ca={}", tls.ca_file().display()),
+            ],
+            RUN_LIMIT,
+        )
+        .unwrap();
+    assert_ne!(anonymous.code, Some(0), "{anonymous:#?}");
+    assert!(
+        anonymous.stderr.contains("CertificateRequired"),
+        "{anonymous:#?}"
     );
 }
 

@@ -236,6 +236,19 @@ enum Start {
     Failed(anyhow::Error),
 }
 
+/// Runs `openssl ARGS` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .context("cannot run openssl (run scripts/install.sh)")?;
+    if !out.status.success() {
+        bail!("openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
 /// A CA and a server certificate for 127.0.0.1, made with `openssl`.
 pub struct Tls {
     dir: TempDir,
@@ -245,17 +258,7 @@ impl Tls {
     /// Generates a fresh CA and a server certificate signed by it.
     pub fn generate() -> anyhow::Result<Self> {
         let dir = TempDir::new("tls")?;
-        let openssl = |args: &[&str]| -> anyhow::Result<()> {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(&dir)
-                .output()
-                .context("cannot run openssl (run scripts/install.sh)")?;
-            if !out.status.success() {
-                bail!("openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-            }
-            Ok(())
-        };
+        let openssl = |args: &[&str]| openssl(&dir, args);
         openssl(&[
             "req",
             "-x509",
@@ -320,6 +323,43 @@ impl Tls {
     /// The server certificate's private key (PEM).
     pub fn key_file(&self) -> PathBuf {
         self.dir.join("server.key")
+    }
+
+    /// Issues a client certificate `NAME.crt`/`NAME.key` signed by the CA,
+    /// with subject `subject` (e.g. `/CN=host-a/O=red`); returns the
+    /// certificate and key files.
+    pub fn client(&self, name: &str, subject: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let run = |args: &[&str]| openssl(&self.dir, args);
+        let (key, csr, crt) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+        );
+        run(&[
+            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", subject,
+        ])?;
+        std::fs::write(
+            self.dir.join("client.cnf"),
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+        )?;
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "2",
+            "-extfile",
+            "client.cnf",
+        ])?;
+        Ok((self.dir.join(crt), self.dir.join(key)))
     }
 }
 
