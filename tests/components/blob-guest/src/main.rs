@@ -23,7 +23,9 @@
 //!   writes a `GREETING` note and a `SIZE`-byte object (streamed, multipart
 //!   when large), lists the containers, then the container's objects with
 //!   their sizes, reads the note back and a range of the large object, and
-//!   deletes the container.
+//!   deletes the container;
+//! - `SCENARIO=seed` / `intrude` / `intact`: one tenant's container, another
+//!   tenant trying every operation on it, the first checking it (`tenant`).
 //!
 //! With `EXPECT_ERROR=1` a scenario must fail: it prints `error: …` and
 //! exits 0. Any failed check prints `FAIL: …` and exits 1.
@@ -40,6 +42,8 @@ mod bindings {
         generate_all,
     });
 }
+
+mod tenant;
 
 use std::collections::BTreeSet;
 use std::process::exit;
@@ -552,6 +556,9 @@ fn main() {
         Ok("bench-put") => bench(true),
         Ok("bench-get") => bench(false),
         Ok("demo") => demo(),
+        Ok("seed") => tenant::seed(),
+        Ok("intrude") => tenant::intrude(),
+        Ok("intact") => tenant::intact(),
         other => fail(format!("unknown SCENARIO {other:?}")),
     }
 }

@@ -9,7 +9,9 @@
 //!   after `WARMUP` gets (default: `ITERATIONS`, at most 200);
 //! - `SCENARIO=throughput`: gets in a loop for `DURATION_MS` after 20 warm-up
 //!   gets; prints `bench throughput: calls=… start_unix_ns=… end_unix_ns=…`;
-//! - `SCENARIO=big`: stores and reads back a `SIZE`-byte value.
+//! - `SCENARIO=big`: stores and reads back a `SIZE`-byte value;
+//! - `SCENARIO=seed` / `intrude` / `intact`: one tenant's data, another
+//!   tenant trying every operation on it, the first checking it (`tenant`).
 //!
 //! `BUCKET` names the bucket. Output lines are `key: value`; any failed check
 //! prints `FAIL: ...` and exits 1.
@@ -21,6 +23,8 @@ mod bindings {
         generate_all,
     });
 }
+
+mod tenant;
 
 use std::collections::BTreeSet;
 use std::process::exit;
@@ -204,6 +208,9 @@ fn main() {
         "bench" => bench(&bucket),
         "throughput" => throughput(&bucket),
         "big" => big(&bucket),
+        "seed" => tenant::seed(&bucket),
+        "intrude" => tenant::intrude(&bucket),
+        "intact" => tenant::intact(&bucket),
         other => fail(format!("unknown SCENARIO `{other}`")),
     }
 }
