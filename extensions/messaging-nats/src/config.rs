@@ -22,6 +22,14 @@ pub struct MessagingArgs {
     #[arg(long, env = "MESSAGING_HANDLER_TIMEOUT", default_value = "30s", value_parser = transport::parse_duration)]
     pub handler_timeout: Duration,
 
+    /// Keep namespaces apart: a component in namespace N publishes and
+    /// requests on `N.SUBJECT` (its reply-to becomes `N.REPLY`, its replies
+    /// come to an inbox under `N.`); a subscription's `namespace=N` reads
+    /// `N.SUBJECT` and delivers it without the prefix. Every listener must
+    /// name where a call's namespace comes from (namespace=, namespace_from=, uid_namespace=).
+    #[arg(long, env = "MESSAGING_ISOLATE_NAMESPACES")]
+    pub isolate_namespaces: bool,
+
     /// Longest `consumer.request` timeout a component may ask for.
     #[arg(long, env = "MESSAGING_MAX_REQUEST_TIMEOUT", default_value = "60s", value_parser = transport::parse_duration)]
     pub max_request_timeout: Duration,

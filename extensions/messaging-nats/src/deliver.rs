@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::subscription::{redelivery_delay, JetStream, Mode, Subscription};
+use crate::subscription::{redelivery_delay, unscoped, JetStream, Mode, Subscription};
 
 /// How long one JetStream pull request waits for messages.
 const PULL_EXPIRES: Duration = Duration::from_secs(5);
@@ -92,9 +92,19 @@ struct Route {
     /// For log lines.
     name: String,
     outbound: Outbound,
+    /// The namespace whose subjects it reads (`namespace=`).
+    namespace: Option<String>,
 }
 
 impl Route {
+    /// A received subject as the handler sees it (the namespace's prefix
+    /// removed; a subscription reads only subjects under it).
+    fn unscoped(&self, subject: &str) -> String {
+        unscoped(self.namespace.as_deref(), subject)
+            .unwrap_or(subject)
+            .to_string()
+    }
+
     /// Calls the handler with `msg`; `headers` are the NATS message's, whose
     /// `traceparent` (set by a publishing component) the call continues.
     async fn deliver(&self, msg: &BrokerMessage, headers: Option<&HeaderMap>) -> Outcome {
@@ -165,13 +175,14 @@ impl Deliveries {
             let route = Arc::new(Route {
                 name: sub.to_string(),
                 outbound,
+                namespace: sub.namespace.clone(),
             });
             let permits = Arc::new(Semaphore::new(sub.max_in_flight));
             match &sub.mode {
                 Mode::Core { queue } => {
                     let subscriber = match queue {
-                        Some(q) => nats.queue_subscribe(sub.subject.clone(), q.clone()).await,
-                        None => nats.subscribe(sub.subject.clone()).await,
+                        Some(q) => nats.queue_subscribe(sub.nats_subject(), q.clone()).await,
+                        None => nats.subscribe(sub.nats_subject()).await,
                     }
                     .map_err(|err| fail(format!("cannot subscribe: {err}")))?;
                     this.takers.spawn(take_core(
@@ -275,9 +286,13 @@ async fn take_core(
             let _permit = permit;
             let headers = msg.headers;
             let msg = BrokerMessage {
-                subject: msg.subject.to_string(),
+                subject: route.unscoped(&msg.subject),
                 body: msg.payload,
-                reply_to: msg.reply.map(|r| r.to_string()),
+                reply_to: msg
+                    .reply
+                    .as_deref()
+                    .and_then(|r| unscoped(route.namespace.as_deref(), r))
+                    .map(str::to_string),
             };
             let outcome = tokio::select! {
                 o = route.deliver(&msg, headers.as_ref()) => o,
@@ -307,9 +322,9 @@ async fn jetstream_consumer(
     let stream_name = match &js.stream {
         Some(name) => name.clone(),
         None => context
-            .stream_by_subject(sub.subject.clone())
+            .stream_by_subject(sub.nats_subject())
             .await
-            .map_err(|err| format!("no JetStream stream stores `{}`: {err}", sub.subject))?,
+            .map_err(|err| format!("no JetStream stream stores `{}`: {err}", sub.nats_subject()))?,
     };
     let stream = context
         .get_stream(&stream_name)
@@ -318,7 +333,7 @@ async fn jetstream_consumer(
     stream
         .create_consumer(pull::Config {
             durable_name: Some(js.durable.clone()),
-            filter_subject: sub.subject.clone(),
+            filter_subject: sub.nats_subject(),
             ack_policy: jetstream::consumer::AckPolicy::Explicit,
             ack_wait,
             // Redeliveries are counted here, not by the server: the message
@@ -433,7 +448,7 @@ async fn handle_jetstream(
     // A JetStream message's reply subject is its acknowledgement, not the
     // publisher's: the handler gets none.
     let broker = BrokerMessage {
-        subject: msg.subject.to_string(),
+        subject: cx.route.unscoped(&msg.subject),
         body: msg.payload.clone(),
         reply_to: None,
     };

@@ -35,6 +35,9 @@ impl sdk::Config for Config {
 async fn run(config: Config) -> anyhow::Result<()> {
     let Config { serve, messaging } = config;
     messaging.check()?;
+    if messaging.isolate_namespaces {
+        serve.require_namespace_sources("--isolate-namespaces")?;
+    }
     let endpoint = messaging.nats(&serve).map_err(anyhow::Error::msg)?;
     let nats = transport::nats::connect(
         &endpoint,
@@ -65,6 +68,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .start(sdk::messaging::serve(consumer::Consumer::new(
             nats.clone(),
             messaging.max_request_timeout,
+            messaging.isolate_namespaces,
         )))
         .await?;
     sdk::shutdown_signal().await;

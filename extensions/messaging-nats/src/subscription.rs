@@ -15,6 +15,7 @@
 //! | `backoff` | first redelivery delay, doubled each time up to 1 min (JetStream) | 1s |
 //! | `ack-wait` | redelivery after a crash (JetStream; more than the handler's deadline) | the deadline + 5s |
 //! | `dead-letter` | where exhausted messages go (JetStream) | none: they are terminated |
+//! | `namespace` | read `NAMESPACE.SUBJECT` and deliver it without the prefix (a reply-to under the prefix loses it too; one outside it is not delivered) | none |
 
 use core::fmt;
 use core::str::FromStr;
@@ -78,9 +79,19 @@ pub struct Subscription {
     pub timeout: Option<Duration>,
     /// Delivery mode.
     pub mode: Mode,
+    /// The namespace whose subjects it reads (`namespace=`).
+    pub namespace: Option<String>,
 }
 
 impl Subscription {
+    /// The subject subscribed on NATS: under the namespace, if any.
+    pub fn nats_subject(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{ns}.{}", self.subject),
+            None => self.subject.clone(),
+        }
+    }
+
     /// The deadline of each handler call, given the extension's default.
     pub fn timeout_or(&self, default: Duration) -> Duration {
         self.timeout.unwrap_or(default)
@@ -117,12 +128,21 @@ impl Subscription {
 impl fmt::Display for Subscription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.mode {
-            Mode::Core { queue: None } => write!(f, "`{}` (core NATS)", self.subject),
+            Mode::Core { queue: None } => write!(f, "`{}` (core NATS)", self.nats_subject()),
             Mode::Core { queue: Some(q) } => {
-                write!(f, "`{}` in queue group `{q}` (core NATS)", self.subject)
+                write!(
+                    f,
+                    "`{}` in queue group `{q}` (core NATS)",
+                    self.nats_subject()
+                )
             }
             Mode::JetStream(js) => {
-                write!(f, "`{}` (JetStream durable `{}`)", self.subject, js.durable)
+                write!(
+                    f,
+                    "`{}` (JetStream durable `{}`)",
+                    self.nats_subject(),
+                    js.durable
+                )
             }
         }
     }
@@ -161,6 +181,30 @@ pub fn check_subject(subject: &str, wildcards: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// `subject` without the prefix of `namespace` (as is without one); `None`
+/// for a subject outside the namespace.
+pub fn unscoped<'a>(namespace: Option<&str>, subject: &'a str) -> Option<&'a str> {
+    match namespace {
+        Some(ns) => subject.strip_prefix(ns)?.strip_prefix('.'),
+        None => Some(subject),
+    }
+}
+
+/// Whether `namespace` can scope NATS subjects: one token, so `a.b` cannot
+/// reach into namespace `a`.
+pub fn check_namespace(namespace: &str) -> Result<(), String> {
+    if namespace.is_empty()
+        || namespace
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '.' | '*' | '>'))
+    {
+        return Err(format!(
+            "namespace `{namespace}` cannot scope NATS subjects: it must be one token, without whitespace, `.`, `*` or `>`"
+        ));
+    }
+    Ok(())
+}
+
 /// A name NATS accepts for a durable consumer or a queue group.
 fn check_name(what: &str, name: &str) -> Result<(), String> {
     if name.is_empty()
@@ -190,6 +234,7 @@ impl FromStr for Subscription {
         let mut backoff = None;
         let mut ack_wait = None;
         let mut dead_letter = None;
+        let mut namespace = None;
         let duration =
             |key: &str, v: &str| transport::parse_duration(v).map_err(|e| format!("`{key}`: {e}"));
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -244,13 +289,17 @@ impl FromStr for Subscription {
                 }
                 "backoff" => backoff = Some(duration("backoff", value)?),
                 "ack-wait" => ack_wait = Some(duration("ack-wait", value)?),
+                "namespace" => {
+                    check_namespace(value)?;
+                    namespace = Some(value.to_string());
+                }
                 "dead-letter" => {
                     check_subject(value, false).map_err(|e| format!("`dead-letter`: {e}"))?;
                     dead_letter = Some(value.to_string());
                 }
                 other => {
                     return Err(format!(
-                        "unknown key `{other}` (subject, handler, queue, max-in-flight, timeout, jetstream, durable, max-deliver, backoff, ack-wait, dead-letter)"
+                        "unknown key `{other}` (subject, handler, queue, max-in-flight, timeout, jetstream, durable, max-deliver, backoff, ack-wait, dead-letter, namespace)"
                     ))
                 }
             }
@@ -306,6 +355,7 @@ impl FromStr for Subscription {
             max_in_flight,
             timeout,
             mode,
+            namespace,
         })
     }
 }
@@ -322,6 +372,28 @@ pub fn redelivery_delay(backoff: Duration, delivered: u64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_namespace_scopes_what_is_read_and_is_removed_from_what_is_delivered() {
+        let s: Subscription = "subject=orders.>,handler=tcp://127.0.0.1:7000,namespace=red"
+            .parse()
+            .unwrap();
+        assert_eq!(s.nats_subject(), "red.orders.>");
+        let ns = s.namespace.as_deref();
+        assert_eq!(unscoped(ns, "red.orders.1"), Some("orders.1"));
+        assert_eq!(unscoped(ns, "red._INBOX.x"), Some("_INBOX.x"));
+        assert_eq!(unscoped(ns, "_INBOX.x"), None);
+        assert_eq!(unscoped(ns, "redder.x"), None);
+        assert!(s.to_string().contains("`red.orders.>`"));
+        let plain: Subscription = "subject=a,handler=tcp://h:1".parse().unwrap();
+        assert_eq!(unscoped(plain.namespace.as_deref(), "a"), Some("a"));
+        for bad in ["a.b", "*", ">", "a b", ""] {
+            let err = format!("subject=a,handler=tcp://h:1,namespace={bad}")
+                .parse::<Subscription>()
+                .unwrap_err();
+            assert!(err.contains("cannot scope NATS subjects"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn core_and_jetstream_specs() {

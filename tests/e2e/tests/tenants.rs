@@ -11,9 +11,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use e2e::{assert_success, BLOB_GUEST, KV_GUEST};
+use e2e::{assert_success, BLOB_GUEST, KV_GUEST, MSG_GUEST};
+use futures::StreamExt as _;
 use harness::workload::{Component, Workload};
-use harness::{Extension, Nats, Redis, TempDir, Tls, S3};
+use harness::{Extension, HostRun, Nats, Redis, TempDir, Tls, S3};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -136,7 +137,22 @@ impl Tenancy {
 }
 
 /// Runs `component` as workload `name` claiming namespace `claimed`,
-/// routing `interfaces` to `target`; asserts it printed `expect`.
+/// routing `interfaces` to `target`.
+fn host_run(
+    component: Component,
+    name: &str,
+    claimed: &str,
+    interfaces: &[&str],
+    target: &str,
+) -> HostRun {
+    let mut workload = Workload::new(name).namespace(claimed).component(component);
+    for interface in interfaces {
+        workload = workload.route(interface, target, "");
+    }
+    workload.run(&[], LIMIT).unwrap()
+}
+
+/// Like [`host_run`]; asserts it printed `expect`.
 fn run(
     component: Component,
     name: &str,
@@ -145,15 +161,13 @@ fn run(
     target: &str,
     expect: &str,
 ) {
-    let mut workload = Workload::new(name).namespace(claimed).component(component);
-    for interface in interfaces {
-        workload = workload.route(interface, target, "");
-    }
-    assert_success(&workload.run(&[], LIMIT).unwrap(), expect);
+    let run = host_run(component, name, claimed, interfaces, target);
+    assert_success(&run, expect);
 }
 
 const KV: &[&str] = &["wasi:keyvalue"];
 const BLOB: &[&str] = &["wasi:blobstore", "blobstore-s3:admin"];
+const MSG: &[&str] = &["wasmcloud:messaging"];
 
 #[test]
 fn keyvalue_tenants_cannot_reach_each_other_on_any_transport() {
@@ -232,4 +246,134 @@ fn blobstore_tenants_cannot_reach_each_other_on_any_transport() {
         );
         eprintln!("blobstore over {t}: isolated");
     }
+}
+
+/// messaging-nats with `--isolate-namespaces`: what a component publishes
+/// goes out under its namespace (seen by a plain subscriber to everything),
+/// a subject naming another namespace stays under the caller's own, and a
+/// request reaches only a responder in the caller's namespace.
+#[test]
+fn messaging_tenants_publish_and_request_only_in_their_namespace_on_every_transport() {
+    let tenancy = Tenancy::new();
+    let app = Nats::start().unwrap();
+    let ext = Extension::start(
+        "messaging-nats",
+        &[
+            "--messaging-url".into(),
+            app.url(),
+            "--isolate-namespaces".into(),
+        ],
+        &tenancy.listeners(),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (nats, all) = rt.block_on(async {
+        let nats = async_nats::connect(app.url()).await.unwrap();
+        let all = nats.subscribe(">").await.unwrap();
+        let mut svc = nats.subscribe("red.svc").await.unwrap();
+        nats.flush().await.unwrap();
+        let responder = nats.clone();
+        tokio::spawn(async move {
+            while let Some(msg) = svc.next().await {
+                if let Some(reply) = msg.reply {
+                    let _ = responder.publish(reply, "pong".into()).await;
+                }
+            }
+        });
+        (nats, all)
+    });
+    let msg = |scenario: &str, subject: &str, prefix: &str| {
+        Component::new("app", MSG_GUEST)
+            .config("SCENARIO", scenario)
+            .config("SUBJECT", subject)
+            .config("PREFIX", prefix)
+            .config("BODY", prefix)
+            .config("TIMEOUT_MS", "500")
+    };
+    for route in tenancy.routes(&ext) {
+        let t = route.transport;
+        run(
+            msg("publish", "orders", &format!("red-{t}-")),
+            "a",
+            "same",
+            MSG,
+            &route.red,
+            "published: 1",
+        );
+        run(
+            msg("publish", "orders", &format!("blue-{t}-")),
+            "b",
+            "same",
+            MSG,
+            &route.blue,
+            "published: 1",
+        );
+        run(
+            msg("publish", "red.orders", &format!("blue-{t}-x")),
+            "b",
+            "same",
+            MSG,
+            &route.blue,
+            "published: 1",
+        );
+        run(
+            msg("request", "svc", &format!("ask-red-{t}")),
+            "a",
+            "same",
+            MSG,
+            &route.red,
+            "reply: pong",
+        );
+        // Blue's requests go out under `blue.`, where red's responder is
+        // not (the subscriber to everything hears them and does not answer).
+        for subject in ["svc", "red.svc"] {
+            let ask = msg("request", subject, &format!("ask-blue-{t}"));
+            let asked = host_run(ask, "b", "same", MSG, &route.blue);
+            assert!(
+                asked.code == Some(1)
+                    && asked
+                        .stdout
+                        .contains(&format!("request on `{subject}`: no reply")),
+                "blue's request on `{subject}` over {t}: {asked:#?}"
+            );
+        }
+        eprintln!("messaging over {t}: isolated");
+    }
+    // The extension flushes each message before its call returns, so the
+    // server had routed all of them before this connection's flush: they
+    // are in the subscription by the time the flush is answered.
+    let seen: Vec<(String, String)> = rt.block_on(async move {
+        nats.flush().await.unwrap();
+        let mut seen = Vec::new();
+        let mut all = all;
+        while let Some(Some(msg)) = futures::FutureExt::now_or_never(all.next()) {
+            let body = String::from_utf8_lossy(&msg.payload).into_owned();
+            seen.push((msg.subject.to_string(), body));
+        }
+        seen
+    });
+    for route in ["nats", "tcp", "unix", "ws", "wss"] {
+        for (body, subject) in [
+            (format!("red-{route}-0"), "red.orders"),
+            (format!("blue-{route}-0"), "blue.orders"),
+            (format!("blue-{route}-x0"), "blue.red.orders"),
+            (format!("ask-red-{route}"), "red.svc"),
+            (format!("ask-blue-{route}"), "blue.svc"),
+            (format!("ask-blue-{route}"), "blue.red.svc"),
+        ] {
+            assert!(
+                seen.contains(&(subject.to_string(), body.clone())),
+                "`{body}` not seen on `{subject}`: {seen:?}"
+            );
+        }
+    }
+    let leaked: Vec<_> = seen
+        .iter()
+        .filter(|(subject, body)| body.contains("blue-") && subject.starts_with("red."))
+        .collect();
+    assert!(leaked.is_empty(), "blue reached red's subjects: {leaked:?}");
 }
