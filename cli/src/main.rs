@@ -66,6 +66,10 @@ fn main() -> ExitCode {
     // Both ring and aws-lc-rs may be linked: without a chosen provider,
     // rustls panics at the first TLS connection.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    if let Some(why) = transport::endpoint::command_line_secret_error() {
+        eprintln!("wrpc-ext: {why}");
+        return ExitCode::from(2);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

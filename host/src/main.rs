@@ -105,6 +105,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    if let Some(why) = transport::endpoint::command_line_secret_error() {
+        eprintln!("host: {why}");
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     let (workload, serve) = match cli.command {
         Command::Healthcheck { live, addr } => {

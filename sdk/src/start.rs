@@ -51,6 +51,10 @@ where
     // Both ring and aws-lc-rs may be linked (the AWS SDK): without a chosen
     // provider, rustls panics at the first TLS connection.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    if let Some(why) = transport::endpoint::command_line_secret_error() {
+        eprintln!("{name}: {why}");
+        return ExitCode::from(USAGE);
+    }
     // Usage and errors name the extension, whatever crate defines `C`.
     let parsed = C::command()
         .bin_name(name.to_string())

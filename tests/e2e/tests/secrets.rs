@@ -124,14 +124,17 @@ fn credentials_never_reach_logs_errors_or_help() {
     require_redis_password(&redis);
     let mut env = noisy_env();
     env.push(("KV_NATS_PASSWORD", NATS_PASSWORD.into()));
+    env.push((
+        "REDIS_URL",
+        format!("redis://:{REDIS_PASSWORD}@127.0.0.1:{}", redis.port()),
+    ));
+    env.push((
+        "WRPC_NATS_URL",
+        format!("nats://{NATS_TOKEN}@127.0.0.1:{}", by_token.port()),
+    ));
     let kv = Extension::start_with_env(
         &harness::bin("keyvalue-redis").unwrap(),
-        &[
-            "--redis-url".into(),
-            format!("redis://:{REDIS_PASSWORD}@127.0.0.1:{}", redis.port()),
-            "--nats-url".into(),
-            format!("nats://{NATS_TOKEN}@127.0.0.1:{}", by_token.port()),
-        ],
+        &[],
         &[
             format!(
                 "nats://svc@127.0.0.1:{}?password_env=KV_NATS_PASSWORD",
@@ -320,6 +323,49 @@ fn credentials_never_reach_logs_errors_or_help() {
             &format!("host {args:?} with {var}"),
             String::from_utf8_lossy(&out.stdout),
         );
+    }
+    // A credential on a command line, where `ps` shows it, is refused
+    // before anything starts, and the refusal does not repeat it.
+    for (binary, args) in [
+        (
+            "keyvalue-redis",
+            vec![
+                "--redis-url".to_string(),
+                format!("redis://:{REDIS_PASSWORD}@127.0.0.1:1"),
+            ],
+        ),
+        (
+            "messaging-nats",
+            vec![format!("--nats-url=nats://{NATS_TOKEN}@127.0.0.1:1")],
+        ),
+        (
+            "host",
+            vec![
+                "run".to_string(),
+                "w.yaml".to_string(),
+                "--wrpc-target".to_string(),
+                format!("nats://svc:{NATS_PASSWORD}@127.0.0.1:1"),
+            ],
+        ),
+        (
+            "wrpc-ext",
+            vec![
+                "describe".to_string(),
+                format!("nats://{NATS_TOKEN}@127.0.0.1:1"),
+            ],
+        ),
+    ] {
+        let out = Command::new(harness::bin(binary).unwrap())
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{binary}: {stderr}");
+        assert!(
+            stderr.contains("puts a credential on the command line") && stderr.contains("***"),
+            "{binary}: {stderr}"
+        );
+        seen.add(&format!("{binary} refusing its command line"), stderr);
     }
     seen.check();
 }

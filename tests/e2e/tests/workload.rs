@@ -119,23 +119,26 @@ fn unmatched_declarations_name_the_closest_import() {
 fn nats_credentials_are_used_and_never_shown() {
     let nats = Nats::start_with(&["--user", "wrpc", "--pass", "s3cret-pass"]).unwrap();
     let redis = Redis::start().unwrap();
+    // Credentials come in the environment, never on a command line.
     let url = format!("nats://wrpc:s3cret-pass@127.0.0.1:{}", nats.port());
-    let _ext = Extension::start(
-        "keyvalue-redis",
+    let _ext = Extension::start_with_env(
+        &harness::bin("keyvalue-redis").unwrap(),
         &["--redis-url".into(), redis.url()],
-        std::slice::from_ref(&url),
+        &[],
+        &[("WRPC_LISTEN", url.as_str())],
     )
     .unwrap();
-    let ok = kv_workload()
-        .wrpc("wasi:keyvalue")
-        .run(&["--wrpc-target", &url], RUN_LIMIT)
-        .unwrap();
-    assert_success(&ok, "visit number 1");
+    let with_target = |target: &str| {
+        kv_workload()
+            .wrpc("wasi:keyvalue")
+            .spawn(&[], &[("WRPC_TARGET", target)])
+            .unwrap()
+            .wait(RUN_LIMIT)
+            .unwrap()
+    };
+    assert_success(&with_target(&url), "visit number 1");
     let wrong = format!("nats://wrpc:wrong-pass@127.0.0.1:{}", nats.port());
-    let refused = kv_workload()
-        .wrpc("wasi:keyvalue")
-        .run(&["--wrpc-target", &wrong], RUN_LIMIT)
-        .unwrap();
+    let refused = with_target(&wrong);
     assert_refused(
         &refused,
         &["cannot connect to NATS at nats://wrpc:***@127.0.0.1:"],
@@ -149,10 +152,12 @@ fn nats_credentials_are_used_and_never_shown() {
 fn nats_token_from_the_environment() {
     let nats = Nats::start_with(&["--auth", "t0ken-value"]).unwrap();
     let redis = Redis::start().unwrap();
-    let _ext = Extension::start(
-        "keyvalue-redis",
+    let listen = format!("nats://t0ken-value@127.0.0.1:{}", nats.port());
+    let _ext = Extension::start_with_env(
+        &harness::bin("keyvalue-redis").unwrap(),
         &["--redis-url".into(), redis.url()],
-        &[format!("nats://t0ken-value@127.0.0.1:{}", nats.port())],
+        &[],
+        &[("WRPC_LISTEN", listen.as_str())],
     )
     .unwrap();
     let target = format!("nats://127.0.0.1:{}?token_env=KV_TEST_TOKEN", nats.port());

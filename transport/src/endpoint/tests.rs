@@ -190,3 +190,29 @@ fn rejects_what_it_cannot_use() {
         assert!(err.contains(why), "{bad}: {err}");
     }
 }
+
+#[test]
+fn credentials_on_a_command_line_are_found_and_shown_redacted() {
+    let found = |args: &[&str]| secret_on_command_line(args.iter().map(|a| (*a).to_string()));
+    assert_eq!(
+        found(&["ext", "--nats-url", "nats://tok3n@h:4222"]).as_deref(),
+        Some("nats://***@h:4222")
+    );
+    assert_eq!(
+        found(&["ext", "--redis-url=redis://:hunter2@r:6379/0"]).as_deref(),
+        Some("redis://:***@r:6379/0")
+    );
+    assert!(found(&["ext", "--listen", "nats://u:p@h?queue_group=g"]).is_some());
+    assert!(found(&["ext", "nats://h?token=abc"]).is_some());
+    for fine in [
+        "nats://u@h?password_env=P",
+        "nats://h?token_env=T",
+        "nats://h?creds=/c",
+        "redis://r:6379",
+        "redis://user@r:6379",
+        "tcp://h:1?tls_ca=/ca",
+        "--listen",
+    ] {
+        assert_eq!(found(&["ext", fine]), None, "{fine}");
+    }
+}
