@@ -12,7 +12,10 @@ use std::path::PathBuf;
 
 use crate::access::Access;
 
+mod command_line;
 mod options;
+
+pub use command_line::{command_line_secret_error, secret_on_command_line};
 
 use options::{percent_decode, redact_raw, Options};
 
@@ -233,42 +236,6 @@ impl Endpoint {
             Self::Ws(ws) => &ws.access,
         }
     }
-}
-
-/// The first of `args` (a process's command line) that holds a credential:
-/// a NATS URL with an inline token or password, or any URL with a password
-/// in its user info (`redis://:PASSWORD@…`). Returned with the secret
-/// replaced by `***`, to name it in the error that refuses it: other users
-/// of the machine can read a command line (`ps`), so credentials belong in
-/// the environment or in files.
-pub fn secret_on_command_line(args: impl IntoIterator<Item = String>) -> Option<String> {
-    args.into_iter().find_map(|arg| {
-        let value = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => value.to_string(),
-            _ => arg,
-        };
-        let (_, rest) = value.split_once("://")?;
-        let authority = rest.split(['/', '?']).next().unwrap_or_default();
-        let password_in_userinfo = authority
-            .rsplit_once('@')
-            .and_then(|(userinfo, _)| userinfo.split_once(':'))
-            .is_some_and(|(_, password)| !password.is_empty());
-        let inline = password_in_userinfo
-            || value
-                .parse::<Endpoint>()
-                .is_ok_and(|e| e.has_inline_secret());
-        inline.then(|| redact_raw(&value))
-    })
-}
-
-/// Why this process refuses its command line, if an argument holds a
-/// credential ([`secret_on_command_line`]); binaries print it and exit 2.
-pub fn command_line_secret_error() -> Option<String> {
-    secret_on_command_line(std::env::args().skip(1)).map(|arg| {
-        format!(
-            "`{arg}` puts a credential on the command line, where other users can read it: set the URL in the environment (WRPC_NATS_URL, WRPC_LISTEN, WRPC_TARGET, REDIS_URL, …), or read the secret from the environment (?token_env=VAR, ?password_env=VAR) or a file (?creds=FILE, ?nkey=FILE)"
-        )
-    })
 }
 
 /// An endpoint string that cannot be used. The message repeats the input with
