@@ -122,6 +122,8 @@ impl Access {
                         None => "the listener takes the namespace from a client certificate; none was presented".into(),
                     }
                 })?;
+                crate::caller::validate_identity("the client certificate's namespace", ns)
+                    .map_err(|e| e.to_string())?;
                 CallNamespace::Trusted(ns.into())
             }
             NamespaceSource::Uid(map) => {
@@ -181,5 +183,75 @@ impl fmt::Display for NamespaceSource {
             Self::Uid(_) => f.write_str("the peer's uid"),
             Self::Headers => f.write_str("the caller's header"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert(cn: &str, org: &str) -> CertIdentity {
+        CertIdentity {
+            subject: format!("CN={cn}, O={org}"),
+            common_names: vec![cn.into()],
+            organizations: vec![org.into()],
+            ..CertIdentity::default()
+        }
+    }
+
+    fn namespace(admitted: &Admitted) -> Option<&str> {
+        match &admitted.namespace {
+            CallNamespace::Trusted(ns) => Some(ns),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn allow_lists_and_namespace_sources_decide_per_connection() {
+        let by_cert = Access {
+            allow_names: vec!["host-a".into()],
+            namespace: NamespaceSource::Certificate,
+            ..Access::default()
+        };
+        let a = by_cert.admit(None, Some(cert("host-a", "red"))).unwrap();
+        assert_eq!(namespace(&a), Some("red"));
+        assert!(by_cert
+            .admit(None, Some(cert("host-b", "red")))
+            .unwrap_err()
+            .contains("CN=host-b, O=red is not allowed"));
+        assert!(by_cert
+            .admit(None, None)
+            .unwrap_err()
+            .contains("none was presented"));
+        let odd = Access {
+            namespace: NamespaceSource::Certificate,
+            ..Access::default()
+        };
+        assert!(odd
+            .admit(None, Some(cert("h", "r\u{e9}d")))
+            .unwrap_err()
+            .contains("non-ASCII"));
+        let peer = Peer::Unix {
+            uid: 1000,
+            gid: 1000,
+            pid: None,
+        };
+        let by_uid = Access {
+            allow_uids: vec![1000],
+            namespace: NamespaceSource::Uid(vec![(1000, "blue".into())]),
+            ..Access::default()
+        };
+        assert_eq!(
+            namespace(&by_uid.admit(Some(&peer), None).unwrap()),
+            Some("blue")
+        );
+        assert!(by_uid
+            .admit(None, None)
+            .unwrap_err()
+            .contains("a peer without Unix credentials is not allowed"));
+        assert!(matches!(
+            Access::default().admit(None, None).unwrap().namespace,
+            CallNamespace::Unknown
+        ));
     }
 }
