@@ -28,6 +28,9 @@ pub mod client;
 pub mod discovery;
 pub mod endpoint;
 pub mod frame;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod limits;
 pub mod metrics;
 pub mod nats;
