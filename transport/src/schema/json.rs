@@ -421,4 +421,6 @@ fn byte_list<'v>(ty: &Type, value: &'v Value) -> Result<Cow<'v, [u8]>, EncodeErr
 }
 
 #[cfg(test)]
+mod fuzzed;
+#[cfg(test)]
 mod tests;
