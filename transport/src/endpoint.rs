@@ -8,6 +8,7 @@
 use core::fmt;
 use core::str::FromStr;
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 /// The default NATS port when a server address leaves it out.
@@ -557,6 +558,29 @@ fn is_secret_option(key: &str) -> bool {
     matches!(key, "token" | "password")
 }
 
+/// What the parser splits an option value at.
+const QUERY: &[char] = &['&'];
+/// What the parser splits a NATS user name at.
+const USER: &[char] = &[':', '/', '?', '@'];
+
+/// `s` with `%` and the `special` characters percent-encoded, as the
+/// parser decodes them: an endpoint prints as text that parses back to it.
+fn escape<'a>(s: &'a str, special: &[char]) -> Cow<'a, str> {
+    let escaped = |c: char| c == '%' || special.contains(&c);
+    if !s.contains(escaped) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if escaped(c) {
+            out.push_str(&format!("%{:02X}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut query: Vec<String> = Vec::new();
@@ -567,7 +591,7 @@ impl fmt::Display for Endpoint {
                 ("tls_key", &tls.key_file),
             ] {
                 if let Some(v) = v {
-                    query.push(format!("{k}={}", v.display()));
+                    query.push(format!("{k}={}", escape(&v.to_string_lossy(), QUERY)));
                 }
             }
         };
@@ -576,18 +600,22 @@ impl fmt::Display for Endpoint {
                 f.write_str("nats://")?;
                 match &n.auth {
                     NatsAuth::Token(t) => match &t.env {
-                        Some(var) => query.push(format!("token_env={var}")),
+                        Some(var) => query.push(format!("token_env={}", escape(var, QUERY))),
                         None => f.write_str("***@")?,
                     },
                     NatsAuth::UserPassword { user, password } => match &password.env {
                         Some(var) => {
-                            write!(f, "{user}@")?;
-                            query.push(format!("password_env={var}"));
+                            write!(f, "{}@", escape(user, USER))?;
+                            query.push(format!("password_env={}", escape(var, QUERY)));
                         }
-                        None => write!(f, "{user}:***@")?,
+                        None => write!(f, "{}:***@", escape(user, USER))?,
                     },
-                    NatsAuth::NkeySeedFile(p) => query.push(format!("nkey={}", p.display())),
-                    NatsAuth::CredsFile(p) => query.push(format!("creds={}", p.display())),
+                    NatsAuth::NkeySeedFile(p) => {
+                        query.push(format!("nkey={}", escape(&p.to_string_lossy(), QUERY)));
+                    }
+                    NatsAuth::CredsFile(p) => {
+                        query.push(format!("creds={}", escape(&p.to_string_lossy(), QUERY)));
+                    }
                     NatsAuth::None => {}
                 }
                 f.write_str(&n.servers.join(","))?;
@@ -599,7 +627,7 @@ impl fmt::Display for Endpoint {
                 }
                 tls_query(&mut query, &n.tls);
                 if let Some(g) = &n.queue_group {
-                    query.push(format!("queue_group={g}"));
+                    query.push(format!("queue_group={}", escape(g, QUERY)));
                 }
             }
             Self::Tcp { host, port, pool } => {
@@ -609,7 +637,7 @@ impl fmt::Display for Endpoint {
                 }
             }
             Self::Unix { path, pool } => {
-                write!(f, "unix://{}", path.display())?;
+                write!(f, "unix://{}", escape(&path.to_string_lossy(), &['?']))?;
                 if !pool {
                     query.push("pool=off".into());
                 }
@@ -646,6 +674,9 @@ impl fmt::Debug for WsEndpoint {
         write!(f, "WsEndpoint({})", Endpoint::Ws(self.clone()))
     }
 }
+
+#[cfg(test)]
+mod fuzzed;
 
 #[cfg(test)]
 mod tests {
