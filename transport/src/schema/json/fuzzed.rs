@@ -26,3 +26,28 @@ fn a_long_float_argument_is_read_exactly_so_its_printed_form_reads_the_same() {
     assert_eq!(first, text.parse::<f64>().expect("a float").to_le_bytes());
     assert_eq!(first, again, "{text} printed as {printed}");
 }
+
+#[test]
+fn the_largest_f32_as_printed_reads_back_as_json_and_as_wit() {
+    // `f32::MAX` prints as `3.4028235e+38`, a little over it as an f64:
+    // it was refused as out of range (found by the `json_value` target).
+    let max = f32::MAX.to_le_bytes().to_vec();
+    let (first, printed, again) = printed_and_parsed(&Type::F32, "3.4028235e+38");
+    assert_eq!((&first, &again), (&max, &max), "{printed}");
+    // The WIT syntax (a trailing comma is not JSON) reads it the same.
+    let list = Type::List(Box::new(Type::F32));
+    let mut wit = Vec::new();
+    encode_arg(&list, "[-3.4028235e38, 3.4028235e38,]", &mut wit).expect("in range");
+    assert_eq!(wit[1..5], f32::MIN.to_le_bytes());
+    assert_eq!(wit[5..], max[..]);
+    // What rounds to infinity is still out of range.
+    for text in ["3.5e38", "[3.5e38,]"] {
+        let ty = if text.starts_with('[') {
+            &list
+        } else {
+            &Type::F32
+        };
+        let err = encode_arg(ty, text, &mut Vec::new()).expect_err("out of range");
+        assert!(err.to_string().contains("out of range"), "{err}");
+    }
+}
