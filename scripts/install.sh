@@ -27,6 +27,8 @@ command -v curl         >/dev/null 2>&1 || need_apt+=(curl ca-certificates)
 command -v openssl      >/dev/null 2>&1 || need_apt+=(openssl)
 # The static (musl) binaries the container images hold: ring compiles C.
 command -v musl-gcc     >/dev/null 2>&1 || need_apt+=(musl-tools)
+# libFuzzer, which the fuzz targets link (scripts/fuzz.sh), compiles C++.
+command -v c++          >/dev/null 2>&1 || need_apt+=(g++)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq

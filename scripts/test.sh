@@ -19,3 +19,6 @@ cargo build --workspace --all-targets --locked
 "$(dirname "${BASH_SOURCE[0]}")/check-scaffold.sh"
 # Every test target runs even after one fails, so a run reports all failures.
 cargo test --workspace --locked --no-fail-fast "$@"
+# Every fuzz target briefly over its committed corpus (scripts/fuzz.sh;
+# about a minute of fuzzing after the fuzz build).
+"$(dirname "${BASH_SOURCE[0]}")/fuzz.sh"

@@ -11,8 +11,6 @@
 
 mod binding;
 mod ctx;
-mod interface;
-pub mod manifest;
 mod per_component;
 mod plugin;
 pub mod pool;
@@ -24,7 +22,8 @@ pub use binding::{
     WorkloadBinding,
 };
 pub use ctx::{Ctx, Member, Slots, StoreIdentity};
-pub use interface::{InterfaceName, InterfaceNameError};
+pub use host_manifest as manifest;
+pub use host_manifest::{InterfaceName, InterfaceNameError};
 pub use per_component::PerComponent;
 pub use plugin::{Claim, Claims, HostPlugin, PluginError, PluginFuture};
 pub use pool::WarmPool;

@@ -16,6 +16,7 @@
 use core::fmt;
 use std::sync::Arc;
 
+use crate::endpoint::{escape, QUERY};
 use crate::identity::CertIdentity;
 use crate::Peer;
 
@@ -146,8 +147,10 @@ impl Access {
     /// The options as `key=value` pairs, in the order they are documented.
     pub(crate) fn query(&self) -> Vec<String> {
         let mut out = Vec::new();
+        let escaped = |s: &str| escape(s, QUERY).into_owned();
         if !self.allow_names.is_empty() {
-            out.push(format!("allow={}", self.allow_names.join(",")));
+            let names: Vec<String> = self.allow_names.iter().map(|n| escaped(n)).collect();
+            out.push(format!("allow={}", names.join(",")));
         }
         if !self.allow_uids.is_empty() {
             let uids: Vec<String> = self.allow_uids.iter().map(u32::to_string).collect();
@@ -155,11 +158,14 @@ impl Access {
         }
         match &self.namespace {
             NamespaceSource::None => {}
-            NamespaceSource::Fixed(ns) => out.push(format!("namespace={ns}")),
+            NamespaceSource::Fixed(ns) => out.push(format!("namespace={}", escaped(ns))),
             NamespaceSource::Certificate => out.push("namespace_from=cert".into()),
             NamespaceSource::Headers => out.push("namespace_from=headers".into()),
             NamespaceSource::Uid(map) => {
-                let pairs: Vec<String> = map.iter().map(|(u, ns)| format!("{u}:{ns}")).collect();
+                let pairs: Vec<String> = map
+                    .iter()
+                    .map(|(u, ns)| format!("{u}:{}", escaped(ns)))
+                    .collect();
                 out.push(format!("uid_namespace={}", pairs.join(",")));
             }
         }

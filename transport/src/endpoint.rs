@@ -17,7 +17,8 @@ mod options;
 
 pub use command_line::{command_line_secret_error, secret_on_command_line};
 
-use options::{percent_decode, redact_raw, Options};
+pub(crate) use options::{escape, QUERY};
+use options::{percent_decode, redact_raw, Options, USER};
 
 /// The default NATS port when a server address leaves it out.
 pub const NATS_DEFAULT_PORT: u16 = 4222;
@@ -490,7 +491,7 @@ impl fmt::Display for Endpoint {
                 ("tls_key", &tls.key_file),
             ] {
                 if let Some(v) = v {
-                    query.push(format!("{k}={}", v.display()));
+                    query.push(format!("{k}={}", escape(&v.to_string_lossy(), QUERY)));
                 }
             }
         };
@@ -499,18 +500,22 @@ impl fmt::Display for Endpoint {
                 f.write_str("nats://")?;
                 match &n.auth {
                     NatsAuth::Token(t) => match &t.env {
-                        Some(var) => query.push(format!("token_env={var}")),
+                        Some(var) => query.push(format!("token_env={}", escape(var, QUERY))),
                         None => f.write_str("***@")?,
                     },
                     NatsAuth::UserPassword { user, password } => match &password.env {
                         Some(var) => {
-                            write!(f, "{user}@")?;
-                            query.push(format!("password_env={var}"));
+                            write!(f, "{}@", escape(user, USER))?;
+                            query.push(format!("password_env={}", escape(var, QUERY)));
                         }
-                        None => write!(f, "{user}:***@")?,
+                        None => write!(f, "{}:***@", escape(user, USER))?,
                     },
-                    NatsAuth::NkeySeedFile(p) => query.push(format!("nkey={}", p.display())),
-                    NatsAuth::CredsFile(p) => query.push(format!("creds={}", p.display())),
+                    NatsAuth::NkeySeedFile(p) => {
+                        query.push(format!("nkey={}", escape(&p.to_string_lossy(), QUERY)));
+                    }
+                    NatsAuth::CredsFile(p) => {
+                        query.push(format!("creds={}", escape(&p.to_string_lossy(), QUERY)));
+                    }
                     NatsAuth::None => {}
                 }
                 f.write_str(&n.servers.join(","))?;
@@ -522,7 +527,7 @@ impl fmt::Display for Endpoint {
                 }
                 tls_query(&mut query, &n.tls);
                 if let Some(g) = &n.queue_group {
-                    query.push(format!("queue_group={g}"));
+                    query.push(format!("queue_group={}", escape(g, QUERY)));
                 }
             }
             Self::Tcp {
@@ -543,7 +548,7 @@ impl fmt::Display for Endpoint {
                 }
             }
             Self::Unix { path, pool, .. } => {
-                write!(f, "unix://{}", path.display())?;
+                write!(f, "unix://{}", escape(&path.to_string_lossy(), &['?']))?;
                 if !pool {
                     query.push("pool=off".into());
                 }
@@ -582,5 +587,7 @@ impl fmt::Debug for WsEndpoint {
     }
 }
 
+#[cfg(test)]
+mod fuzzed;
 #[cfg(test)]
 mod tests;

@@ -31,6 +31,9 @@ pub mod client;
 pub mod discovery;
 pub mod endpoint;
 pub mod frame;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 mod limits;
 pub mod metrics;

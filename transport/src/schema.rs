@@ -32,6 +32,8 @@ pub use wire::{scan, type_at_path, Scanned, Signature, ValueError, ValueLimits, 
 pub use wit::{Function, Signatures, WitError};
 
 #[cfg(test)]
+mod fuzzed;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod upstream;

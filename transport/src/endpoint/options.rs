@@ -2,6 +2,7 @@
 //! each consumed by the parser of the scheme that knows it, so a key left
 //! over is an error naming it.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 use super::TlsFiles;
@@ -219,4 +220,27 @@ pub(super) fn redact_raw(raw: &str) -> String {
 
 fn is_secret_option(key: &str) -> bool {
     matches!(key, "token" | "password")
+}
+
+/// What the parser splits an option value at.
+pub(crate) const QUERY: &[char] = &['&'];
+/// What the parser splits a NATS user name at.
+pub(super) const USER: &[char] = &[':', '/', '?', '@'];
+
+/// `s` with `%` and the `special` characters percent-encoded, as the
+/// parser decodes them: an endpoint prints as text that parses back to it.
+pub(crate) fn escape<'a>(s: &'a str, special: &[char]) -> Cow<'a, str> {
+    let escaped = |c: char| c == '%' || special.contains(&c);
+    if !s.contains(escaped) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if escaped(c) {
+            out.push_str(&format!("%{:02X}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }

@@ -89,7 +89,7 @@ pub(crate) fn credit_payload(path: &[usize], consumed: u64) -> String {
     format!("{} {consumed}", path.join("."))
 }
 
-fn parse_credit(payload: &[u8]) -> Option<(Vec<usize>, u64)> {
+pub(crate) fn parse_credit(payload: &[u8]) -> Option<(Vec<usize>, u64)> {
     let text = core::str::from_utf8(payload).ok()?;
     let (path, consumed) = text.split_once(' ')?;
     let path = path

@@ -21,7 +21,7 @@ mod call;
 mod client;
 mod connect;
 mod demux;
-mod flow;
+pub(crate) mod flow;
 mod probe;
 mod server;
 

@@ -183,7 +183,9 @@ impl Source for Value {
             Type::S64 => View::S64(signed(ty, value, i64::MIN, i64::MAX)?),
             Type::F32 => {
                 let x = float(ty, value)?;
-                if x.is_finite() && x.abs() > f64::from(f32::MAX) {
+                // Out of range when it rounds to infinity: `3.4028235e38`,
+                // as `f32::MAX` prints, is a little over it as an f64.
+                if x.is_finite() && (x as f32).is_infinite() {
                     return Err(EncodeError::new(format!(
                         "expected f32, got {} (out of range)",
                         show(value)
@@ -420,5 +422,7 @@ fn byte_list<'v>(ty: &Type, value: &'v Value) -> Result<Cow<'v, [u8]>, EncodeErr
     }
 }
 
+#[cfg(test)]
+mod fuzzed;
 #[cfg(test)]
 mod tests;

@@ -53,6 +53,9 @@ pub struct Scanner {
     /// last token read, when that was a flags value (see
     /// [`Flags::upstream_padding`](super::Flags::upstream_padding)).
     padding: usize,
+    /// How many more zero-size elements (`list<tuple<>>`) may be declared:
+    /// the decoder's budget for values the input does not bound.
+    zero_left: u64,
 }
 
 /// A tuple of types flattened for scanning: built once per function and
@@ -63,9 +66,24 @@ pub struct ScanPlan {
     nodes: Vec<Node>,
     /// Children of records, tuples (always `Some`) and variants (`None`: case without payload).
     kids: Vec<Option<usize>>,
-    /// Whether values of each node occupy no bytes (`WireType::is_zero_size`).
-    zero: Vec<bool>,
+    /// For each node whose values occupy no bytes (`WireType::is_zero_size`):
+    /// what a decoder builds for one of them, unbounded by the input.
+    zero: Vec<Option<Zero>>,
     roots: usize,
+}
+
+/// One value of a zero-size node, as the decoder builds it.
+#[derive(Clone, Copy, Debug)]
+struct Zero {
+    /// The zero-size list elements it holds, which count against `max_list`.
+    cost: u64,
+    /// How deep its compound types nest.
+    depth: u32,
+}
+
+/// What `n` elements of a zero-size node of `cost` count against `max_list`.
+fn elements_cost(n: u64, cost: u64) -> u64 {
+    n.saturating_mul(cost.saturating_add(1))
 }
 
 /// A [`WireType`] node, its children replaced by arena indices.
@@ -284,6 +302,7 @@ impl Scanner {
             consumed: 0,
             outcome: None,
             padding: 0,
+            zero_left: limits.max_list.into(),
         }
     }
 }
@@ -364,19 +383,28 @@ impl ScanPlan {
             }
         }
         // Children come after their parent, so a backward pass sees them first.
-        let mut zero = vec![false; nodes.len()];
+        let mut zero: Vec<Option<Zero>> = vec![None; nodes.len()];
         for at in (0..nodes.len()).rev() {
             let z = match nodes.get(at) {
-                Some(Node::Seq { first, len }) => kids
-                    .iter()
-                    .skip(*first)
-                    .take(*len)
-                    .all(|k| k.and_then(|k| zero.get(k).copied()).unwrap_or(false)),
-                Some(Node::Flags(n)) => *n == 0,
-                Some(Node::Fixed { elem, len }) => {
-                    *len == 0 || zero.get(*elem).copied().unwrap_or(false)
+                Some(Node::Seq { first, len }) => {
+                    let one = Zero { cost: 0, depth: 1 };
+                    kids.iter().skip(*first).take(*len).try_fold(one, |acc, k| {
+                        let kid = zero.get((*k)?).copied().flatten()?;
+                        Some(Zero {
+                            cost: acc.cost.saturating_add(kid.cost),
+                            depth: acc.depth.max(kid.depth.saturating_add(1)),
+                        })
+                    })
                 }
-                _ => false,
+                Some(Node::Flags(0)) => Some(Zero { cost: 0, depth: 0 }),
+                Some(Node::Fixed { len: 0, .. }) => Some(Zero { cost: 0, depth: 1 }),
+                Some(Node::Fixed { elem, len }) => {
+                    zero.get(*elem).copied().flatten().map(|e| Zero {
+                        cost: elements_cost((*len).into(), e.cost),
+                        depth: e.depth.saturating_add(1),
+                    })
+                }
+                _ => None,
             };
             if let Some(slot) = zero.get_mut(at) {
                 *slot = z;
@@ -537,7 +565,7 @@ impl Scanner {
             }),
             Node::Fixed { elem, len } => {
                 let depth = self.limits.enter(depth)?;
-                self.elements(elem, len.into(), depth)
+                self.elements(elem, len.into(), depth)?
             }
             Node::Variant { .. } => uleb32(Then::Case {
                 node,
@@ -730,30 +758,59 @@ impl Scanner {
                 utf8: Utf8::START,
             }),
             Node::Bytes(_) => skip(x),
-            Node::List(Some(elem)) => self.elements(elem, x, depth),
+            Node::List(Some(elem)) => self.elements(elem, x, depth)?,
+            // A `stream` without an element type: as many units.
+            Node::List(None) => {
+                self.charge_zero_size(x)?;
+                Cur::Ret
+            }
             _ => Cur::Ret,
         })
     }
 
+    /// Takes `len` zero-size elements from the value's budget, as the decoder does.
+    fn charge_zero_size(&mut self, len: u64) -> Result<(), ValueError> {
+        if len > self.zero_left {
+            return Err(ValueError::ListTooLong {
+                len,
+                max: self.limits.max_list,
+            });
+        }
+        self.zero_left -= len;
+        Ok(())
+    }
+
     /// Starts `n` elements of node `elem` at `depth` (a list's, after its
     /// count, or a fixed-length list's).
-    fn elements(&mut self, elem: usize, n: u64, depth: u32) -> Cur {
-        match self.node(elem) {
-            Node::Raw(width) => skip(n.saturating_mul(width.into())),
-            _ if n == 0 => Cur::Ret,
-            // Zero-size elements: check one (for depth) rather than walking `n` of them.
-            _ if self.plan.zero.get(elem).copied().unwrap_or(false) => {
-                Cur::Value { node: elem, depth }
-            }
-            _ => {
-                self.stack.push(Frame::List {
-                    elem,
-                    left: n - 1,
-                    depth,
-                });
-                Cur::Value { node: elem, depth }
-            }
+    fn elements(&mut self, elem: usize, n: u64, depth: u32) -> Result<Cur, ValueError> {
+        if let Node::Raw(width) = self.node(elem) {
+            return Ok(skip(n.saturating_mul(width.into())));
         }
+        if n == 0 {
+            return Ok(Cur::Ret);
+        }
+        // Zero-size elements: no bytes to walk. What a decoder builds for
+        // them counts against `max_list` (over the whole value, as the
+        // decoder counts it), and their nesting is checked.
+        if let Some(Zero {
+            cost,
+            depth: nested,
+        }) = self.plan.zero.get(elem).copied().flatten()
+        {
+            self.charge_zero_size(elements_cost(n, cost))?;
+            if depth.saturating_add(nested) > self.limits.max_depth {
+                return Err(ValueError::TooDeep {
+                    max: self.limits.max_depth,
+                });
+            }
+            return Ok(Cur::Ret);
+        }
+        self.stack.push(Frame::List {
+            elem,
+            left: n - 1,
+            depth,
+        });
+        Ok(Cur::Value { node: elem, depth })
     }
 }
 

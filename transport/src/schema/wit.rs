@@ -1,6 +1,7 @@
 //! WIT to [`Type`]s: the one walk of `wit-parser`'s `Resolve`.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 
 use wit_parser::{FunctionKind, Handle, Resolve, SourceMap, TypeDefKind, TypeId};
 
@@ -204,13 +205,24 @@ pub(crate) fn push_package<'a>(
     for (name, contents) in files {
         map.push_str(name, contents);
     }
-    let group = map
-        .parse()
-        .map_err(|(map, err)| WitError::Parse(err.render(&map)))?;
-    resolve
-        .push_group(group)
-        .map_err(|err| WitError::Parse(format!("{err:#}")))?;
-    Ok(())
+    // wit-parser 0.254 panics on some malformed WIT (the doc comment `/**/`);
+    // WIT can come from a peer (a `describe` answer): a panic is an error
+    // here. `resolve` is the caller's to drop on an error.
+    let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let group = map
+            .parse()
+            .map_err(|(map, err)| WitError::Parse(err.render(&map)))?;
+        resolve
+            .push_group(group)
+            .map_err(|err| WitError::Parse(format!("{err:#}")))?;
+        Ok(())
+    }));
+    parsed.unwrap_or_else(|panic| {
+        let why = (panic.downcast_ref::<&str>().copied())
+            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("a panic");
+        Err(WitError::Parse(format!("the WIT parser failed: {why}")))
+    })
 }
 
 /// The name wRPC uses for a function: without `[method]`, `[static]`,

@@ -205,6 +205,9 @@ struct Decoder<'b, 's, S> {
     /// How many more elements of zero-size types (`list<tuple<>>`) may be
     /// built: they take no bytes, so the input does not bound them.
     zero_size_left: u64,
+    /// Inside zero-size elements already counted against `zero_size_left`
+    /// (with everything nested in them).
+    counted: bool,
 }
 
 type Step<T> = Result<T, DecodeError>;
@@ -218,6 +221,7 @@ impl<'b, 's, S: Sink> Decoder<'b, 's, S> {
             sink,
             path: Vec::new(),
             zero_size_left: limits.max_list.into(),
+            counted: false,
         }
     }
 
@@ -422,9 +426,19 @@ impl<'b, 's, S: Sink> Decoder<'b, 's, S> {
                 return Err(DecodeError::Incomplete);
             }
         }
-        if is_zero_size(elem) {
-            self.zero_size(len)?;
+        let zero = is_zero_size(elem);
+        if zero && !self.counted && len > 0 {
+            // Every zero-size element these hold, at once, as the scanner counts them.
+            self.zero_size(len.saturating_mul(zero_cost(elem).saturating_add(1)))?;
         }
+        let outer = self.counted;
+        self.counted |= zero;
+        let items = self.items(elem, len, depth);
+        self.counted = outer;
+        items
+    }
+
+    fn items(&mut self, elem: &Type, len: u64, depth: u32) -> Step<Vec<S::Value>> {
         let mut items = Vec::with_capacity(self.capacity(len));
         for i in 0..len {
             self.path.push(usize::try_from(i).unwrap_or(usize::MAX));
@@ -568,6 +582,18 @@ impl<'b, 's, S: Sink> Decoder<'b, 's, S> {
             return Ok(Decoded::Bytes(self.take(n)?));
         }
         Ok(Decoded::Items(self.elements(elem, len, depth)?))
+    }
+}
+
+/// The zero-size list elements one value of the zero-size `ty` holds.
+fn zero_cost(ty: &Type) -> u64 {
+    match ty {
+        Type::Tuple(tys) => tys.iter().fold(0, |n, t| n.saturating_add(zero_cost(t))),
+        Type::Record(r) => (r.fields.iter()).fold(0, |n, (_, t)| n.saturating_add(zero_cost(t))),
+        Type::FixedList(t, n) if *n > 0 => {
+            u64::from(*n).saturating_mul(zero_cost(t).saturating_add(1))
+        }
+        _ => 0,
     }
 }
 

@@ -504,15 +504,10 @@ fn convert(ty: &Type, node: &Node, text: &str) -> Result<Value, EncodeError> {
                 Kind::Number => written.parse::<f64>().map_err(|_| mismatch())?,
                 _ => return Err(mismatch()),
             };
-            let max = if *ty == Type::F32 {
-                f64::from(f32::MAX)
-            } else {
-                f64::MAX
-            };
-            // Only `-inf`, `inf` and `nan` are not finite: `1e999` is out of range.
-            let out_of_range = matches!(node.kind, Kind::Number)
-                && written != "-inf"
-                && !(x.is_finite() && x.abs() <= max);
+            // Only `-inf`, `inf` and `nan` are not finite: `1e999` is out
+            // of range, as is what an f32 rounds to infinity.
+            let fits = x.is_finite() && (*ty != Type::F32 || (x as f32).is_finite());
+            let out_of_range = matches!(node.kind, Kind::Number) && written != "-inf" && !fits;
             if out_of_range {
                 return Err(EncodeError::new(format!(
                     "expected {ty}, got {} (out of range)",

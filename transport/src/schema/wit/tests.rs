@@ -280,3 +280,12 @@ fn errors_and_merging() {
     let all: Vec<(&str, &str)> = a.iter().map(|(i, f, _)| (i, f)).collect();
     assert_eq!(all, [("x:y/w", "h"), ("x:y/z", "f"), ("x:y/z", "g")]);
 }
+
+#[test]
+fn wit_the_parser_panics_on_is_an_error() {
+    // Found by the `discovery` fuzz target: wit-parser 0.254 panics on the
+    // empty doc comment `/**/`, and `wrpc-ext` reads WIT an extension sent.
+    let wit = "package a:b;\n/**/\ninterface i {\n  f: func();\n}\n";
+    let err = Signatures::from_wit(&[&[("a.wit", wit)]]).expect_err("must not parse");
+    assert!(matches!(err, WitError::Parse(_)), "{err}");
+}

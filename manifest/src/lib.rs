@@ -1,8 +1,13 @@
 //! The workload manifest: what to run, what the host serves in process,
 //! what goes over wRPC, and what is served to the outside.
+//!
+//! Its own crate, without Wasmtime, so the fuzz targets build it quickly;
+//! `host-plugin` re-exports it as `host_plugin::manifest`.
+#![deny(missing_docs)]
 
 mod entries;
 mod http;
+mod interface;
 #[cfg(test)]
 mod tests;
 
@@ -18,6 +23,7 @@ pub use entries::{
     DEFAULT_EXPORT_TIMEOUT,
 };
 pub use http::{HttpRoute, DEFAULT_HTTP_TIMEOUT, DEFAULT_MAX_REQUEST_BYTES};
+pub use interface::{InterfaceName, InterfaceNameError};
 
 /// A named set of components plus config, and where their imports come from.
 #[derive(Debug, Clone, Deserialize)]
