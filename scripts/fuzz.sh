@@ -6,7 +6,7 @@
 #   scripts/fuzz.sh                       CI: build, then every target briefly
 #   scripts/fuzz.sh TARGET [--minutes N]  by hand: one target, N minutes (10)
 #   scripts/fuzz.sh --merge TARGET        minimize fuzz/corpus/TARGET with
-#                                         what by-hand runs found
+#                                         what by-hand runs found (-merge=1)
 #   scripts/fuzz.sh --list                the targets
 #
 # CI runs each target for FUZZ_SECONDS (default 60 in all) over its
@@ -70,9 +70,10 @@ case "${1:-}" in
     build
     mkdir -p "target/corpus/$2" "target/merged/$2"
     rm -rf "target/merged/$2"/*
-    "$BIN/$2" -merge=1 "${LIMITS[@]}" "target/merged/$2" "corpus/$2" "target/corpus/$2"
+    # One input per covered edge (not per hit count): the committed corpora stay small.
+    "$BIN/$2" -merge=1 -use_counters=0 "${LIMITS[@]}" "target/merged/$2" "corpus/$2" "target/corpus/$2"
     rm -rf "corpus/$2" && mv "target/merged/$2" "corpus/$2"
-    echo "fuzz: corpus/$2 has $(ls "corpus/$2" | wc -l) inputs, $(du -sh "corpus/$2" | cut -f1)"
+    echo "fuzz: corpus/$2 has $(ls "corpus/$2" | wc -l) inputs, $(du -sh --apparent-size "corpus/$2" | cut -f1)"
     ;;
   *)
     known "$1"
