@@ -17,6 +17,7 @@ pub use guests::{
 pub use harness::TempDir;
 
 pub mod http;
+pub mod messaging;
 pub mod s3;
 
 /// The wRPC transports every end-to-end scenario runs over.
