@@ -9,7 +9,10 @@
 //!   after `WARMUP` gets (default: `ITERATIONS`, at most 200);
 //! - `SCENARIO=throughput`: gets in a loop for `DURATION_MS` after 20 warm-up
 //!   gets; prints `bench throughput: calls=… start_unix_ns=… end_unix_ns=…`;
-//! - `SCENARIO=big`: stores and reads back a `SIZE`-byte value.
+//! - `SCENARIO=big`: stores and reads back a `SIZE`-byte value;
+//! - `SCENARIO=steady`: `get`s in a loop that never stops on an error, for
+//!   the fault-injection suite (`../shared/steady.rs` says how it stops and
+//!   what it prints).
 //!
 //! `BUCKET` names the bucket. Output lines are `key: value`; any failed check
 //! prints `FAIL: ...` and exits 1.
@@ -27,6 +30,9 @@ use std::process::exit;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bindings::wasi::keyvalue::{atomics, batch, store};
+
+#[path = "../../shared/steady.rs"]
+mod steady;
 
 fn env(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -204,6 +210,7 @@ fn main() {
         "bench" => bench(&bucket),
         "throughput" => throughput(&bucket),
         "big" => big(&bucket),
+        "steady" => steady::steady(|| bucket.get("steady").map(drop).map_err(|e| describe(&e))),
         other => fail(format!("unknown SCENARIO `{other}`")),
     }
 }
