@@ -149,7 +149,11 @@ impl NatsServer {
                 debug!(%err, "failed to drain a NATS subscription");
             }
         }
-        take_calls(&mut subs, &mut inflight, &opts.permits, &opts.abort, &start).await;
+        // Bounded: with the NATS server gone, the confirmation never comes.
+        let routed = take_calls(&mut subs, &mut inflight, &opts.permits, &opts.abort, &start);
+        if tokio::time::timeout(DRAIN_ROUTED, routed).await.is_err() {
+            debug!("NATS did not confirm the unsubscription within {DRAIN_ROUTED:?}");
+        }
         drop(subs);
         tokio::select! {
             () = async { while inflight.next().await.is_some() {} } => {}
@@ -184,6 +188,10 @@ async fn take_calls<F: Future<Output = ()>>(
         }
     }
 }
+
+/// How long a server shutting down waits for the calls routed to it before
+/// its unsubscription took effect to be taken (not to finish).
+const DRAIN_ROUTED: core::time::Duration = core::time::Duration::from_secs(2);
 
 /// How long the last results may take to reach the NATS server on shutdown.
 const FINAL_FLUSH: core::time::Duration = core::time::Duration::from_secs(2);
