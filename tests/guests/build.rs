@@ -54,6 +54,11 @@ fn main() {
     let components = manifest_dir.join("../components");
     let wit = manifest_dir.join("../../wit");
     println!("cargo:rerun-if-changed={}", wit.display());
+    // Source files guests include with `#[path]` (the steady-loop scenario).
+    println!(
+        "cargo:rerun-if-changed={}",
+        components.join("shared").display()
+    );
     let target_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("guests");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // The list, for `foreach_guest!` in src/lib.rs.

@@ -15,6 +15,14 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext,
 /// The smallest part S3 accepts in a multipart upload (but the last).
 pub const MIN_PART_SIZE: u64 = 5 << 20;
 
+/// The first retry's longest wait; each next one may wait twice as long.
+/// The SDK's 1 s would keep a call made during an S3 outage waiting up to
+/// 3 s after S3 is back, past a caller's deadline.
+const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The longest wait before any retry.
+const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(1);
+
 /// How to reach S3 and how to lay containers out in it.
 #[derive(Clone, clap::Args)]
 pub struct S3Args {
@@ -49,8 +57,9 @@ pub struct S3Args {
     #[arg(long, env = "S3_TRANSFER_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
     pub s3_transfer_timeout: Duration,
 
-    /// Attempts per S3 request (1 = no retries); retries back off and only
-    /// happen for errors S3 marks as transient.
+    /// Attempts per S3 request (1 = no retries); retries back off (a random
+    /// wait up to 100 ms, doubling, at most 1 s) and only happen for errors
+    /// S3 marks as transient.
     #[arg(long, env = "S3_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub s3_max_attempts: u32,
 
@@ -100,6 +109,14 @@ impl fmt::Debug for S3Args {
             .field("parts_in_flight", &self.parts_in_flight)
             .finish_non_exhaustive()
     }
+}
+
+/// Standard retries, `max_attempts` in all, backing off from [`RETRY_BACKOFF`].
+fn retry_config(max_attempts: u32) -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(max_attempts)
+        .with_initial_backoff(RETRY_BACKOFF)
+        .with_max_backoff(MAX_RETRY_BACKOFF)
 }
 
 fn parse_alias(s: &str) -> Result<(String, String), String> {
@@ -164,7 +181,7 @@ impl S3Args {
             .http_client(http)
             .region(Region::new(self.s3_region.clone()))
             .timeout_config(timeouts)
-            .retry_config(RetryConfig::standard().with_max_attempts(self.s3_max_attempts));
+            .retry_config(retry_config(self.s3_max_attempts));
         if let Some(endpoint) = &self.s3_endpoint {
             if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
                 bail!("--s3-endpoint `{endpoint}` must start with http:// or https://");
@@ -195,7 +212,19 @@ impl S3Args {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_alias, parse_size};
+    use super::{parse_alias, parse_size, retry_config};
+    use core::time::Duration;
+
+    /// A call made during an S3 outage is retried soon after S3 is back:
+    /// the waits between attempts stay short (the fault suite's S3 restart
+    /// measures the recovery).
+    #[test]
+    fn retries_back_off_from_100ms_to_at_most_1s() {
+        let retry = retry_config(3);
+        assert_eq!(retry.max_attempts(), 3);
+        assert_eq!(retry.initial_backoff(), Duration::from_millis(100));
+        assert_eq!(retry.max_backoff(), Duration::from_secs(1));
+    }
 
     #[test]
     fn sizes_and_aliases() {

@@ -17,7 +17,9 @@ pub use guests::{
 pub use harness::TempDir;
 
 pub mod http;
+pub mod messaging;
 pub mod s3;
+pub mod steady;
 
 /// The wRPC transports every end-to-end scenario runs over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,6 +15,7 @@
 #[cfg(feature = "otlp")]
 pub mod collector;
 pub mod container;
+pub mod fault;
 #[cfg(feature = "registry")]
 pub mod registry;
 pub mod workload;

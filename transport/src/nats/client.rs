@@ -43,6 +43,7 @@ impl NatsClient {
         limits: Limits,
     ) -> Result<Self, async_nats::SubscribeError> {
         let demux = Arc::new(Demux::new(&nats).await?);
+        demux.watch_link(nats.clone());
         Ok(Self(Arc::new(Inner {
             nats,
             demux,

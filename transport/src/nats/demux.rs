@@ -1,14 +1,22 @@
 //! One wildcard subscription on an inbox, demultiplexed to the calls that
 //! wait on its subjects, without a task of its own: whichever call is
 //! polled reads the subscription and hands messages to the others.
+//!
+//! A client's demux also watches its NATS connection ([`Demux::watch_link`]):
+//! when the connection is lost, what was in flight on it (requests, replies
+//! on their way to the inbox) is gone, so the calls registered before fail
+//! at once instead of waiting for their deadlines.
 
+use core::sync::atomic::Ordering;
 use core::task::{Context, Poll, Waker};
+use core::time::Duration;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::StreamExt as _;
+use tracing::debug;
 
 /// Messages buffered for one subject beyond this fail its call (NATS has no
 /// flow control: a reader this far behind would otherwise stall every call).
@@ -32,6 +40,8 @@ impl Slot {
 
 #[derive(Default)]
 struct CallSlots {
+    /// The connection to NATS was lost while the call was in flight.
+    aborted: bool,
     /// By the subject's tail after `<inbox>.<call>` (`""`, `results`, `params.1`, …).
     slots: HashMap<String, Slot>,
     /// Tails with `*` tokens that create a slot on first use.
@@ -168,6 +178,7 @@ impl Demux {
                     "the call is over",
                 )));
             };
+            let aborted = call.aborted;
             let slot = call.slots.entry(tail.to_string()).or_default();
             if let Some(msg) = slot.queue.pop_front() {
                 slot.bytes -= msg.payload.len();
@@ -185,6 +196,12 @@ impl Demux {
                 return Poll::Ready(Err(io::Error::other(format!(
                     "more than {SLOT_BYTES} bytes arrived that the reader has not taken; NATS cannot slow the sender down"
                 ))));
+            }
+            if aborted {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "the connection to NATS was lost mid-call",
+                )));
             }
             if closed {
                 return Poll::Ready(Err(io::Error::new(
@@ -216,6 +233,51 @@ impl Demux {
         }
     }
 }
+
+impl Demux {
+    /// Fails every call registered now: the connection they were sent on
+    /// is gone.
+    fn abort_in_flight(&self) {
+        let mut inner = lock(&self.inner);
+        for call in inner.calls.values_mut() {
+            call.aborted = true;
+            for slot in call.slots.values_mut() {
+                slot.wake();
+            }
+        }
+    }
+
+    /// Watches `nats` every [`LINK_CHECK`] for as long as this demux lives:
+    /// when the connection is found lost (disconnected, or reconnected
+    /// since the last look), the calls in flight fail. Calls made while it
+    /// is down are not failed: async-nats sends them once it is back.
+    pub(crate) fn watch_link(self: &Arc<Self>, nats: async_nats::Client) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let demux = Arc::downgrade(self);
+        runtime.spawn(async move {
+            let stats = nats.statistics();
+            let connected = || nats.connection_state() == async_nats::connection::State::Connected;
+            let (mut up, mut connects) = (connected(), stats.connects.load(Ordering::Relaxed));
+            let mut tick = tokio::time::interval(LINK_CHECK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(demux) = demux.upgrade() else { return };
+                let (now_up, now_connects) = (connected(), stats.connects.load(Ordering::Relaxed));
+                if up && (!now_up || now_connects != connects) {
+                    debug!("the connection to NATS was lost; failing the calls in flight");
+                    demux.abort_in_flight();
+                }
+                (up, connects) = (now_up, now_connects);
+            }
+        });
+    }
+}
+
+/// How often a client's demux looks at its connection.
+const LINK_CHECK: Duration = Duration::from_millis(50);
 
 /// Wakes one waiting reader so it takes over reading the subscription.
 fn wake_one(inner: &mut Inner) {

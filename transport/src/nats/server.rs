@@ -1,8 +1,10 @@
 //! Serving over NATS: one subscription per function, every call run on the
 //! serving task itself (no task per call), under the shared concurrency limit.
 
+use core::future::Future;
 use core::pin::Pin;
 use core::sync::atomic::{AtomicU64, Ordering};
+use core::task::{Context, Poll};
 
 use std::sync::{Arc, Mutex};
 
@@ -10,7 +12,9 @@ use async_nats::{HeaderMap, HeaderValue, Subject};
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, SelectAll};
 use futures::{Stream, StreamExt as _};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::call::{CallRx, CallTx, Handshake, NatsCall, Side};
@@ -23,7 +27,22 @@ use crate::server::{Call, Function, Registry, ServeOptions};
 use crate::value::RootValue;
 use crate::{CallerContext, Incoming, Outgoing};
 
-type Invocations = Pin<Box<dyn Stream<Item = (Arc<Function>, async_nats::Message)> + Send>>;
+/// One function's subscription, yielding its calls with the function.
+struct Invocations {
+    function: Arc<Function>,
+    sub: async_nats::Subscriber,
+}
+
+impl Stream for Invocations {
+    type Item = (Arc<Function>, async_nats::Message);
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        this.sub
+            .poll_next_unpin(cx)
+            .map(|msg| msg.map(|msg| (Arc::clone(&this.function), msg)))
+    }
+}
 
 /// A registry's functions subscribed on NATS, ready to [`NatsServer::run`].
 pub struct NatsServer {
@@ -58,8 +77,7 @@ impl NatsServer {
                 Some(group) => nats.queue_subscribe(subject, group.to_string()).await?,
                 None => nats.subscribe(subject).await?,
             };
-            let calls: Invocations = Box::pin(sub.map(move |msg| (Arc::clone(&function), msg)));
-            subs.push(calls);
+            subs.push(Invocations { function, sub });
         }
         // Once this returns the server has every subscription: calls made
         // after "ready" cannot meet "no responders".
@@ -88,8 +106,11 @@ impl NatsServer {
         self
     }
 
-    /// Serves calls until `opts.shutdown`; then unsubscribes and lets calls in
-    /// flight finish until they are done or `opts.abort` is cancelled.
+    /// Serves calls until `opts.shutdown`; then unsubscribes, serves the
+    /// calls NATS routed here before the unsubscription took effect (in a
+    /// queue group no other replica gets them: dropped, each would wait for
+    /// its deadline), and lets calls in flight finish, until they are done
+    /// or `opts.abort` is cancelled.
     pub async fn run(self, opts: ServeOptions) {
         let Self {
             nats,
@@ -98,33 +119,40 @@ impl NatsServer {
             next,
             admitted,
         } = self;
-        let mut inflight = FuturesUnordered::new();
-        let mut permit = None;
         let over_nats: Arc<str> = Arc::from("over NATS");
-        loop {
-            tokio::select! {
-                biased;
-                () = opts.shutdown.cancelled() => break,
-                Some(()) = inflight.next(), if !inflight.is_empty() => {}
-                p = Arc::clone(&opts.permits).acquire_owned(), if permit.is_none() => permit = p.ok(),
-                msg = subs.next(), if permit.is_some() => match msg {
-                    Some((function, msg)) => {
-                        let permit = permit.take();
-                        inflight.push(handle(
-                            nats.clone(),
-                            Arc::clone(&demux),
-                            Arc::clone(&next),
-                            function,
-                            Arc::clone(&over_nats),
-                            Arc::clone(&admitted),
-                            msg,
-                            opts.clone(),
-                            permit,
-                        ));
-                    }
-                    None => break,
-                },
+        let start = |function, msg, permit| {
+            handle(
+                nats.clone(),
+                Arc::clone(&demux),
+                Arc::clone(&next),
+                function,
+                Arc::clone(&over_nats),
+                Arc::clone(&admitted),
+                msg,
+                opts.clone(),
+                permit,
+            )
+        };
+        let mut inflight = FuturesUnordered::new();
+        take_calls(
+            &mut subs,
+            &mut inflight,
+            &opts.permits,
+            &opts.shutdown,
+            &start,
+        )
+        .await;
+        // Draining: the server confirms the unsubscription, and each
+        // subscription ends after the last call routed to it.
+        for calls in subs.iter_mut() {
+            if let Err(err) = calls.sub.drain().await {
+                debug!(%err, "failed to drain a NATS subscription");
             }
+        }
+        // Bounded: with the NATS server gone, the confirmation never comes.
+        let routed = take_calls(&mut subs, &mut inflight, &opts.permits, &opts.abort, &start);
+        if tokio::time::timeout(DRAIN_ROUTED, routed).await.is_err() {
+            debug!("NATS did not confirm the unsubscription within {DRAIN_ROUTED:?}");
         }
         drop(subs);
         tokio::select! {
@@ -135,6 +163,35 @@ impl NatsServer {
         let _ = tokio::time::timeout(FINAL_FLUSH, nats.flush()).await;
     }
 }
+
+/// Takes calls from `subs` as permits allow and runs them in `inflight`
+/// (started by `start`), until `stop` is cancelled or every subscription
+/// has ended.
+async fn take_calls<F: Future<Output = ()>>(
+    subs: &mut SelectAll<Invocations>,
+    inflight: &mut FuturesUnordered<F>,
+    permits: &Arc<Semaphore>,
+    stop: &CancellationToken,
+    start: &impl Fn(Arc<Function>, async_nats::Message, Option<OwnedSemaphorePermit>) -> F,
+) {
+    let mut permit = None;
+    loop {
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => return,
+            Some(()) = inflight.next(), if !inflight.is_empty() => {}
+            p = Arc::clone(permits).acquire_owned(), if permit.is_none() => permit = p.ok(),
+            msg = subs.next(), if permit.is_some() => match msg {
+                Some((function, msg)) => inflight.push(start(function, msg, permit.take())),
+                None => return,
+            },
+        }
+    }
+}
+
+/// How long a server shutting down waits for the calls routed to it before
+/// its unsubscription took effect to be taken (not to finish).
+const DRAIN_ROUTED: core::time::Duration = core::time::Duration::from_secs(2);
 
 /// How long the last results may take to reach the NATS server on shutdown.
 const FINAL_FLUSH: core::time::Duration = core::time::Duration::from_secs(2);
@@ -149,7 +206,7 @@ async fn handle(
     admitted: Arc<Admitted>,
     msg: async_nats::Message,
     opts: ServeOptions,
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    permit: Option<OwnedSemaphorePermit>,
 ) {
     let _permit = permit;
     let Some(reply) = msg.reply.clone() else {

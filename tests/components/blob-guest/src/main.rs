@@ -17,6 +17,9 @@
 //!   `PAUSE_MS` between reads; prints `read: ok LEN SHA256 start_ns=… end_ns=…`;
 //! - `SCENARIO=ops`: `COUNT` has-object calls; prints `ops: ok start_ns=… end_ns=…`;
 //! - `SCENARIO=exists`: prints `exists: BOOL` for `CONTAINER`;
+//! - `SCENARIO=steady`: `container-exists` of `CONTAINER` in a loop that
+//!   never stops on an error, for the fault-injection suite
+//!   (`../shared/steady.rs` says how it stops and what it prints);
 //! - `SCENARIO=bench-put` / `bench-get`: writes / reads `NAME` of `SIZE`
 //!   bytes as fast as possible; prints `bench put: bytes=… ns=…`;
 //! - `SCENARIO=demo` (the README's demo): creates container `CONTAINER`,
@@ -55,6 +58,9 @@ use bindings::wasi::blobstore::container::Container;
 use bindings::wasi::blobstore::types::{IncomingValue, ObjectId, OutgoingValue};
 use bindings::wasi::io::streams::{InputStream, OutputStream, StreamError};
 use sha2::{Digest as _, Sha256};
+
+#[path = "../../shared/steady.rs"]
+mod steady;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -553,6 +559,10 @@ fn main() {
         Ok("read") => read(),
         Ok("ops") => ops(),
         Ok("exists") => exists(),
+        Ok("steady") => {
+            let name = env_str("CONTAINER", "blobs");
+            steady::steady(|| blobstore::container_exists(&name).map(drop));
+        }
         Ok("bench-put") => bench(true),
         Ok("bench-get") => bench(false),
         Ok("demo") => demo(),

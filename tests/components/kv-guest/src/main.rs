@@ -11,7 +11,10 @@
 //!   gets; prints `bench throughput: calls=… start_unix_ns=… end_unix_ns=…`;
 //! - `SCENARIO=big`: stores and reads back a `SIZE`-byte value;
 //! - `SCENARIO=seed` / `intrude` / `intact`: one tenant's data, another
-//!   tenant trying every operation on it, the first checking it (`tenant`).
+//!   tenant trying every operation on it, the first checking it (`tenant`);
+//! - `SCENARIO=steady`: `get`s in a loop that never stops on an error, for
+//!   the fault-injection suite (`../shared/steady.rs` says how it stops and
+//!   what it prints).
 //!
 //! `BUCKET` names the bucket. Output lines are `key: value`; any failed check
 //! prints `FAIL: ...` and exits 1.
@@ -31,6 +34,9 @@ use std::process::exit;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bindings::wasi::keyvalue::{atomics, batch, store};
+
+#[path = "../../shared/steady.rs"]
+mod steady;
 
 fn env(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -211,6 +217,7 @@ fn main() {
         "seed" => tenant::seed(&bucket),
         "intrude" => tenant::intrude(&bucket),
         "intact" => tenant::intact(&bucket),
+        "steady" => steady::steady(|| bucket.get("steady").map(drop).map_err(|e| describe(&e))),
         other => fail(format!("unknown SCENARIO `{other}`")),
     }
 }
