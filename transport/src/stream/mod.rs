@@ -204,6 +204,22 @@ pub(crate) struct Opened {
     pub(crate) cert: Option<CertIdentity>,
 }
 
+/// Closes a connection whose TLS handshake failed so the client reads the
+/// alert saying why (a missing or untrusted certificate): the write side is
+/// shut and what the client already sent is read and dropped for at most a
+/// second. Closing with unread input would reset the connection, and the
+/// client would see only the reset.
+async fn linger(mut tcp: TcpStream) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let _ = tokio::time::timeout(core::time::Duration::from_secs(1), async {
+        tcp.shutdown().await?;
+        let mut buf = [0u8; 1024];
+        while tcp.read(&mut buf).await? > 0 {}
+        stdio::Result::Ok(())
+    })
+    .await;
+}
+
 /// The identity of the first (end-entity) certificate a peer presented.
 fn identity_of(
     certs: Option<&[rustls_pki_types::CertificateDer<'static>]>,
@@ -226,10 +242,13 @@ impl Accepted {
                 (rd, wr, Vec::new(), None)
             }
             AcceptedKind::Tcp(s, Some(acceptor)) => {
-                let stream = acceptor
-                    .accept(s)
-                    .await
-                    .map_err(crate::tls::handshake_error)?;
+                let stream = match acceptor.accept(s).into_fallible().await {
+                    Ok(stream) => stream,
+                    Err((err, tcp)) => {
+                        linger(tcp).await;
+                        return Err(crate::tls::handshake_error(err));
+                    }
+                };
                 let cert = identity_of(stream.get_ref().1.peer_certificates())?;
                 let (rd, wr) = tokio::io::split(stream);
                 let (rd, wr) = boxed(rd, wr);
