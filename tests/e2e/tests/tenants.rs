@@ -165,6 +165,36 @@ fn run(
     assert_success(&run, expect);
 }
 
+/// Red seeds its data, blue (claiming the same namespace) tries every
+/// operation on it, red finds it intact: `component` gives the guest for
+/// each of the three scenarios.
+fn seed_intrude_intact(component: impl Fn(&str) -> Component, interfaces: &[&str], route: &Route) {
+    run(
+        component("seed"),
+        "victim",
+        "same",
+        interfaces,
+        &route.red,
+        "seed: ok",
+    );
+    run(
+        component("intrude"),
+        "intruder",
+        "same",
+        interfaces,
+        &route.blue,
+        "intrude: ok",
+    );
+    run(
+        component("intact"),
+        "victim",
+        "same",
+        interfaces,
+        &route.red,
+        "intact: ok",
+    );
+}
+
 const KV: &[&str] = &["wasi:keyvalue"];
 const BLOB: &[&str] = &["wasi:blobstore", "blobstore-s3:admin"];
 const MSG: &[&str] = &["wasmcloud:messaging"];
@@ -191,16 +221,7 @@ fn keyvalue_tenants_cannot_reach_each_other_on_any_transport() {
                 .config("BUCKET", &bucket)
         };
         let t = route.transport;
-        run(kv("seed"), "victim", "same", KV, &route.red, "seed: ok");
-        run(
-            kv("intrude"),
-            "intruder",
-            "same",
-            KV,
-            &route.blue,
-            "intrude: ok",
-        );
-        run(kv("intact"), "victim", "same", KV, &route.red, "intact: ok");
+        seed_intrude_intact(kv, KV, &route);
         eprintln!("keyvalue over {t}: isolated");
     }
 }
@@ -227,23 +248,7 @@ fn blobstore_tenants_cannot_reach_each_other_on_any_transport() {
                 .config("CONTAINER", &container)
         };
         let t = route.transport;
-        run(blob("seed"), "victim", "same", BLOB, &route.red, "seed: ok");
-        run(
-            blob("intrude"),
-            "intruder",
-            "same",
-            BLOB,
-            &route.blue,
-            "intrude: ok",
-        );
-        run(
-            blob("intact"),
-            "victim",
-            "same",
-            BLOB,
-            &route.red,
-            "intact: ok",
-        );
+        seed_intrude_intact(blob, BLOB, &route);
         eprintln!("blobstore over {t}: isolated");
     }
 }

@@ -275,40 +275,13 @@ impl Tls {
             "-subj",
             "/CN=test-ca",
         ])?;
-        openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
+        let tls = Self { dir };
+        tls.issue(
+            "server",
             "/CN=127.0.0.1",
-        ])?;
-        std::fs::write(
-            dir.join("ext.cnf"),
             "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
         )?;
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ])?;
-        Ok(Self { dir })
+        Ok(tls)
     }
 
     /// The CA certificate (PEM).
@@ -330,19 +303,27 @@ impl Tls {
     /// with subject `subject` (e.g. `/CN=host-a/O=red`); returns the
     /// certificate and key files.
     pub fn client(&self, name: &str, subject: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+        self.issue(
+            name,
+            subject,
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+        )
+    }
+
+    /// A key and a certificate `NAME.key`/`NAME.crt` for `subject`, signed
+    /// by the CA with the extensions `ext` (an openssl extfile).
+    fn issue(&self, name: &str, subject: &str, ext: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
         let run = |args: &[&str]| openssl(&self.dir, args);
-        let (key, csr, crt) = (
+        let (key, csr, crt, cnf) = (
             format!("{name}.key"),
             format!("{name}.csr"),
             format!("{name}.crt"),
+            format!("{name}.cnf"),
         );
         run(&[
             "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", subject,
         ])?;
-        std::fs::write(
-            self.dir.join("client.cnf"),
-            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-        )?;
+        std::fs::write(self.dir.join(&cnf), ext)?;
         run(&[
             "x509",
             "-req",
@@ -358,7 +339,7 @@ impl Tls {
             "-days",
             "2",
             "-extfile",
-            "client.cnf",
+            &cnf,
         ])?;
         Ok((self.dir.join(crt), self.dir.join(key)))
     }
